@@ -1,0 +1,242 @@
+// kiln::Session: load, validate inputs, run through the executor.
+#include "kiln/session.h"
+
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "engine/session_impl.h"
+#include "ir/onnx_import.h"
+#include "ir/shape_inference.h"
+#include "jit/host_target.h"
+
+namespace kiln {
+
+const char* version() { return "0.1.0"; }
+
+std::string build_info() {
+  std::ostringstream os;
+  os << "kiln " << version() << " (LLVM " << jit::llvm_version() << ", host cpu "
+     << jit::host_cpu_name() << ", f32 vector lanes " << jit::host_vector_lanes_f32() << ")";
+  return os.str();
+}
+
+std::string ValueInfo::to_string() const {
+  std::string s = std::string(dtype_name(dtype));
+  if (!has_shape) return s + "[?]";
+  s += "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "," : "") + (shape[i].is_constant() ? std::to_string(shape[i].value) : (shape[i].symbol.empty() ? "?" : shape[i].symbol));
+  return s + "]";
+}
+
+namespace {
+
+ValueInfo describe(const ir::Value& v) {
+  ValueInfo info;
+  info.name = v.name;
+  info.dtype = v.dtype;
+  info.has_shape = v.shape.has_rank;
+  for (const auto& d : v.shape.dims) info.shape.push_back(Dim{d.is_const() ? d.value : -1, d.is_const() ? "" : d.symbol});
+  info.has_default = v.constant.defined();
+  return info;
+}
+
+std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const SessionOptions& options,
+                                    const std::string& base_dir) {
+  if (options.intra_op_threads < 0)
+    throw Error(ErrorCode::kInvalidArgument, "intra_op_threads must be >= 0");
+  if (options.optimization_level < 0 || options.optimization_level > 3)
+    throw Error(ErrorCode::kInvalidArgument, "optimization_level must be 0..3, got " +
+                                                 std::to_string(options.optimization_level));
+  if (options.max_specializations == 0)
+    throw Error(ErrorCode::kInvalidArgument, "max_specializations must be at least 1");
+  if (options.device == Device::kCuda)
+    throw Error(ErrorCode::kUnsupported, "the CUDA device is not available in this build yet");
+  auto impl = std::make_unique<Session::Impl>();
+  impl->options = options;
+  impl->graph = ir::import_onnx(bytes, base_dir);
+  ir::infer_shapes(*impl->graph);
+  const ir::Graph& g = *impl->graph;
+  for (int id : g.inputs) {
+    const ir::Value& v = g.values[size_t(id)];
+    if (v.kind != ir::ValueKind::kTensor)
+      throw Error(ErrorCode::kUnsupported, "input '" + v.name + "' is a sequence, optional or map; only tensor inputs are supported");
+    impl->inputs.push_back(describe(v));
+  }
+  for (int id : g.outputs) {
+    const ir::Value& v = g.values[size_t(id)];
+    if (v.kind != ir::ValueKind::kTensor)
+      throw Error(ErrorCode::kUnsupported, "output '" + v.name + "' is a sequence, optional or map; only tensor outputs are supported");
+    impl->outputs.push_back(describe(v));
+  }
+  impl->executor = std::make_unique<engine::Executor>(*impl->graph);
+  return impl;
+}
+
+// Checks the caller's inputs against the model and orders them as the graph's inputs.
+std::vector<Tensor> bind_inputs(const Session::Impl& s, const TensorMap& inputs, std::string* key) {
+  const ir::Graph& g = *s.graph;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < g.inputs.size(); ++i) index[g.values[size_t(g.inputs[i])].name] = i;
+  for (const auto& [name, t] : inputs) {
+    if (!index.count(name)) {
+      std::string names;
+      for (const auto& in : s.inputs) names += (names.empty() ? "" : ", ") + in.name + " " + in.to_string();
+      throw Error(ErrorCode::kInvalidArgument, "unknown input '" + name + "'; the model's inputs are: " + names);
+    }
+  }
+  std::vector<Tensor> bound(g.inputs.size());
+  std::map<std::string, std::pair<int64_t, std::string>> symbols;  // symbol -> value, where seen
+  std::ostringstream k;
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const ir::Value& v = g.values[size_t(g.inputs[i])];
+    auto it = inputs.find(v.name);
+    if (it == inputs.end()) {
+      if (v.constant.defined()) continue;
+      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "' (" + s.inputs[i].to_string() + ") is missing");
+    }
+    const Tensor& t = it->second;
+    if (!t.defined()) throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "' is an undefined tensor");
+    if (t.dtype() != v.dtype && v.dtype != DType::kUndefined)
+      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': element type is " + dtype_name(t.dtype()) +
+                                                   ", model requires " + dtype_name(v.dtype));
+    if (v.shape.has_rank) {
+      if (t.rank() != v.shape.rank())
+        throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': rank is " + std::to_string(t.rank()) + " (" +
+                                                     dims_to_string(t.dims()) + "), model requires rank " +
+                                                     std::to_string(v.shape.rank()) + " " + v.shape.to_string());
+      for (int d = 0; d < t.rank(); ++d) {
+        const ir::Dim& md = v.shape.dims[size_t(d)];
+        int64_t got = t.dims()[size_t(d)];
+        if (md.is_const() && md.value != got)
+          throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': dim " + std::to_string(d) + " is " +
+                                                       std::to_string(got) + ", model requires " + std::to_string(md.value));
+        if (md.is_symbol()) {
+          std::string where = "input '" + v.name + "' dim " + std::to_string(d);
+          auto [sit, fresh] = symbols.emplace(md.symbol, std::make_pair(got, where));
+          if (!fresh && sit->second.first != got)
+            throw Error(ErrorCode::kInvalidArgument, where + " is " + std::to_string(got) + " but '" + md.symbol +
+                                                         "' is " + std::to_string(sit->second.first) + " at " +
+                                                         sit->second.second);
+        }
+      }
+    }
+    bound[i] = t;
+    k << v.name << ':' << dtype_name(t.dtype()) << dims_to_string(t.dims()) << ';';
+  }
+  *key = k.str();
+  return bound;
+}
+
+}  // namespace
+
+Session::Session(const std::string& path, const SessionOptions& options) {
+  std::string bytes = ir::read_file(path);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  try {
+    impl_ = load({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, options, dir);
+  } catch (const Error& e) {
+    throw Error(e.code(), path + ": " + e.what());
+  }
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Session Session::from_bytes(std::span<const uint8_t> bytes, const SessionOptions& options,
+                            const std::string& base_dir) {
+  return Session(load(bytes, options, base_dir));
+}
+
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+const std::vector<ValueInfo>& Session::input_info() const { return impl_->inputs; }
+const std::vector<ValueInfo>& Session::output_info() const { return impl_->outputs; }
+const SessionOptions& Session::options() const { return impl_->options; }
+
+TensorMap Session::run(const TensorMap& inputs) const {
+  TensorMap out;
+  run(inputs, {}, &out);
+  return out;
+}
+
+void Session::run(const TensorMap& inputs, const TensorMap& outputs) const {
+  run(inputs, outputs, nullptr);
+}
+
+void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result) const {
+  const ir::Graph& g = *impl_->graph;
+  try {
+    std::string key;
+    std::vector<Tensor> bound = bind_inputs(*impl_, inputs, &key);
+    std::vector<Tensor> preset(g.outputs.size());
+    for (const auto& [name, t] : outputs) {
+      size_t i = 0;
+      while (i < g.outputs.size() && g.values[size_t(g.outputs[i])].name != name) ++i;
+      if (i == g.outputs.size()) throw Error(ErrorCode::kInvalidArgument, "unknown output '" + name + "'");
+      if (!t.defined()) throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
+      preset[i] = t;
+    }
+    {
+      std::lock_guard<std::mutex> lock(impl_->shapes_mu);
+      impl_->shape_keys.insert(key);
+    }
+    std::vector<Tensor> got = impl_->executor->run(bound, {}, &preset);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const std::string& name = g.values[size_t(g.outputs[i])].name;
+      if (preset[i].defined()) {
+        if (got[i].dtype() != preset[i].dtype() || got[i].dims() != preset[i].dims())
+          throw Error(ErrorCode::kInvalidArgument,
+                      "output '" + name + "': the caller's tensor is " + dtype_name(preset[i].dtype()) +
+                          dims_to_string(preset[i].dims()) + ", the model produced " + dtype_name(got[i].dtype()) +
+                          dims_to_string(got[i].dims()));
+        if (got[i].raw_data() != preset[i].raw_data()) preset[i].copy_from(got[i]);
+      }
+      if (result) (*result)[name] = got[i].owns_data() ? got[i] : got[i].clone();
+    }
+    impl_->runs++;
+  } catch (const Error&) {
+    impl_->failed_runs++;
+    throw;
+  } catch (const std::bad_alloc&) {
+    impl_->failed_runs++;
+    throw Error(ErrorCode::kInvalidArgument, "out of memory while running the model");
+  } catch (const std::exception& e) {
+    impl_->failed_runs++;
+    throw Error(ErrorCode::kInternal, std::string("unexpected failure: ") + e.what());
+  }
+}
+
+SessionStats Session::stats() const {
+  SessionStats s;
+  s.runs = impl_->runs;
+  s.failed_runs = impl_->failed_runs;
+  std::lock_guard<std::mutex> lock(impl_->shapes_mu);
+  s.distinct_shapes = impl_->shape_keys.size();
+  return s;
+}
+
+std::map<std::string, int64_t> Session::opsets() const { return impl_->graph->opsets; }
+
+std::map<std::string, int64_t> Session::op_histogram() const {
+  std::map<std::string, int64_t> h;
+  for (const auto& n : impl_->graph->nodes) h[ir::qualified_op(n.domain, n.op_type)]++;
+  return h;
+}
+
+std::vector<std::string> Session::describe_values() const {
+  std::vector<std::string> lines;
+  const ir::Graph& g = *impl_->graph;
+  for (const auto& v : g.values) {
+    if (v.name.empty()) continue;
+    std::string src = v.producer >= 0 ? g.nodes[size_t(v.producer)].op_type
+                                      : (v.is_graph_input ? "input" : (v.constant.defined() ? "initializer" : "capture"));
+    lines.push_back(v.name + ": " + dtype_name(v.dtype) + v.shape.to_string() + "  (" + src + ")");
+  }
+  return lines;
+}
+
+}  // namespace kiln

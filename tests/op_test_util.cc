@@ -1,0 +1,114 @@
+#include "op_test_util.h"
+
+#include <cmath>
+#include <random>
+
+namespace kiln::testing {
+
+std::unique_ptr<ir::Graph> make_op_graph(const OpCall& call) {
+  auto g = std::make_unique<ir::Graph>();
+  g->name = "test_" + call.op;
+  g->opsets[kernels::canonical_domain(call.domain)] = call.opset;
+  if (!call.domain.empty()) g->opsets[""] = 18;
+  ir::Node n;
+  n.name = call.op + "_node";
+  n.op_type = call.op;
+  n.domain = kernels::canonical_domain(call.domain);
+  n.opset = call.opset;
+  n.attrs = call.attrs;
+  n.schema = kernels::Registry::global().find(n.domain, n.op_type, call.opset);
+  if (!n.schema) throw Error(ErrorCode::kUnsupported, "op " + call.op + " not registered");
+  for (size_t i = 0; i < call.inputs.size(); ++i) {
+    const Tensor& t = call.inputs[i];
+    if (!t.defined()) {
+      n.inputs.push_back(-1);
+      continue;
+    }
+    ir::Value v;
+    v.name = "in" + std::to_string(i);
+    v.dtype = t.dtype();
+    v.shape = ir::Shape::of(t.dims());
+    if (call.inputs_as_graph_inputs) {
+      v.is_graph_input = true;
+    } else {
+      v.constant = t;
+    }
+    int id = g->add_value(std::move(v));
+    if (call.inputs_as_graph_inputs) g->inputs.push_back(id);
+    n.inputs.push_back(id);
+  }
+  for (int i = 0; i < call.num_outputs; ++i) {
+    ir::Value v;
+    v.name = "out" + std::to_string(i);
+    v.producer = 0;
+    int id = g->add_value(std::move(v));
+    n.outputs.push_back(id);
+    g->outputs.push_back(id);
+  }
+  g->nodes.push_back(std::move(n));
+  ir::infer_shapes(*g);
+  return g;
+}
+
+std::vector<Tensor> run_op(const OpCall& call) {
+  auto g = make_op_graph(call);
+  engine::Executor ex(*g);
+  std::vector<Tensor> ins;
+  if (call.inputs_as_graph_inputs)
+    for (const auto& t : call.inputs)
+      if (t.defined()) ins.push_back(t);
+  return ex.run(ins, {});
+}
+
+::testing::AssertionResult tensors_near(const Tensor& got, const Tensor& want, double atol,
+                                        double rtol) {
+  if (got.dtype() != want.dtype())
+    return ::testing::AssertionFailure() << "dtype " << dtype_name(got.dtype()) << " vs " << dtype_name(want.dtype());
+  if (got.dims() != want.dims())
+    return ::testing::AssertionFailure() << "dims " << dims_to_string(got.dims()) << " vs " << dims_to_string(want.dims());
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    if (got.dtype() == DType::kString) {
+      if (got.data<std::string>()[i] != want.data<std::string>()[i])
+        return ::testing::AssertionFailure() << "element " << i << ": \"" << got.data<std::string>()[i] << "\" vs \""
+                                             << want.data<std::string>()[i] << "\"";
+    } else if (dtype_is_float(got.dtype())) {
+      double a = got.element_as_double(i), b = want.element_as_double(i);
+      if (std::isnan(a) && std::isnan(b)) continue;
+      if (std::isinf(b) && a == b) continue;
+      if (!(std::fabs(a - b) <= atol + rtol * std::fabs(b)))
+        return ::testing::AssertionFailure() << "element " << i << ": got " << a << ", want " << b;
+    } else if (got.element_as_int(i) != want.element_as_int(i)) {
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got.element_as_int(i) << ", want "
+                                           << want.element_as_int(i);
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+Tensor random_tensor(DType t, const Dims& dims, double lo, double hi, uint64_t seed) {
+  Tensor out(t, dims);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    double v = u(rng);
+    switch (t) {
+      case DType::kF32: out.data<float>()[i] = float(v); break;
+      case DType::kF64: out.data<double>()[i] = v; break;
+      case DType::kF16: out.data<Float16>()[i] = Float16(float(v)); break;
+      case DType::kBF16: out.data<BFloat16>()[i] = BFloat16(float(v)); break;
+      case DType::kI8: out.data<int8_t>()[i] = int8_t(std::floor(v)); break;
+      case DType::kI16: out.data<int16_t>()[i] = int16_t(std::floor(v)); break;
+      case DType::kI32: out.data<int32_t>()[i] = int32_t(std::floor(v)); break;
+      case DType::kI64: out.data<int64_t>()[i] = int64_t(std::floor(v)); break;
+      case DType::kU8: out.data<uint8_t>()[i] = uint8_t(std::floor(std::fabs(v))); break;
+      case DType::kU16: out.data<uint16_t>()[i] = uint16_t(std::floor(std::fabs(v))); break;
+      case DType::kU32: out.data<uint32_t>()[i] = uint32_t(std::floor(std::fabs(v))); break;
+      case DType::kU64: out.data<uint64_t>()[i] = uint64_t(std::floor(std::fabs(v))); break;
+      case DType::kBool: out.data<bool>()[i] = v > (lo + hi) / 2; break;
+      default: throw Error(ErrorCode::kInvalidArgument, "random_tensor: unsupported dtype");
+    }
+  }
+  return out;
+}
+
+}  // namespace kiln::testing
