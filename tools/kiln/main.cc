@@ -1,3 +1,58 @@
+// kiln — the command-line front end of the Kiln inference engine (public API only).
+#include <cstring>
 #include <iostream>
-#include "kiln/kiln.h"
-int main() { std::cout << kiln::build_info() << "\n"; }
+
+#include "cli.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: kiln COMMAND [ARGS]
+
+commands:
+  info MODEL.onnx [--json]
+      inputs and outputs with symbolic shapes, opsets, op histogram, every value's shape
+  run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
+      runs once; prints each output's shape and first values (or writes DIR/NAME.pb)
+  check PATH... [--atol A] [--rtol R] [--opt-level N] [--json] [--timeout S] [--no-isolate]
+      runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
+  bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
+        [--shape NAME=DIMS]... [--json]
+      times session creation, the first run and steady-state runs
+  version
+      Kiln, LLVM and host CPU versions
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kiln::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  try {
+    Args args(argc, argv, 2);
+    if (cmd == "info") return cmd_info(args);
+    if (cmd == "run") return cmd_run(args);
+    if (cmd == "check") return cmd_check(args);
+    if (cmd == "bench") return cmd_bench(args);
+    if (cmd == "version" || cmd == "--version") {
+      std::cout << kiln::build_info() << "\n";
+      return 0;
+    }
+    throw UsageError("unknown command '" + cmd + "' (see kiln --help)");
+  } catch (const UsageError& e) {
+    std::cerr << "kiln: " << e.what() << "\n";
+    return 2;
+  } catch (const kiln::Error& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "kiln: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "kiln: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,33 @@
+// Paths the tests use: ../shared beside the checkout (optional), the CLI binary, temp dirs.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace kiln::testing {
+
+inline std::string shared_dir() { return KILN_SHARED_DIR; }
+inline bool have_shared() { return std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/models"); }
+inline std::string cli_path() { return KILN_CLI_PATH; }
+
+/// A fresh temporary folder, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "kiln_test_XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace kiln::testing

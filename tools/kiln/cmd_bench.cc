@@ -1,0 +1,118 @@
+// kiln bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
+//            [--shape NAME=DIMS]... [--json]
+//
+// Inputs come from the model folder's test_data_set_0 (tiled along dim 0 to --batch), or are
+// random at the --shape dims; several --shape values for one input are cycled in order, run by run.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "cli.h"
+
+namespace kiln::cli {
+namespace fs = std::filesystem;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+int cmd_bench(Args& args) {
+  std::string path;
+  int threads = 0, runs = 20, warmup = 3;
+  int64_t batch = 0;
+  bool json = false;
+  std::map<std::string, std::vector<Dims>> shapes;
+  while (!args.done()) {
+    std::string v;
+    if (args.flag_value("--threads", &v)) threads = int(Args::to_int("--threads", v, 0, 1024));
+    else if (args.flag_value("--runs", &v)) runs = int(Args::to_int("--runs", v, 1, 1000000));
+    else if (args.flag_value("--warmup", &v)) warmup = int(Args::to_int("--warmup", v, 0, 1000000));
+    else if (args.flag_value("--batch", &v)) batch = Args::to_int("--batch", v, 1, 1 << 20);
+    else if (args.flag_value("--shape", &v)) {
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
+      shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
+    } else if (args.flag("--json")) json = true;
+    else {
+      std::string a = args.next();
+      if (a.rfind("--", 0) == 0) throw UsageError("bench: unknown option " + a);
+      if (!path.empty()) throw UsageError("bench: one model at a time");
+      path = a;
+    }
+  }
+  if (path.empty()) throw UsageError("bench: give a model folder or file");
+  std::string model = path, data_dir;
+  if (fs::is_directory(path)) {
+    model = (fs::path(path) / "model.onnx").string();
+    if (fs::exists(fs::path(path) / "test_data_set_0")) data_dir = (fs::path(path) / "test_data_set_0").string();
+  }
+  SessionOptions so;
+  so.intra_op_threads = threads;
+  auto t0 = Clock::now();
+  Session s(model, so);
+  double create_ms = ms_since(t0);
+
+  for (const auto& [name, list] : shapes) {
+    bool known = false;
+    for (const auto& in : s.input_info()) known |= in.name == name;
+    if (!known) throw Error(ErrorCode::kInvalidArgument, "--shape names unknown input '" + name + "'");
+  }
+  // The input sets to cycle through.
+  size_t cycle = 1;
+  for (const auto& [name, list] : shapes) cycle = std::max(cycle, list.size());
+  TensorMap base;
+  if (!data_dir.empty() && shapes.empty()) base = load_data_set_inputs(s, data_dir);
+  std::vector<TensorMap> sets(cycle);
+  uint64_t seed = 1;
+  for (size_t k = 0; k < cycle; ++k) {
+    for (const auto& in : s.input_info()) {
+      auto sh = shapes.find(in.name);
+      Tensor t;
+      if (sh != shapes.end()) t = random_input(in.dtype, sh->second[k % sh->second.size()], seed++);
+      else if (base.count(in.name)) t = base.at(in.name);
+      else if (in.has_default) continue;
+      else t = random_input(in.dtype, concrete_dims(in), seed++);
+      if (batch > 0 && sh == shapes.end()) t = tile_batch(t, batch);
+      sets[k][in.name] = t;
+    }
+  }
+
+  auto t1 = Clock::now();
+  s.run(sets[0]);
+  double first_ms = ms_since(t1);
+  for (int i = 0; i < warmup; ++i) s.run(sets[size_t(i + 1) % cycle]);
+  std::vector<double> times;
+  times.reserve(size_t(runs));
+  for (int i = 0; i < runs; ++i) {
+    auto t = Clock::now();
+    s.run(sets[size_t(i) % cycle]);
+    times.push_back(ms_since(t));
+  }
+  std::vector<double> sorted = times;
+  std::sort(sorted.begin(), sorted.end());
+  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))]; };
+  double median = pct(0.5), p90 = pct(0.9), min = sorted.front();
+  auto st = s.stats();
+  if (json) {
+    std::ostringstream os;
+    os << "{\"model\":" << json_quote(model) << ",\"threads\":" << threads << ",\"runs\":" << runs
+       << ",\"create_ms\":" << create_ms << ",\"first_run_ms\":" << first_ms << ",\"median_ms\":" << median
+       << ",\"p90_ms\":" << p90 << ",\"min_ms\":" << min << ",\"shapes\":" << cycle
+       << ",\"distinct_shapes\":" << st.distinct_shapes << "}";
+    std::cout << os.str() << "\n";
+  } else {
+    std::cout << "model      " << model << "\n";
+    std::cout << "create     " << create_ms << " ms\n";
+    std::cout << "first run  " << first_ms << " ms\n";
+    std::cout << "median     " << median << " ms  (" << runs << " runs, " << cycle << " input shape(s))\n";
+    std::cout << "p90        " << p90 << " ms\n";
+    std::cout << "min        " << min << " ms\n";
+  }
+  return 0;
+}
+
+}  // namespace kiln::cli

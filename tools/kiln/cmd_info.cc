@@ -1,0 +1,88 @@
+// kiln info MODEL.onnx [--json]
+#include <iostream>
+
+#include "cli.h"
+
+namespace kiln::cli {
+namespace {
+
+std::string dims_json(const ValueInfo& v) {
+  if (!v.has_shape) return "null";
+  std::string s = "[";
+  for (size_t i = 0; i < v.shape.size(); ++i) {
+    if (i) s += ",";
+    const Dim& d = v.shape[i];
+    s += d.is_constant() ? std::to_string(d.value) : json_quote(d.symbol.empty() ? "?" : d.symbol);
+  }
+  return s + "]";
+}
+
+std::string infos_json(const std::vector<ValueInfo>& vs) {
+  std::string s = "[";
+  for (size_t i = 0; i < vs.size(); ++i) {
+    if (i) s += ",";
+    s += "{\"name\":" + json_quote(vs[i].name) + ",\"dtype\":\"" + dtype_name(vs[i].dtype) + "\",\"shape\":" + dims_json(vs[i]);
+    if (vs[i].has_default) s += ",\"has_default\":true";
+    s += "}";
+  }
+  return s + "]";
+}
+
+}  // namespace
+
+int cmd_info(Args& args) {
+  bool json = false;
+  std::string path;
+  while (!args.done()) {
+    if (args.flag("--json")) json = true;
+    else {
+      std::string a = args.next();
+      if (a.rfind("--", 0) == 0) throw UsageError("info: unknown option " + a);
+      if (!path.empty()) throw UsageError("info: one model at a time");
+      path = a;
+    }
+  }
+  if (path.empty()) throw UsageError("info: give a model file");
+  Session s(path);
+  auto hist = s.op_histogram();
+  int64_t nodes = 0;
+  for (auto& [op, n] : hist) nodes += n;
+  if (json) {
+    std::cout << "{\"model\":" << json_quote(path) << ",\"inputs\":" << infos_json(s.input_info())
+              << ",\"outputs\":" << infos_json(s.output_info()) << ",\"opsets\":{";
+    bool first = true;
+    for (auto& [d, v] : s.opsets()) {
+      std::cout << (first ? "" : ",") << json_quote(d.empty() ? "ai.onnx" : d) << ":" << v;
+      first = false;
+    }
+    std::cout << "},\"nodes\":" << nodes << ",\"ops\":{";
+    first = true;
+    for (auto& [op, n] : hist) {
+      std::cout << (first ? "" : ",") << json_quote(op) << ":" << n;
+      first = false;
+    }
+    std::cout << "},\"values\":[";
+    first = true;
+    for (const auto& line : s.describe_values()) {
+      std::cout << (first ? "" : ",") << json_quote(line);
+      first = false;
+    }
+    std::cout << "]}\n";
+    return 0;
+  }
+  std::cout << "model: " << path << "\n";
+  std::cout << "opsets:";
+  for (auto& [d, v] : s.opsets()) std::cout << " " << (d.empty() ? "ai.onnx" : d) << "=" << v;
+  std::cout << "\ninputs:\n";
+  for (const auto& v : s.input_info())
+    std::cout << "  " << v.name << ": " << v.to_string() << (v.has_default ? "  (has default)" : "") << "\n";
+  std::cout << "outputs:\n";
+  for (const auto& v : s.output_info()) std::cout << "  " << v.name << ": " << v.to_string() << "\n";
+  std::cout << "ops (" << nodes << " nodes):\n";
+  for (auto& [op, n] : hist) std::cout << "  " << op << " " << n << "\n";
+  std::cout << "values:\n";
+  for (const auto& line : s.describe_values()) std::cout << "  " << line << "\n";
+  return 0;
+}
+
+}  // namespace kiln::cli
