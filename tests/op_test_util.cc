@@ -27,7 +27,7 @@ std::unique_ptr<ir::Graph> make_op_graph(const OpCall& call) {
     ir::Value v;
     v.name = "in" + std::to_string(i);
     v.dtype = t.dtype();
-    v.shape = ir::Shape::of(t.dims());
+    v.shape = i < call.input_shapes.size() ? call.input_shapes[i] : ir::Shape::of(t.dims());
     if (call.inputs_as_graph_inputs) {
       v.is_graph_input = true;
     } else {

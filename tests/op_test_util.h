@@ -33,6 +33,9 @@ struct OpCall {
   std::string domain;
   /// Inputs given as graph inputs (true) or as initializers (constants, false).
   bool inputs_as_graph_inputs = true;
+  /// When not empty: the (symbolic) shapes the graph inputs are declared with, one per input, so
+  /// load-time inference can be tested on symbols (make_op_graph); runs still use the tensors.
+  std::vector<ir::Shape> input_shapes;
 };
 
 /// Builds a one-node graph for `call` (inputs typed with their concrete shapes).

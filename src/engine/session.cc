@@ -234,7 +234,13 @@ std::vector<std::string> Session::describe_values() const {
     if (v.name.empty()) continue;
     std::string src = v.producer >= 0 ? g.nodes[size_t(v.producer)].op_type
                                       : (v.is_graph_input ? "input" : (v.constant.defined() ? "initializer" : "capture"));
-    lines.push_back(v.name + ": " + dtype_name(v.dtype) + v.shape.to_string() + "  (" + src + ")");
+    std::string line = v.name + ": " + dtype_name(v.dtype) + v.shape.to_string();
+    if (v.dims_value && !v.constant.defined()) {  // a shape-like int value known symbolically
+      line += " = [";
+      for (size_t i = 0; i < v.dims_value->size(); ++i) line += (i ? "," : "") + (*v.dims_value)[i].to_string();
+      line += "]";
+    }
+    lines.push_back(line + "  (" + src + ")");
   }
   return lines;
 }

@@ -26,7 +26,8 @@ std::string dims_to_string(const Dims& dims) {
 
 namespace {
 constexpr size_t kAlign = 64;
-constexpr int64_t kMaxBytes = int64_t(1) << 40;
+// One tensor may not exceed 64 GiB: a corrupt dim fails cleanly instead of exhausting memory.
+constexpr int64_t kMaxBytes = int64_t(1) << 36;
 }  // namespace
 
 Tensor::Tensor(DType dtype, Dims dims) : dtype_(dtype), dims_(std::move(dims)) {

@@ -209,6 +209,9 @@ const Registry& Registry::global() {
     register_shape_ops(*r);
     register_movement_ops(*r);
     register_index_ops(*r);
+    register_attention_ops(*r);
+    register_loss_ops(*r);
+    register_quantize_ops(*r);
     return r;
   }();
   return *registry;

@@ -157,7 +157,7 @@ TEST(Import, ConstantNodeAndDefaultInput) {
   a->set_type(onnx::AttributeProto::FLOAT);
   a->set_f(2.f);
   b.node("Identity", {"bias"}, {"y"});
-  b.output("kout", kF, {});
+  b.output_untyped_shape("kout", kF);
   b.node("Identity", {"k"}, {"kout"});
   Session s = load(b);
   ASSERT_EQ(s.input_info().size(), 2u);

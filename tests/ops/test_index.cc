@@ -43,6 +43,8 @@ TEST(OpIndex, GatherElements) {
   OpCall a0{"GatherElements", {x, i64({1, 3}, {1, 0, 1})}};
   EXPECT_TRUE(tensors_near(run_op(a0)[0], make<int32_t>({1, 3}, {4, 2, 6})));
   expect_invalid_argument({"GatherElements", {x, i64({1, 1}, {2})}});
+  EXPECT_THROW(run_op({"GatherElements", {Tensor::scalar<float>(1), Tensor::scalar<int64_t>(0)}}),
+               Error);
 }
 
 TEST(OpIndex, GatherND) {
@@ -73,11 +75,12 @@ TEST(OpIndex, ScatterElementsReductions) {
   EXPECT_TRUE(tensors_near(with("min"), make<float>({1, 5}, {1, 2, 3, 4, 5})));
   EXPECT_TRUE(tensors_near(with("max"), make<float>({1, 5}, {1, 10, 3, 20, 5})));
   // Duplicate indices accumulate.
-  OpCall dup{"ScatterElements", {x, i64({1, 2}, {1, 1}), upd},
+  OpCall dup{"ScatterElements",
+             {x, i64({1, 2}, {1, 1}), upd},
              {{"axis", attr_int(1)}, {"reduction", attr_string("add")}}};
   EXPECT_TRUE(tensors_near(run_op(dup)[0], make<float>({1, 5}, {1, 32, 3, 4, 5})));
-  OpCall bad{"ScatterElements", {x, i64({1, 1}, {5}), make<float>({1, 1}, {0})},
-             {{"axis", attr_int(1)}}};
+  OpCall bad{
+      "ScatterElements", {x, i64({1, 1}, {5}), make<float>({1, 1}, {0})}, {{"axis", attr_int(1)}}};
   expect_invalid_argument(bad);
   OpCall bad_red{"ScatterElements", {x, idx, upd}, {{"reduction", attr_string("avg")}}};
   EXPECT_THROW(run_op(bad_red), Error);
@@ -85,9 +88,11 @@ TEST(OpIndex, ScatterElementsReductions) {
 
 TEST(OpIndex, ScatterDeprecatedForm) {
   Tensor x(DType::kF32, {3, 3});
-  OpCall c{"Scatter", {x, i64({2, 3}, {1, 0, 2, 0, 2, 1}),
-                       make<float>({2, 3}, {1.0f, 1.1f, 1.2f, 2.0f, 2.1f, 2.2f})},
-           {}, 10};
+  OpCall c{"Scatter",
+           {x, i64({2, 3}, {1, 0, 2, 0, 2, 1}),
+            make<float>({2, 3}, {1.0f, 1.1f, 1.2f, 2.0f, 2.1f, 2.2f})},
+           {},
+           10};
   EXPECT_TRUE(tensors_near(run_op(c)[0],
                            make<float>({3, 3}, {2.0f, 1.1f, 0, 1.0f, 0, 2.2f, 0, 2.1f, 1.2f})));
 }
@@ -111,8 +116,10 @@ TEST(OpIndex, OneHot) {
   Tensor vals = make<float>({2}, {0, 1});
   auto out = run_op({"OneHot", {ind, Tensor::scalar<float>(3), vals}, {}, 11});
   EXPECT_TRUE(tensors_near(out[0], make<float>({3, 3}, {1, 0, 0, 0, 0, 1, 0, 0, 0})));
-  OpCall ax0{"OneHot", {i64({2}, {1, 2}), make<int64_t>({1}, {3}), make<int32_t>({2}, {-1, 7})},
-             {{"axis", attr_int(0)}}, 11};
+  OpCall ax0{"OneHot",
+             {i64({2}, {1, 2}), make<int64_t>({1}, {3}), make<int32_t>({2}, {-1, 7})},
+             {{"axis", attr_int(0)}},
+             11};
   EXPECT_TRUE(tensors_near(run_op(ax0)[0], make<int32_t>({3, 2}, {-1, -1, 7, -1, -1, 7})));
   EXPECT_THROW(run_op({"OneHot", {ind, Tensor::scalar<float>(3), make<float>({3}, {0, 1, 2})}}),
                Error);
@@ -141,8 +148,8 @@ TEST(OpIndex, Compress) {
   EXPECT_TRUE(tensors_near(run_op(a1)[0], make<float>({3, 1}, {1, 3, 5})));
   Tensor flat_cond = make<bool>({5}, {false, true, false, false, true});
   EXPECT_TRUE(tensors_near(run_op({"Compress", {x, flat_cond}})[0], make<float>({2}, {2, 5})));
-  OpCall too_long{"Compress", {x, make<bool>({4}, {false, false, false, true})},
-                  {{"axis", attr_int(0)}}};
+  OpCall too_long{
+      "Compress", {x, make<bool>({4}, {false, false, false, true})}, {{"axis", attr_int(0)}}};
   expect_invalid_argument(too_long);
 }
 

@@ -65,7 +65,10 @@ TEST(OpNormalization, LayerNormSymbolicStatShape) {
   OpCall c{"LayerNormalization", {make<float>({2, 3}, {1, 2, 3, 4, 5, 6}), vec({1, 1, 1})}, {},
            17, 2};
   auto g = make_op_graph(c);
-  g->values[size_t(g->inputs[0])].shape = ir::Shape({ir::Dim::sym("batch"), ir::Dim::constant(3)});
+  g->values[size_t(g->inputs[0])].shape =
+      ir::Shape({ir::Dim::sym("batch"), ir::Dim::constant(3)});
+  // make_op_graph inferred concrete output shapes; forget them so they are inferred again.
+  for (int o : g->nodes[0].outputs) g->values[size_t(o)].shape = ir::Shape::unranked();
   ir::infer_shapes(*g);
   const ir::Value& mean = g->values[size_t(g->nodes[0].outputs[1])];
   EXPECT_EQ(mean.shape.to_string(),
@@ -112,6 +115,8 @@ TEST(OpNormalization, LpNormalization) {
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {0.6f, 0.8f, 1 / r, -1 / r})));
   out = run_op({"LpNormalization", {x}, {{"p", attr_int(1)}, {"axis", attr_int(0)}}, 1});
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {0.75f, 0.8f, 0.25f, -0.2f})));
+  out = run_op({"LpNormalization", {make<float>({1, 2}, {0, 0})}, {}, 22});  // zero norm
+  EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2}, {0, 0})));
   EXPECT_THROW(run_op({"LpNormalization", {x}, {{"p", attr_int(3)}}, 22}), Error);
 }
 

@@ -164,17 +164,21 @@ TEST(OpShapeOps, ConstantOfShape) {
 }
 
 TEST(OpShapeOps, Range) {
-  auto out = run_op({"Range", {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4),
-                               Tensor::scalar<int32_t>(-3)}});
+  auto out = run_op(
+      {"Range",
+       {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4), Tensor::scalar<int32_t>(-3)}});
   EXPECT_TRUE(tensors_near(out[0], make<int32_t>({2}, {10, 7})));
-  out = run_op({"Range", {Tensor::scalar<float>(1), Tensor::scalar<float>(2),
-                          Tensor::scalar<float>(0.25f)}});
+  out =
+      run_op({"Range",
+              {Tensor::scalar<float>(1), Tensor::scalar<float>(2), Tensor::scalar<float>(0.25f)}});
   EXPECT_TRUE(tensors_near(out[0], make<float>({4}, {1, 1.25f, 1.5f, 1.75f})));
-  out = run_op({"Range", {Tensor::scalar<int64_t>(5), Tensor::scalar<int64_t>(1),
-                          Tensor::scalar<int64_t>(1)}});
+  out = run_op(
+      {"Range",
+       {Tensor::scalar<int64_t>(5), Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(1)}});
   EXPECT_EQ(out[0].dims(), (Dims{0}));
-  EXPECT_THROW(run_op({"Range", {Tensor::scalar<int64_t>(0), Tensor::scalar<int64_t>(3),
-                                 Tensor::scalar<int64_t>(0)}}),
+  EXPECT_THROW(run_op({"Range",
+                       {Tensor::scalar<int64_t>(0), Tensor::scalar<int64_t>(3),
+                        Tensor::scalar<int64_t>(0)}}),
                Error);
 }
 
@@ -190,8 +194,8 @@ TEST(OpShapeOps, EyeLike) {
 TEST(OpShapeOps, SymbolicShapeGatherUnsqueezeReshape) {
   GraphBuilder b;
   int x = b.input("x", DType::kF32, {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(256)});
-  int y = b.input("y", DType::kF32, {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(4),
-                                      Dim::constant(64)});
+  int y = b.input("y", DType::kF32,
+                  {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(4), Dim::constant(64)});
   int shape = b.node("Shape", {x});
   int seq = b.node("Gather", {shape, b.constant("one", Tensor::scalar<int64_t>(1))});
   int seq1 = b.node("Unsqueeze", {seq, b.constant("ax", i64({0}))});
@@ -222,8 +226,8 @@ TEST(OpShapeOps, SymbolicShapeGatherUnsqueezeReshape) {
 
   // And exact with concrete values at run time.
   engine::Executor exec(*b.g);
-  auto out = exec.run({random_tensor(DType::kF32, {2, 3, 256}),
-                       random_tensor(DType::kF32, {2, 3, 4, 64})}, {});
+  auto out = exec.run(
+      {random_tensor(DType::kF32, {2, 3, 256}), random_tensor(DType::kF32, {2, 3, 4, 64})}, {});
   EXPECT_TRUE(tensors_near(out[0], i64({3})));
   EXPECT_EQ(out[1].dims(), (Dims{2, 3, 4, 64}));
   EXPECT_EQ(out[3].dims(), (Dims{24, 64}));
@@ -237,9 +241,21 @@ TEST(OpShapeOps, SymbolicUnknownsStayRanked) {
   int x = b.input("x", DType::kF32, {Dim::sym("n"), Dim::constant(6)});
   int t = b.input("t", DType::kI64, {Dim::constant(3)});
   int r = b.node("Reshape", {x, t});
-  int sq = b.node("Squeeze", {x});                   // "n" may be 1: rank unknown
-  int fl = b.node("Flatten", {x, }, {{"axis", attr_int(0)}});
-  b.finish({r, sq, fl});
+  int sq = b.node("Squeeze", {x});  // "n" may be 1: rank unknown
+  int fl = b.node("Flatten",
+                  {
+                      x,
+                  },
+                  {{"axis", attr_int(0)}});
+  int ones = b.node("ConstantOfShape", {b.constant("two", Tensor::from_vector<int64_t>({1}, {2}))},
+                    {{"value", attr_tensor(Tensor::from_vector<int64_t>({1}, {1}))}});
+  int rng = b.node("Range", {b.constant("s", Tensor::scalar<int64_t>(0)),
+                             b.constant("l", Tensor::scalar<int64_t>(3)),
+                             b.constant("d", Tensor::scalar<int64_t>(1))});
+  b.finish({r, sq, fl, ones, rng});
+  EXPECT_EQ(*b.g->values[size_t(ones)].dims_value,
+            (std::vector<Dim>{Dim::constant(1), Dim::constant(1)}));
+  EXPECT_EQ(b.g->values[size_t(rng)].dims_value->size(), 3u);
   EXPECT_EQ(b.shape(r).rank(), 3);
   EXPECT_FALSE(b.shape(sq).has_rank);
   EXPECT_EQ(b.shape(fl).to_string(), "[1,n*6]");

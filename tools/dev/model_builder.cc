@@ -47,6 +47,13 @@ ModelBuilder& ModelBuilder::output(const std::string& name, int32_t elem_type, c
   return *this;
 }
 
+ModelBuilder& ModelBuilder::output_untyped_shape(const std::string& name, int32_t elem_type) {
+  auto* vi = model_.mutable_graph()->add_output();
+  vi->set_name(name);
+  vi->mutable_type()->mutable_tensor_type()->set_elem_type(elem_type);
+  return *this;
+}
+
 ModelBuilder& ModelBuilder::init_f32(const std::string& name, const std::vector<int64_t>& dims,
                                      const std::vector<float>& values) {
   auto* t = model_.mutable_graph()->add_initializer();

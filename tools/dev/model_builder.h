@@ -19,6 +19,8 @@ class ModelBuilder {
                       const std::vector<std::string>& symbols = {});
   ModelBuilder& output(const std::string& name, int32_t elem_type, const std::vector<int64_t>& dims,
                        const std::vector<std::string>& symbols = {});
+  /// An output with an element type and no declared shape.
+  ModelBuilder& output_untyped_shape(const std::string& name, int32_t elem_type);
   /// A float initializer stored as raw_data.
   ModelBuilder& init_f32(const std::string& name, const std::vector<int64_t>& dims,
                          const std::vector<float>& values);

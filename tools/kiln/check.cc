@@ -37,7 +37,8 @@ std::vector<std::string> collect_cases(const std::vector<std::string>& paths) {
       cases.push_back(p);
       continue;
     }
-    if (!fs::is_directory(p)) throw Error(ErrorCode::kInvalidArgument, "'" + p + "' is not a test case folder (no model.onnx)");
+    // Plain files among the paths (a shell glob's README.md) are not cases: pass over them.
+    if (!fs::is_directory(p)) continue;
     std::vector<std::string> sub;
     for (const auto& e : fs::directory_iterator(p, ec))
       if (e.is_directory() && fs::exists(e.path() / "model.onnx")) sub.push_back(e.path().string());
@@ -45,6 +46,7 @@ std::vector<std::string> collect_cases(const std::vector<std::string>& paths) {
     std::sort(sub.begin(), sub.end());
     cases.insert(cases.end(), sub.begin(), sub.end());
   }
+  if (cases.empty()) throw Error(ErrorCode::kInvalidArgument, "no test cases (folders with model.onnx) among the paths");
   return cases;
 }
 

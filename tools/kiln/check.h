@@ -30,7 +30,8 @@ struct CaseResult {
 const char* status_name(CaseResult::Status s);
 
 /// The test case folders under `paths`: a folder with model.onnx is a case; otherwise its
-/// immediate subfolders that have one, sorted by name. Throws kIo for a path that does not exist.
+/// immediate subfolders that have one, sorted by name; plain files are passed over. Throws kIo
+/// for a path that does not exist, kInvalidArgument when no case is found.
 std::vector<std::string> collect_cases(const std::vector<std::string>& paths);
 
 /// Compares one output; returns "" when it matches, else the reason.

@@ -361,6 +361,56 @@ void run_scan(KernelContext& ctx) {
 
 }  // namespace
 
+// Types the untyped inputs of a Loop or Scan body from the node's inputs, as ONNX shape inference
+// does (function-expanded models, e.g. LinearAttention's Scan, leave body inputs untyped). Meant
+// to be called by the shape-inference driver before it infers the subgraph `attr_name` of `node`.
+void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const std::string& attr_name,
+                          ir::Graph& sub) {
+  if (attr_name != "body" || (node.op_type != "Loop" && node.op_type != "Scan")) return;
+  auto outer = [&](size_t i) -> const ir::Value* {
+    if (i >= node.inputs.size() || node.inputs[i] < 0) return nullptr;
+    return &parent.values[size_t(node.inputs[i])];
+  };
+  auto seed = [&](size_t body_input, DType dt, ir::Shape shape) {
+    if (body_input >= sub.inputs.size()) return;
+    ir::Value& v = sub.values[size_t(sub.inputs[body_input])];
+    if (v.dtype != DType::kUndefined) return;
+    v.dtype = dt;
+    if (!v.shape.has_rank) v.shape = std::move(shape);
+  };
+  auto drop_axis = [](ir::Shape s, int64_t axis) {
+    if (!s.has_rank || s.rank() == 0) return ir::Shape::unranked();
+    if (axis < 0) axis += s.rank();
+    if (axis < 0 || axis >= s.rank()) return ir::Shape::unranked();
+    s.dims.erase(s.dims.begin() + axis);
+    return s;
+  };
+  if (node.op_type == "Loop") {
+    seed(0, DType::kI64, ir::Shape::of({}));
+    seed(1, DType::kBool, ir::Shape::of({}));
+    for (size_t i = 2; i < node.inputs.size(); ++i)
+      if (const ir::Value* v = outer(i)) seed(i, v->dtype, v->shape);
+    return;
+  }
+  int64_t m = 0;
+  std::vector<int64_t> axes;
+  if (auto it = node.attrs.find("num_scan_inputs"); it != node.attrs.end()) m = it->second.i;
+  if (auto it = node.attrs.find("scan_input_axes"); it != node.attrs.end()) axes = it->second.ints;
+  bool batched = node.opset < 9;
+  size_t first = batched ? 1 : 0;
+  if (m <= 0 || size_t(m) + first > node.inputs.size()) return;
+  size_t n = node.inputs.size() - first - size_t(m);
+  for (size_t i = 0; i < n; ++i)
+    if (const ir::Value* v = outer(first + i)) seed(i, v->dtype, batched ? drop_axis(v->shape, 0) : v->shape);
+  for (size_t j = 0; j < size_t(m); ++j) {
+    const ir::Value* v = outer(first + n + j);
+    if (!v) continue;
+    ir::Shape s = batched ? drop_axis(drop_axis(v->shape, 0), 0)
+                          : drop_axis(v->shape, j < axes.size() ? axes[j] : 0);
+    seed(n + j, v->dtype, s);
+  }
+}
+
 void register_control_flow_ops(Registry& r) {
   r.add({"", "If", 1, PatternKind::kOpaque, infer_if, run_if});
   r.add({"", "Loop", 1, PatternKind::kOpaque, infer_loop, run_loop});

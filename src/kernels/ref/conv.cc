@@ -41,8 +41,8 @@ ConvAttrs read_conv_attrs(const NodeAttrs& ctx, int r, const std::vector<ir::Dim
                std::to_string(n));
     for (int64_t x : v)
       if (x < min)
-        ctx.fail(std::string(name) + " value " + std::to_string(x) + " must be >= " +
-                 std::to_string(min));
+        ctx.fail(std::string(name) + " value " + std::to_string(x) +
+                 " must be >= " + std::to_string(min));
     return v;
   };
   const size_t n = size_t(r);
@@ -56,8 +56,8 @@ ConvAttrs read_conv_attrs(const NodeAttrs& ctx, int r, const std::vector<ir::Dim
   a.dilations = sized("dilations", ctx.attr_ints("dilations", std::vector<int64_t>(n, 1)), n, 1);
   a.pads = sized("pads", ctx.attr_ints("pads", std::vector<int64_t>(2 * n, 0)), 2 * n, 0);
   if (a.auto_pad == "VALID") std::fill(a.pads.begin(), a.pads.end(), 0);
-  a.output_padding = sized("output_padding",
-                           ctx.attr_ints("output_padding", std::vector<int64_t>(n, 0)), n, 0);
+  a.output_padding =
+      sized("output_padding", ctx.attr_ints("output_padding", std::vector<int64_t>(n, 0)), n, 0);
   if (ctx.has_attr("output_shape")) {
     auto os = ctx.attr_ints("output_shape");
     // Some exporters give the full output shape (N, C, spatial...): keep the spatial part.
@@ -76,7 +76,8 @@ ConvAttrs read_conv_attrs(const NodeAttrs& ctx, int r, const std::vector<ir::Dim
         ctx.fail("kernel_shape " + std::to_string(a.kernel[i]) + " differs from W's dim " +
                  std::to_string(w_spatial[i].value) + " (spatial axis " + std::to_string(i) + ")");
   } else {
-    for (size_t i = 0; i < n; ++i) a.kernel.push_back(w_spatial[i].is_const() ? w_spatial[i].value : -1);
+    for (size_t i = 0; i < n; ++i)
+      a.kernel.push_back(w_spatial[i].is_const() ? w_spatial[i].value : -1);
   }
   return a;
 }
@@ -106,9 +107,9 @@ SpatialDim conv_dim(const NodeAttrs& ctx, const ConvAttrs& a, size_t i, const ir
   const int64_t pb = a.pads[i], pe = a.pads[i + a.kernel.size()];
   if (!in.is_const()) {
     if (s == 1) return {dim_plus(in, pb + pe - dk + 1), pb};
-    return {dim_add(dim_div(dim_plus(in, pb + pe - dk), ir::Dim::constant(s)),
-                    ir::Dim::constant(1)),
-            pb};
+    return {
+        dim_add(dim_div(dim_plus(in, pb + pe - dk), ir::Dim::constant(s)), ir::Dim::constant(1)),
+        pb};
   }
   int64_t span = in.value + pb + pe - dk;
   if (span < 0)
@@ -156,7 +157,8 @@ void infer_conv_like(InferContext& ctx, bool transpose, DType out_dtype) {
     return;
   }
   const int rank = x.has_rank ? x.rank() : w.rank();
-  if (rank < 3) ctx.fail("X must have rank >= 3 (N, C, spatial...), got rank " + std::to_string(rank));
+  if (rank < 3)
+    ctx.fail("X must have rank >= 3 (N, C, spatial...), got rank " + std::to_string(rank));
   if (x.has_rank && w.has_rank && w.rank() != rank)
     ctx.fail("W " + w.to_string() + " and X " + x.to_string() + " have different ranks");
   const int r = rank - 2;
@@ -205,7 +207,8 @@ struct ConvGeom {
 };
 
 ConvGeom conv_geom(const KernelContext& ctx, const Tensor& x, const Tensor& w, bool transpose) {
-  if (x.rank() < 3) ctx.fail("X must have rank >= 3 (N, C, spatial...), got " + dims_to_string(x.dims()));
+  if (x.rank() < 3)
+    ctx.fail("X must have rank >= 3 (N, C, spatial...), got " + dims_to_string(x.dims()));
   if (w.rank() != x.rank())
     ctx.fail("W " + dims_to_string(w.dims()) + " and X " + dims_to_string(x.dims()) +
              " have different ranks");
@@ -219,7 +222,8 @@ ConvGeom conv_geom(const KernelContext& ctx, const Tensor& x, const Tensor& w, b
   g.group = a.group;
   if (g.C % g.group != 0)
     ctx.fail("X's " + std::to_string(g.C) + " channels are not divisible by group " +
-             std::to_string(g.group), ErrorCode::kInvalidArgument);
+                 std::to_string(g.group),
+             ErrorCode::kInvalidArgument);
   if (transpose) {
     if (w.dim(0) != g.C)
       ctx.fail("X has " + std::to_string(g.C) + " channels but W " + dims_to_string(w.dims()) +
@@ -237,8 +241,8 @@ ConvGeom conv_geom(const KernelContext& ctx, const Tensor& x, const Tensor& w, b
   g.out_dims = {g.N, g.M};
   for (int i = 0; i < r; ++i) {
     ir::Dim in = ir::Dim::constant(x.dim(i + 2));
-    SpatialDim sd = transpose ? conv_transpose_dim(ctx, a, size_t(i), in)
-                              : conv_dim(ctx, a, size_t(i), in);
+    SpatialDim sd =
+        transpose ? conv_transpose_dim(ctx, a, size_t(i), in) : conv_dim(ctx, a, size_t(i), in);
     g.in.push_back(x.dim(i + 2));
     g.out.push_back(sd.out.value);
     g.out_dims.push_back(sd.out.value);
@@ -317,7 +321,10 @@ void conv_planes(const ConvGeom& g, bool transpose, const A* x, const A* w, cons
             bool inside = true;
             for (size_t dd = 0; dd + 1 < r; ++dd) {
               int64_t p = didx[dd] * g.strides[dd] + kidx[dd] * g.dilations[dd] - g.pad_begin[dd];
-              if (p < 0 || p >= oth[dd]) { inside = false; break; }
+              if (p < 0 || p >= oth[dd]) {
+                inside = false;
+                break;
+              }
               oth_off += p * oth_strides[dd];
             }
             if (inside) {
@@ -327,7 +334,8 @@ void conv_planes(const ConvGeom& g, bool transpose, const A* x, const A* w, cons
                 if (s_last == 1) {
                   for (int64_t j = lo; j < hi; ++j) out_row[j] += wv * in_row[j + off_last];
                 } else {
-                  for (int64_t j = lo; j < hi; ++j) out_row[j] += wv * in_row[j * s_last + off_last];
+                  for (int64_t j = lo; j < hi; ++j)
+                    out_row[j] += wv * in_row[j * s_last + off_last];
                 }
               } else {
                 A* out_row = acc.data() + oth_off;
@@ -429,7 +437,8 @@ void run_conv_integer(KernelContext& ctx) {
   std::vector<int64_t> xc(size_t(x.numel())), wc(size_t(w.numel()));
   for (int64_t i = 0; i < x.numel(); ++i) xc[size_t(i)] = x.element_as_int(i) - xz;
   const int64_t per_m = g.M ? w.numel() / g.M : 0;
-  for (int64_t i = 0; i < w.numel(); ++i) wc[size_t(i)] = w.element_as_int(i) - wz[size_t(i / per_m)];
+  for (int64_t i = 0; i < w.numel(); ++i)
+    wc[size_t(i)] = w.element_as_int(i) - wz[size_t(i / per_m)];
   Tensor& y = ctx.output(0, DType::kI32, g.out_dims);
   int32_t* yp = y.data<int32_t>();
   const int64_t plane = num_elements(g.out);

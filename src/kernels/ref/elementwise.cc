@@ -41,6 +41,8 @@ void propagate_dims_value(InferContext& ctx, const std::vector<int>& inputs,
     if (!dtype_is_int(ctx.input_dtype(i))) return;
     const ir::Shape& s = ctx.input_shape(i);
     if (!s.has_rank || s.rank() > 1) return;
+    auto count = s.num_elements();
+    if (count && size_t(*count) > kMaxElements) return;  // skip converting big tensors to dims
     auto v = ctx.input_dims_value(i);
     if (!v || v->empty() || v->size() > kMaxElements) return;
     if (v->size() != 1) {

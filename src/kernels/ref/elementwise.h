@@ -48,9 +48,24 @@ void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F&& f) {
     for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[0]);
   } else if (a.numel() == 1 && b_full) {
     for (int64_t i = 0; i < n; ++i) po[i] = f(pa[0], pb[i]);
-  } else {
-    BroadcastWalker w(out.dims(), {a.dims(), b.dims()});
-    for (int64_t i = 0; i < n; ++i, w.next()) po[i] = f(pa[w.offset(0)], pb[w.offset(1)]);
+  } else if (n > 0) {
+    // Row by row over the last dim (a bias add on NCHW walks N*C*H rows, not every element).
+    // The walker sees every last dim as 1, so its offsets are in units of each input's last dim.
+    auto outer = [](Dims d) {
+      if (!d.empty()) d.back() = 1;
+      return d;
+    };
+    auto last = [](const Dims& d) { return d.empty() ? int64_t(1) : d.back(); };
+    const int64_t inner = last(out.dims());
+    const int64_t la = last(a.dims()), lb = last(b.dims());
+    const int64_t sa = la == 1 ? 0 : 1, sb = lb == 1 ? 0 : 1;
+    BroadcastWalker w(outer(out.dims()), {outer(a.dims()), outer(b.dims())});
+    for (int64_t row = 0; row < n / inner; ++row, w.next()) {
+      const A* ra = pa + w.offset(0) * la;
+      const B* rb = pb + w.offset(1) * lb;
+      Out* ro = po + row * inner;
+      for (int64_t j = 0; j < inner; ++j) ro[j] = f(ra[j * sa], rb[j * sb]);
+    }
   }
 }
 

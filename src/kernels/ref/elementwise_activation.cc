@@ -97,7 +97,8 @@ void run_thresholded_relu(KernelContext& ctx) {
 // Gelu: approximate="none" uses erf, "tanh" the tanh approximation.
 bool gelu_uses_tanh(const NodeAttrs& ctx) {
   std::string a = ctx.attr_string("approximate", "none");
-  if (a != "none" && a != "tanh") ctx.fail("approximate must be \"none\" or \"tanh\", got \"" + a + "\"");
+  if (a != "none" && a != "tanh")
+    ctx.fail("approximate must be \"none\" or \"tanh\", got \"" + a + "\"");
   return a == "tanh";
 }
 void infer_gelu(InferContext& ctx) {

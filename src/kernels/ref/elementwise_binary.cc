@@ -84,9 +84,15 @@ T mod_of(const NodeAttrs& ctx, T x, T y, bool c_style) {
   }
 }
 
-void run_add(KernelContext& ctx) { numeric_binary(ctx, [](auto x, auto y) { return add_of(x, y); }); }
-void run_sub(KernelContext& ctx) { numeric_binary(ctx, [](auto x, auto y) { return sub_of(x, y); }); }
-void run_mul(KernelContext& ctx) { numeric_binary(ctx, [](auto x, auto y) { return mul_of(x, y); }); }
+void run_add(KernelContext& ctx) {
+  numeric_binary(ctx, [](auto x, auto y) { return add_of(x, y); });
+}
+void run_sub(KernelContext& ctx) {
+  numeric_binary(ctx, [](auto x, auto y) { return sub_of(x, y); });
+}
+void run_mul(KernelContext& ctx) {
+  numeric_binary(ctx, [](auto x, auto y) { return mul_of(x, y); });
+}
 void run_div(KernelContext& ctx) {
   numeric_binary(ctx, [&](auto x, auto y) { return div_of(ctx, x, y); });
 }

@@ -133,6 +133,8 @@ void propagate_int_cast(InferContext& ctx, DType to) {
   if (!dtype_is_int(ctx.input_dtype(0)) || !dtype_is_int(to)) return;
   const ir::Shape& s = ctx.input_shape(0);
   if (!s.has_rank || s.rank() > 1) return;
+  auto count = s.num_elements();
+  if (count && *count > 64) return;
   auto v = ctx.input_dims_value(0);
   if (!v || v->size() > 64) return;
   for (auto& d : *v) {
@@ -173,7 +175,13 @@ void infer_where(InferContext& ctx) {
   ew::infer_broadcast(ctx, ctx.input_dtype(1));
   // Shape arithmetic such as Where(Equal(shape, -1), ones, shape) with a known condition.
   const Tensor* cond = ctx.input_value(0);
-  if (!cond || cond->rank() > 1 || !dtype_is_int(ctx.input_dtype(1))) return;
+  if (!cond || cond->dtype() != DType::kBool || cond->rank() > 1 || cond->numel() > 64 ||
+      !dtype_is_int(ctx.input_dtype(1)))
+    return;
+  for (int i = 1; i <= 2; ++i) {
+    auto count = ctx.input_shape(i).num_elements();
+    if (count && *count > 64) return;
+  }
   auto x = ctx.input_dims_value(1), y = ctx.input_dims_value(2);
   const ir::Shape &xs = ctx.input_shape(1), &ys = ctx.input_shape(2);
   if (!x || !y || !xs.has_rank || !ys.has_rank || xs.rank() > 1 || ys.rank() > 1) return;

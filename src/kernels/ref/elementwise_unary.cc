@@ -44,7 +44,9 @@ void run_neg(KernelContext& ctx) { ew::numeric_unary(ctx, [](auto v) { return ne
 void run_sign(KernelContext& ctx) { ew::numeric_unary(ctx, [](auto v) { return sign_of(v); }); }
 void run_floor(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::floor(v); }); }
 void run_ceil(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::ceil(v); }); }
-void run_round(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::nearbyint(v); }); }
+void run_round(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::nearbyint(v); });
+}
 void run_sqrt(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::sqrt(v); }); }
 void run_reciprocal(KernelContext& ctx) {
   ew::float_unary(ctx, [](auto v) { return decltype(v)(1) / v; });

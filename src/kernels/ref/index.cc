@@ -101,6 +101,7 @@ void run_gather(KernelContext& ctx) {
 
 void check_same_rank(const NodeAttrs& ctx, const ir::Shape& data, const ir::Shape& ind,
                      const char* what) {
+  if (data.has_rank && data.rank() < 1) ctx.fail("data must have rank >= 1, got a scalar");
   if (data.has_rank && ind.has_rank && data.rank() != ind.rank())
     ctx.fail(std::string(what) + " must have the rank of data (" + std::to_string(data.rank()) +
              "), got " + ind.to_string());
@@ -225,11 +226,21 @@ void apply(Reduction r, T& dst, const T& src) {
   } else {
     auto a = to_compute(dst), b = to_compute(src);
     switch (r) {
-      case Reduction::kNone: dst = src; return;
-      case Reduction::kAdd: dst = from_compute<T>(a + b); return;
-      case Reduction::kMul: dst = from_compute<T>(a * b); return;
-      case Reduction::kMax: dst = from_compute<T>(a > b ? a : b); return;
-      case Reduction::kMin: dst = from_compute<T>(a < b ? a : b); return;
+      case Reduction::kNone:
+        dst = src;
+        return;
+      case Reduction::kAdd:
+        dst = from_compute<T>(a + b);
+        return;
+      case Reduction::kMul:
+        dst = from_compute<T>(a * b);
+        return;
+      case Reduction::kMax:
+        dst = from_compute<T>(a > b ? a : b);
+        return;
+      case Reduction::kMin:
+        dst = from_compute<T>(a < b ? a : b);
+        return;
     }
   }
 }
@@ -249,8 +260,8 @@ void infer_scatter_elements(InferContext& ctx) {
     bool same = ind.rank() == upd.rank();
     for (size_t i = 0; same && i < ind.dims.size(); ++i)
       same = !ind.dims[i].known_different(upd.dims[i]);
-    if (!same) ctx.fail("updates " + upd.to_string() + " must have the shape of indices " +
-                        ind.to_string());
+    if (!same)
+      ctx.fail("updates " + upd.to_string() + " must have the shape of indices " + ind.to_string());
   }
   if (ctx.input_dtype(2) != ctx.input_dtype(0)) ctx.fail("updates must have the type of data");
   if (data.has_rank) normalize_axis(ctx, ctx.attr_int("axis", 0), data.rank());
@@ -304,8 +315,8 @@ void infer_scatter_nd(InferContext& ctx) {
       bool ok = int(want.size()) == upd.rank();
       for (size_t i = 0; ok && i < want.size(); ++i) ok = !want[i].known_different(upd.dims[i]);
       if (!ok)
-        ctx.fail("updates " + upd.to_string() + " must have shape " +
-                 ir::Shape(want).to_string() + " (indices[:-1] + data[k:])");
+        ctx.fail("updates " + upd.to_string() + " must have shape " + ir::Shape(want).to_string() +
+                 " (indices[:-1] + data[k:])");
     }
   }
   check_reduction_type(ctx, reduction_of(ctx), ctx.input_dtype(0));
@@ -359,9 +370,11 @@ void infer_one_hot(InferContext& ctx) {
   Dim depth = ctx.fresh_dim();
   if (const Tensor* d = ctx.input_value(1)) {
     if (d->numel() != 1)
-      ctx.fail("depth must be a scalar, got " + dims_to_string(d->dims()), ErrorCode::kInvalidArgument);
+      ctx.fail("depth must be a scalar, got " + dims_to_string(d->dims()),
+               ErrorCode::kInvalidArgument);
     int64_t v = int64_t(d->element_as_double(0));
-    if (v < 1) ctx.fail("depth must be positive, got " + std::to_string(v), ErrorCode::kInvalidArgument);
+    if (v < 1)
+      ctx.fail("depth must be positive, got " + std::to_string(v), ErrorCode::kInvalidArgument);
     depth = Dim::constant(v);
   } else if (auto dv = ctx.input_dims_value(1); dv && dv->size() == 1) {
     depth = (*dv)[0];
@@ -456,7 +469,8 @@ void infer_compress(InferContext& ctx) {
   if (ctx.input_dtype(1) != DType::kBool) ctx.fail("condition must be bool");
   if (cond.has_rank && cond.rank() != 1) ctx.fail("condition must be 1-d, got " + cond.to_string());
   if (!in.has_rank) {
-    ctx.set_output(0, dt, ctx.has_attr("axis") ? ir::Shape::unranked() : ir::Shape({ctx.fresh_dim()}));
+    ctx.set_output(0, dt,
+                   ctx.has_attr("axis") ? ir::Shape::unranked() : ir::Shape({ctx.fresh_dim()}));
     return;
   }
   std::vector<Dim> dims;

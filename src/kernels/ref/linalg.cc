@@ -47,8 +47,8 @@ class AccData {
 // out[M,N] += a[M,K] * b[K,N], where a(i,k) = a[i*a_rs + k*a_cs] and b(k,j) = b[k*b_rs + j*b_cs].
 // Summation order is k ascending for every output element, whichever loop order is used.
 template <class A>
-void gemm_acc(int64_t M, int64_t N, int64_t K, const A* a, int64_t a_rs, int64_t a_cs,
-              const A* b, int64_t b_rs, int64_t b_cs, A* out) {
+void gemm_acc(int64_t M, int64_t N, int64_t K, const A* a, int64_t a_rs, int64_t a_cs, const A* b,
+              int64_t b_rs, int64_t b_cs, A* out) {
   if (b_cs != 1 && b_rs == 1) {
     // B transposed: each output element is a dot product of contiguous rows.
     for (int64_t i = 0; i < M; ++i)
@@ -92,8 +92,7 @@ MatMulGeom matmul_geom(const NodeAttrs& ctx, const Dims& a, const Dims& b) {
   g.K = a2[a2.size() - 1];
   g.N = b2[b2.size() - 1];
   if (b2[b2.size() - 2] != g.K)
-    ctx.fail("MatMul inner dims differ: A is " + dims_to_string(a) + ", B is " +
-                 dims_to_string(b),
+    ctx.fail("MatMul inner dims differ: A is " + dims_to_string(a) + ", B is " + dims_to_string(b),
              ErrorCode::kInvalidArgument);
   g.a_batch.assign(a2.begin(), a2.end() - 2);
   g.b_batch.assign(b2.begin(), b2.end() - 2);
@@ -116,9 +115,9 @@ ir::Shape matmul_shape(const NodeAttrs& ctx, const ir::Shape& a, const ir::Shape
   const ir::Dim& kb = b2[b2.size() - 2];
   if (ka.known_different(kb))
     ctx.fail("MatMul inner dims differ: A is " + a.to_string() + ", B is " + b.to_string());
-  ir::Shape batch = broadcast_shapes(
-      ctx, {ir::Shape(std::vector<ir::Dim>(a2.begin(), a2.end() - 2)),
-            ir::Shape(std::vector<ir::Dim>(b2.begin(), b2.end() - 2))});
+  ir::Shape batch =
+      broadcast_shapes(ctx, {ir::Shape(std::vector<ir::Dim>(a2.begin(), a2.end() - 2)),
+                             ir::Shape(std::vector<ir::Dim>(b2.begin(), b2.end() - 2))});
   std::vector<ir::Dim> out = batch.dims;
   if (a.rank() > 1) out.push_back(a2[a2.size() - 2]);
   if (b.rank() > 1) out.push_back(b2[b2.size() - 1]);
@@ -178,8 +177,14 @@ void infer_gemm(InferContext& ctx) {
   if (!ctx.has_input(2) && ctx.opset() < 11) ctx.fail("Gemm needs input C before opset 11");
   ir::Dim m = ir::Dim::unknown(), ka = ir::Dim::unknown(), kb = ir::Dim::unknown(),
           n = ir::Dim::unknown();
-  if (a.has_rank) { m = a.dims[ta ? 1 : 0]; ka = a.dims[ta ? 0 : 1]; }
-  if (b.has_rank) { kb = b.dims[tb ? 1 : 0]; n = b.dims[tb ? 0 : 1]; }
+  if (a.has_rank) {
+    m = a.dims[ta ? 1 : 0];
+    ka = a.dims[ta ? 0 : 1];
+  }
+  if (b.has_rank) {
+    kb = b.dims[tb ? 1 : 0];
+    n = b.dims[tb ? 0 : 1];
+  }
   if (ka.known_different(kb))
     ctx.fail("Gemm inner dims differ: A is " + a.to_string() + (ta ? " (transposed)" : "") +
              ", B is " + b.to_string() + (tb ? " (transposed)" : ""));
@@ -225,8 +230,8 @@ void run_gemm(KernelContext& ctx) {
     for (int i = 0; i < c->rank(); ++i) {
       int64_t d = c->dim(i);
       if (d != 1 && d != target[size_t(2 - c->rank() + i)])
-        ctx.fail("Gemm input C " + dims_to_string(c->dims()) + " does not broadcast to (M,N) = " +
-                     dims_to_string(target),
+        ctx.fail("Gemm input C " + dims_to_string(c->dims()) +
+                     " does not broadcast to (M,N) = " + dims_to_string(target),
                  ErrorCode::kInvalidArgument);
     }
     c_strides = broadcast_strides(c->dims(), 2);
@@ -333,7 +338,10 @@ EinsumPlan plan_einsum(const NodeAttrs& ctx, const EinsumEq& eq, const std::vect
     int letters = 0;
     bool has_ellipsis = false;
     for (int l : term) {
-      if (l == kEllipsisMark) has_ellipsis = true; else ++letters;
+      if (l == kEllipsisMark)
+        has_ellipsis = true;
+      else
+        ++letters;
     }
     int e = ranks[i] - letters;
     if (e < 0 || (!has_ellipsis && e != 0))
@@ -472,7 +480,8 @@ void run_einsum(KernelContext& ctx) {
     auto own = strides_of(x.dims());
     for (size_t ax = 0; ax < p.inputs[size_t(i)].size(); ++ax) {
       if (x.dim(int(ax)) == 1) continue;
-      size_t k = size_t(std::find(loop.begin(), loop.end(), p.inputs[size_t(i)][ax]) - loop.begin());
+      size_t k =
+          size_t(std::find(loop.begin(), loop.end(), p.inputs[size_t(i)][ax]) - loop.begin());
       strides[size_t(i)][k] += own[ax];
     }
   }
@@ -536,7 +545,8 @@ std::vector<double> expand_param(const NodeAttrs& ctx, const Tensor* p, const Di
                  " does not fit its operand " + dims_to_string(target),
              ErrorCode::kInvalidArgument);
   BroadcastWalker w(target, {pd});
-  for (int64_t i = 0; i < w.size(); ++i, w.next()) out[size_t(i)] = p->element_as_double(w.offset(0));
+  for (int64_t i = 0; i < w.size(); ++i, w.next())
+    out[size_t(i)] = p->element_as_double(w.offset(0));
   return out;
 }
 
@@ -549,7 +559,8 @@ std::vector<int64_t> centered(const NodeAttrs& ctx, const Tensor& x, const Tenso
     ctx.fail(std::string(what) + " zero point type differs from its operand");
   auto z = expand_param(ctx, zp, x.dims(), row_wise, what);
   std::vector<int64_t> out(static_cast<size_t>(x.numel()));
-  for (int64_t i = 0; i < x.numel(); ++i) out[size_t(i)] = x.element_as_int(i) - int64_t(z[size_t(i)]);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    out[size_t(i)] = x.element_as_int(i) - int64_t(z[size_t(i)]);
   return out;
 }
 
@@ -588,8 +599,7 @@ void run_qlinear_matmul(KernelContext& ctx) {
   DType yt = y_zp ? y_zp->dtype() : a.dtype();
   if (yt != DType::kU8 && yt != DType::kI8) ctx.unsupported("QLinearMatMul output must be 8-bit");
   if (y_scale.numel() != 1 || (y_zp && y_zp->numel() != 1))
-    ctx.fail("QLinearMatMul y_scale and y_zero_point must be scalars",
-             ErrorCode::kInvalidArgument);
+    ctx.fail("QLinearMatMul y_scale and y_zero_point must be scalars", ErrorCode::kInvalidArgument);
   MatMulGeom g = matmul_geom(ctx, a.dims(), b.dims());
   auto ac = centered(ctx, a, ctx.has_input(2) ? &ctx.input(2) : nullptr, true, "a");
   auto bc = centered(ctx, b, ctx.has_input(5) ? &ctx.input(5) : nullptr, false, "b");
@@ -614,16 +624,18 @@ void run_qlinear_matmul(KernelContext& ctx) {
       for (int64_t j = 0; j < g.N; ++j) {
         double s;
         if (half) {
-          s = float(Float16(float(Float16(float(as[size_t(i)]) * float(bs[size_t(j)]))) /
-                            float(ys)));
+          s = float(
+              Float16(float(Float16(float(as[size_t(i)]) * float(bs[size_t(j)]))) / float(ys)));
         } else {
           s = double(float(float(as[size_t(i)]) * float(bs[size_t(j)])) / float(ys));
         }
         double v = std::nearbyint(double(acc[i * g.N + j]) * s + zp);
         v = std::min(hi, std::max(lo, v));
         int64_t o = bi * mn + i * g.N + j;
-        if (yt == DType::kU8) y.data<uint8_t>()[o] = uint8_t(v);
-        else y.data<int8_t>()[o] = int8_t(v);
+        if (yt == DType::kU8)
+          y.data<uint8_t>()[o] = uint8_t(v);
+        else
+          y.data<int8_t>()[o] = int8_t(v);
       }
   });
 }

@@ -14,8 +14,8 @@ namespace movement {
 
 namespace {
 template <class T>
-void strided_copy_typed(const T* src, int64_t base, const std::vector<int64_t>& st,
-                        const Dims& out, T* dst) {
+void strided_copy_typed(const T* src, int64_t base, const std::vector<int64_t>& st, const Dims& out,
+                        T* dst) {
   int64_t n = num_elements(out);
   if (n == 0) return;
   size_t r = out.size();
@@ -44,7 +44,8 @@ void strided_copy_typed(const T* src, int64_t base, const std::vector<int64_t>& 
 }  // namespace
 
 void strided_copy(const NodeAttrs& ctx, const Tensor& src, int64_t base,
-                  const std::vector<int64_t>& src_strides, const Dims& out_dims, const Tensor& dst) {
+                  const std::vector<int64_t>& src_strides, const Dims& out_dims,
+                  const Tensor& dst) {
   if (src.dtype() != dst.dtype() || num_elements(out_dims) != dst.numel() ||
       src_strides.size() != out_dims.size())
     throw Error(ErrorCode::kInternal, ctx.where() + ": strided_copy with mismatched tensors");
@@ -219,8 +220,9 @@ void run_concat(KernelContext& ctx) {
 
 // The explicit split sizes when given (attribute before opset 13, input 1 from 13). Sets
 // `unknown` when they are given as an input whose value is not known yet.
-std::optional<std::vector<int64_t>> explicit_split(const InferContext* ictx, const KernelContext* kctx,
-                                                   const NodeAttrs& ctx, bool* unknown) {
+std::optional<std::vector<int64_t>> explicit_split(const InferContext* ictx,
+                                                   const KernelContext* kctx, const NodeAttrs& ctx,
+                                                   bool* unknown) {
   *unknown = false;
   if (ctx.opset() < 13) {
     if (ctx.has_attr("split")) return ctx.attr_ints("split");
@@ -229,6 +231,7 @@ std::optional<std::vector<int64_t>> explicit_split(const InferContext* ictx, con
   if (ictx && ictx->has_input(1)) {
     auto v = ictx->input_ints(1);
     if (!v) *unknown = true;
+    if (v && v->empty()) return std::nullopt;  // an empty split means "not given"
     return v;
   }
   if (kctx && kctx->has_input(1)) {
@@ -236,6 +239,7 @@ std::optional<std::vector<int64_t>> explicit_split(const InferContext* ictx, con
     if (!dtype_is_int(t.dtype())) ctx.fail("split must be an int64 tensor");
     std::vector<int64_t> v(size_t(t.numel()));
     for (int64_t k = 0; k < t.numel(); ++k) v[size_t(k)] = t.element_as_int(k);
+    if (v.empty()) return std::nullopt;
     return v;
   }
   return std::nullopt;
@@ -296,8 +300,19 @@ void infer_split(InferContext& ctx) {
   std::vector<ir::Dim> sizes;
   if (unknown) {
     for (int i = 0; i < n_out; ++i) sizes.push_back(ctx.fresh_dim());
+  } else if (dim.is_const() && (split || ctx.is_runtime())) {
+    for (int64_t s : split_sizes(ctx, dim.value, n_out, split))
+      sizes.push_back(ir::Dim::constant(s));
   } else if (dim.is_const()) {
-    for (int64_t s : split_sizes(ctx, dim.value, n_out, split)) sizes.push_back(ir::Dim::constant(s));
+    // An impossible equal split is only an error when the node runs: ONNX function expansions
+    // (AffineGrid) put Splits for other ranks in the untaken branch of an If.
+    try {
+      for (int64_t s : split_sizes(ctx, dim.value, n_out, split))
+        sizes.push_back(ir::Dim::constant(s));
+    } catch (const Error&) {
+      sizes.clear();
+      for (int i = 0; i < n_out; ++i) sizes.push_back(ctx.fresh_dim());
+    }
   } else if (split) {
     if (int(split->size()) != n_out) split_sizes(ctx, 0, n_out, split);  // fails with the message
     for (int64_t s : *split) sizes.push_back(ir::Dim::constant(s));

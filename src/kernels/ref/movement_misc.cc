@@ -16,9 +16,9 @@ using movement::dims_product;
 
 void require_rank(const NodeAttrs& ctx, const ir::Shape& s, int min_rank, int max_rank) {
   if (s.has_rank && (s.rank() < min_rank || s.rank() > max_rank))
-    ctx.fail("input has rank " + std::to_string(s.rank()) + ", expected " +
-             (min_rank == max_rank ? std::to_string(min_rank)
-                                   : "at least " + std::to_string(min_rank)));
+    ctx.fail(
+        "input has rank " + std::to_string(s.rank()) + ", expected " +
+        (min_rank == max_rank ? std::to_string(min_rank) : "at least " + std::to_string(min_rank)));
 }
 
 // ---- Trilu -----------------------------------------------------------------------------------
@@ -146,16 +146,14 @@ std::pair<int, int> time_batch_axes(const NodeAttrs& ctx) {
 }
 
 void infer_reverse_sequence(InferContext& ctx) {
-  time_batch_axes(ctx);
   const ir::Shape& in = ctx.input_shape(0);
   require_rank(ctx, in, 2, 1 << 20);
-  auto [t, b] = time_batch_axes(ctx);
+  int b = time_batch_axes(ctx).second;
   const ir::Shape& lens = ctx.input_shape(1);
-  if (lens.has_rank && (lens.rank() != 1 ||
-                        (in.has_rank && lens.dims[0].known_different(in.dims[size_t(b)]))))
+  if (lens.has_rank &&
+      (lens.rank() != 1 || (in.has_rank && lens.dims[0].known_different(in.dims[size_t(b)]))))
     ctx.fail("sequence_lens has shape " + lens.to_string() + ", expected [batch] of input " +
              in.to_string());
-  (void)t;
   infer_same_as_input0(ctx);
 }
 
@@ -326,8 +324,10 @@ void infer_col2im(InferContext& ctx) {
   auto image = ctx.input_dims_value(1);
   auto block = ctx.input_ints(2);
   std::optional<size_t> nd;
-  if (image) nd = image->size();
-  else if (block) nd = block->size();
+  if (image)
+    nd = image->size();
+  else if (block)
+    nd = block->size();
   else if (ctx.input_shape(1).has_rank && ctx.input_shape(1).rank() == 1 &&
            ctx.input_shape(1).dims[0].is_const())
     nd = size_t(ctx.input_shape(1).dims[0].value);

@@ -88,12 +88,15 @@ std::pair<int64_t, int64_t> slice_range(int64_t dim, int64_t start, int64_t end,
   if (step > 0) {
     start = std::clamp<int64_t>(start, 0, dim);
     end = std::clamp<int64_t>(end, 0, dim);
-    return {start, end > start ? (end - start + step - 1) / step : 0};
+    return {start, end > start ? (end - start - 1) / step + 1 : 0};
   }
   if (dim == 0) return {0, 0};
   start = std::clamp<int64_t>(start, 0, dim - 1);
   end = std::clamp<int64_t>(end, -1, dim - 1);
-  return {start, start > end ? (start - end - step - 1) / -step : 0};
+  // -INT64_MIN overflows; any step that large takes one element anyway.
+  int64_t back =
+      step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+  return {start, start > end ? (start - end - 1) / back + 1 : 0};
 }
 
 void infer_slice(InferContext& ctx) {
@@ -146,8 +149,7 @@ void run_slice(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   int rank = x.rank();
   SliceParams p = slice_params(ctx, rank);
-  if (!p.axes || !p.starts || !p.ends || !p.steps)
-    ctx.fail("starts and ends are required");
+  if (!p.axes || !p.starts || !p.ends || !p.steps) ctx.fail("starts and ends are required");
   auto strides = strides_of(x.dims());
   Dims out = x.dims();
   std::vector<int64_t> src_strides = strides;
@@ -158,7 +160,8 @@ void run_slice(KernelContext& ctx) {
     auto [start, count] = slice_range(x.dims()[ax], (*p.starts)[i], (*p.ends)[i], step);
     out[ax] = count;
     if (count > 0) base += start * strides[ax];
-    src_strides[ax] = strides[ax] * step;
+    // With one element the step is never taken (and may be huge enough to overflow).
+    src_strides[ax] = count > 1 ? strides[ax] * step : 0;
   }
   const Tensor& y = ctx.output(0, x.dtype(), out);
   movement::strided_copy(ctx, x, base, src_strides, out, y);
@@ -168,8 +171,9 @@ void run_slice(KernelContext& ctx) {
 
 // Copies src into dst (dims `out`): along each axis d, output index o reads input index
 // maps[d][o], or `fill` (a 0-d tensor of the same dtype) where any map gives -1.
-void pad_copy(const NodeAttrs& ctx, const Tensor& src, const std::vector<std::vector<int64_t>>& maps,
-              const Dims& out, const Tensor& dst, const Tensor& fill) {
+void pad_copy(const NodeAttrs& ctx, const Tensor& src,
+              const std::vector<std::vector<int64_t>>& maps, const Dims& out, const Tensor& dst,
+              const Tensor& fill) {
   dispatch_all(src.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* s = src.data<T>();
@@ -242,6 +246,9 @@ PadParams pad_params(const Ctx& ctx, int rank) {
   if (pads->size() != 2 * n)
     ctx.fail("pads has " + std::to_string(pads->size()) + " entries, expected " +
              std::to_string(2 * n) + " (begin and end for each of " + std::to_string(n) + " axes)");
+  constexpr int64_t kMaxPad = int64_t(1) << 40;
+  for (int64_t v : *pads)
+    if (v > kMaxPad || v < -kMaxPad) ctx.fail("pad " + std::to_string(v) + " is out of range");
   p.begin.emplace(size_t(rank), 0);
   p.end.emplace(size_t(rank), 0);
   for (size_t i = 0; i < n; ++i) {
@@ -355,7 +362,8 @@ void run_pad(KernelContext& ctx) {
   std::vector<std::vector<int64_t>> maps;
   Dims out;
   for (int d = 0; d < x.rank(); ++d) {
-    maps.push_back(pad_map(ctx, x.dims()[size_t(d)], (*p.begin)[size_t(d)], (*p.end)[size_t(d)], mode));
+    maps.push_back(
+        pad_map(ctx, x.dims()[size_t(d)], (*p.begin)[size_t(d)], (*p.end)[size_t(d)], mode));
     out.push_back(int64_t(maps.back().size()));
   }
   const Tensor& y = ctx.output(0, x.dtype(), out);

@@ -12,8 +12,9 @@
 
 namespace kiln::kernels {
 
-void register_movement_slice_pad_ops(Registry& r);  // movement_slice_pad.cc: Slice, Pad, CenterCropPad
-void register_movement_misc_ops(Registry& r);       // movement_misc.cc: Trilu, DepthToSpace, ...
+void register_movement_slice_pad_ops(
+    Registry& r);                              // movement_slice_pad.cc: Slice, Pad, CenterCropPad
+void register_movement_misc_ops(Registry& r);  // movement_misc.cc: Trilu, DepthToSpace, ...
 
 namespace movement {
 

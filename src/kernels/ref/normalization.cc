@@ -187,7 +187,8 @@ void run_batchnorm(KernelContext& ctx) {
     int64_t count = n * s;
     for (int64_t b = 0; b < n; ++b)
       for (int64_t ch = 0; ch < c; ++ch)
-        for (int64_t j = 0; j < s; ++j) bmean[size_t(ch)] += x.element_as_double((b * c + ch) * s + j);
+        for (int64_t j = 0; j < s; ++j)
+          bmean[size_t(ch)] += x.element_as_double((b * c + ch) * s + j);
     for (auto& m : bmean) m /= double(count);
     for (int64_t b = 0; b < n; ++b)
       for (int64_t ch = 0; ch < c; ++ch)
@@ -355,8 +356,8 @@ void run_channel_norm(KernelContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// LpNormalization: x / ||x||_p along `axis` (p = 1 or 2); a zero norm gives NaN/inf as the
-// ONNX reference's plain division does.
+// LpNormalization: x / ||x||_p along `axis` (p = 1 or 2); a zero norm gives 0 (the node tests
+// expect 0, not the NaN of a plain division).
 
 void infer_lp_norm(InferContext& ctx) {
   check_float(ctx, ctx.input_dtype(0));
@@ -380,9 +381,10 @@ void lp_norm_typed(const Tensor& x, Tensor& y, int64_t outer, int64_t n, int64_t
         norm += p == 1 ? std::fabs(v) : v * v;
       }
       if (p == 2) norm = std::sqrt(norm);
-      for (int64_t j = 0; j < n; ++j)
-        py[base + j * inner] =
-            from_compute<T>(Compute<T>(double(to_compute(px[base + j * inner])) / norm));
+      for (int64_t j = 0; j < n; ++j) {
+        double v = norm == 0 ? 0.0 : double(to_compute(px[base + j * inner])) / norm;
+        py[base + j * inner] = from_compute<T>(Compute<T>(v));
+      }
     }
   }
 }

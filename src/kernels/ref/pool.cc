@@ -363,6 +363,9 @@ void run_maxunpool(KernelContext& ctx) {
   if (idx.dims() != x.dims())
     ctx.fail("indices shape " + dims_to_string(idx.dims()) + " must equal X's shape " +
              dims_to_string(x.dims()), ErrorCode::kInvalidArgument);
+  // Indices address the default-shaped output; an explicit output_shape re-addresses the same
+  // coordinates in the bigger tensor (as the ONNX test data expects).
+  Dims base_dims = unpool_default_dims(ctx, x.dims());
   Dims out_dims;
   if (ctx.has_input(2)) {
     const Tensor& os = ctx.input(2);
@@ -370,8 +373,10 @@ void run_maxunpool(KernelContext& ctx) {
     if (out_dims.size() != x.dims().size())
       ctx.fail("output_shape must have rank " + std::to_string(x.rank()), ErrorCode::kInvalidArgument);
   } else {
-    out_dims = unpool_default_dims(ctx, x.dims());
+    out_dims = base_dims;
   }
+  auto base_strides = strides_of(base_dims), out_strides = strides_of(out_dims);
+  int64_t base_n = num_elements(base_dims);
   Tensor& y = ctx.output(0, x.dtype(), out_dims);
   dispatch_float(x.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -380,10 +385,18 @@ void run_maxunpool(KernelContext& ctx) {
     for (int64_t i = 0; i < y.numel(); ++i) yp[i] = from_compute<T>(0.0f);
     for (int64_t i = 0; i < x.numel(); ++i) {
       int64_t j = idx.element_as_int(i);
-      if (j < 0 || j >= y.numel())
+      bool ok = j >= 0 && j < base_n;
+      int64_t off = 0, rest = j;
+      for (size_t d = 0; ok && d < base_dims.size(); ++d) {
+        int64_t c = rest / base_strides[d];
+        rest %= base_strides[d];
+        ok = c < out_dims[d];
+        off += c * out_strides[d];
+      }
+      if (!ok)
         ctx.fail("index " + std::to_string(j) + " is out of range for output " +
                  dims_to_string(out_dims), ErrorCode::kInvalidArgument);
-      yp[j] = xp[i];
+      yp[off] = xp[i];
     }
   });
 }

@@ -202,8 +202,9 @@ void infer_resize(InferContext& ctx) {
     if (ss.has_rank && ss.rank() == 1 && ss.dims[0].is_const() && ss.dims[0].value == 0)
       scales_present = false;
   }
-  ResizeArgs args = read_args(ctx, a, [&](int i) { return ctx.input_value(i); }, sizes_present,
-                              scales_present);
+  ResizeArgs args = read_args(
+      ctx, a, [&](int i) { return ctx.has_input(i) ? ctx.input_value(i) : nullptr; }, sizes_present,
+      scales_present);
   std::vector<int> axes = resize_axes(ctx, a, rank);
   std::vector<ir::Dim> out = in.dims;
   if (args.known) {

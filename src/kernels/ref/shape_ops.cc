@@ -107,9 +107,8 @@ void add_symbol_factors(const std::string& s, Factors& f) {
     return;
   }
   for (const auto& p : parts) {
-    bool digits = !p.empty() && std::all_of(p.begin(), p.end(), [](char c) {
-      return c >= '0' && c <= '9';
-    });
+    bool digits =
+        !p.empty() && std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits) {
       f.constant *= std::stoll(p);
     } else {
@@ -379,7 +378,8 @@ void infer_unsqueeze(InferContext& ctx) {
   for (int a : ax) inserted[size_t(a)] = true;
   std::vector<Dim> dims;
   size_t k = 0;
-  for (int i = 0; i < out_rank; ++i) dims.push_back(inserted[size_t(i)] ? Dim::constant(1) : in.dims[k++]);
+  for (int i = 0; i < out_rank; ++i)
+    dims.push_back(inserted[size_t(i)] ? Dim::constant(1) : in.dims[k++]);
   ctx.set_output(0, dt, ir::Shape(std::move(dims)));
   forward_dims_value(ctx);
 }
@@ -414,8 +414,7 @@ void infer_expand(InferContext& ctx) {
     return;
   }
   for (const auto& d : *target)
-    if (d.is_const() && d.value < 0)
-      ctx.fail("shape has negative dim " + std::to_string(d.value));
+    if (d.is_const() && d.value < 0) ctx.fail("shape has negative dim " + std::to_string(d.value));
   ctx.set_output(0, dt, broadcast_shapes(ctx, {in, ir::Shape(*target)}));
 }
 
@@ -430,7 +429,8 @@ void expand_typed(const Tensor& in, const Tensor& out) {
 void run_expand(KernelContext& ctx) {
   const Tensor& in = ctx.input(0);
   Tensor& out = ctx.output(0);
-  dispatch_all(in.dtype(), ctx, [&](auto tag) { expand_typed<typename decltype(tag)::type>(in, out); });
+  dispatch_all(in.dtype(), ctx,
+               [&](auto tag) { expand_typed<typename decltype(tag)::type>(in, out); });
 }
 
 void infer_tile(InferContext& ctx) {
@@ -450,8 +450,8 @@ void infer_tile(InferContext& ctx) {
   std::vector<Dim> dims;
   if (reps) {
     if (int(reps->size()) != in.rank())
-      ctx.fail("repeats has " + std::to_string(reps->size()) + " elements, expected the input rank " +
-               std::to_string(in.rank()));
+      ctx.fail("repeats has " + std::to_string(reps->size()) +
+               " elements, expected the input rank " + std::to_string(in.rank()));
     for (size_t i = 0; i < reps->size(); ++i) {
       const Dim& r = (*reps)[i];
       if (r.is_const() && r.value < 0)
@@ -486,7 +486,8 @@ void tile_typed(const Tensor& in, const Tensor& out) {
 void run_tile(KernelContext& ctx) {
   const Tensor& in = ctx.input(0);
   Tensor& out = ctx.output(0);
-  dispatch_all(in.dtype(), ctx, [&](auto tag) { tile_typed<typename decltype(tag)::type>(in, out); });
+  dispatch_all(in.dtype(), ctx,
+               [&](auto tag) { tile_typed<typename decltype(tag)::type>(in, out); });
 }
 
 // ---- ConstantOfShape, Range, EyeLike ---------------------------------------------------------
@@ -507,9 +508,12 @@ void infer_constant_of_shape(InferContext& ctx) {
     return;
   }
   for (const auto& d : *target)
-    if (d.is_const() && d.value < 0)
-      ctx.fail("shape has negative dim " + std::to_string(d.value));
+    if (d.is_const() && d.value < 0) ctx.fail("shape has negative dim " + std::to_string(d.value));
   ctx.set_output(0, v.dtype(), ir::Shape(*target));
+  // A small int fill (ConstantOfShape([n], 1) in Expand-shape arithmetic) is a dims value.
+  auto n = ir::Shape(*target).num_elements();
+  if (dtype_is_int(v.dtype()) && n && *n <= kMaxDimsValueElements)
+    ctx.set_output_dims_value(0, std::vector<Dim>(size_t(*n), Dim::constant(v.element_as_int(0))));
 }
 
 void run_constant_of_shape(KernelContext& ctx) {
@@ -562,7 +566,14 @@ void infer_range(InferContext& ctx) {
     check_range_input(ctx, "start", *s, dt);
     check_range_input(ctx, "limit", *l, dt);
     check_range_input(ctx, "delta", *d, dt);
-    ctx.set_output(0, dt, ir::Shape::of({range_count(ctx, *s, *l, *d)}));
+    int64_t n = range_count(ctx, *s, *l, *d);
+    ctx.set_output(0, dt, ir::Shape::of({n}));
+    if (dtype_is_int(dt) && n <= kMaxDimsValueElements) {
+      std::vector<Dim> v;
+      for (int64_t i = 0; i < n; ++i)
+        v.push_back(Dim::constant(s->element_as_int(0) + i * d->element_as_int(0)));
+      ctx.set_output_dims_value(0, std::move(v));
+    }
     return;
   }
   // Range(0, n, 1) over a symbolic n is common (position ids): its length is n - start.
@@ -570,8 +581,8 @@ void infer_range(InferContext& ctx) {
   if (dtype_is_int(dt)) {
     auto sv = ctx.input_dims_value(0), lv = ctx.input_dims_value(1);
     auto dv = ctx.input_ints(2);
-    if (sv && lv && dv && sv->size() == 1 && lv->size() == 1 && dv->size() == 1 &&
-        (*dv)[0] == 1 && (*sv)[0].is_const() && (*sv)[0].value == 0)
+    if (sv && lv && dv && sv->size() == 1 && lv->size() == 1 && dv->size() == 1 && (*dv)[0] == 1 &&
+        (*sv)[0].is_const() && (*sv)[0].value == 0)
       n = (*lv)[0];
   }
   ctx.set_output(0, dt, ir::Shape({n}));
