@@ -30,7 +30,10 @@ void infer_subgraph(Graph& parent, Graph& sub) {
 
 void infer_node(Graph& g, Node& n) {
   for (auto& [name, a] : n.attrs) {
-    if (a.g) infer_subgraph(g, *a.g);
+    if (a.g) {
+      if (n.schema->seed_subgraph) n.schema->seed_subgraph(g, n, name, *a.g);
+      infer_subgraph(g, *a.g);
+    }
     for (auto& sg : a.graphs) infer_subgraph(g, *sg);
   }
   std::vector<kernels::InputInfo> inputs;

@@ -160,6 +160,10 @@ class KernelContext : public NodeAttrs {
 
 using ShapeFn = void (*)(InferContext&);
 using KernelFn = void (*)(KernelContext&);
+/// Types a subgraph's untyped inputs from its node before the subgraph is inferred (Loop/Scan
+/// bodies of function-expanded models declare no input types).
+using SeedSubgraphFn = void (*)(const ir::Graph& parent, const ir::Node& node,
+                                const std::string& attr_name, ir::Graph& sub);
 
 struct OpSchema {
   std::string domain;     // "" for ai.onnx
@@ -168,6 +172,7 @@ struct OpSchema {
   PatternKind pattern = PatternKind::kOpaque;
   ShapeFn infer = nullptr;
   KernelFn kernel = nullptr;
+  SeedSubgraphFn seed_subgraph = nullptr;  // ops with subgraph attributes only
 };
 
 class Registry {

@@ -362,8 +362,8 @@ void run_scan(KernelContext& ctx) {
 }  // namespace
 
 // Types the untyped inputs of a Loop or Scan body from the node's inputs, as ONNX shape inference
-// does (function-expanded models, e.g. LinearAttention's Scan, leave body inputs untyped). Meant
-// to be called by the shape-inference driver before it infers the subgraph `attr_name` of `node`.
+// does (function-expanded models, e.g. LinearAttention's Scan, leave body inputs untyped). The
+// shape-inference driver calls it (OpSchema::seed_subgraph) before inferring `attr_name` of `node`.
 void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const std::string& attr_name,
                           ir::Graph& sub) {
   if (attr_name != "body" || (node.op_type != "Loop" && node.op_type != "Scan")) return;
@@ -413,8 +413,8 @@ void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const s
 
 void register_control_flow_ops(Registry& r) {
   r.add({"", "If", 1, PatternKind::kOpaque, infer_if, run_if});
-  r.add({"", "Loop", 1, PatternKind::kOpaque, infer_loop, run_loop});
-  r.add({"", "Scan", 8, PatternKind::kOpaque, infer_scan, run_scan});
+  r.add({"", "Loop", 1, PatternKind::kOpaque, infer_loop, run_loop, seed_subgraph_inputs});
+  r.add({"", "Scan", 8, PatternKind::kOpaque, infer_scan, run_scan, seed_subgraph_inputs});
 }
 
 }  // namespace kiln::kernels

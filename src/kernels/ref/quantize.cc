@@ -433,6 +433,7 @@ void run_qlinear_conv(KernelContext& ctx) {
   Dims in_sp(x.dims().begin() + 2, x.dims().end());
   Dims k_sp(w.dims().begin() + 2, w.dims().end());
   for (size_t i = 0; i < n; ++i) {
+    if (k_sp[i] < 1) ctx.fail("w has an empty kernel dim", ErrorCode::kInvalidArgument);
     if (!g.kernel.empty() && g.kernel[i] != k_sp[i])
       ctx.fail("kernel_shape does not match w", ErrorCode::kInvalidArgument);
     Dim o = conv_out_dim(g, i, n, Dim::constant(in_sp[i]), Dim::constant(k_sp[i]));
@@ -505,6 +506,7 @@ void run_qlinear_conv(KernelContext& ctx) {
           }
         }
         double v = double(acc + int64_t(bias[size_t(oc)])) * mult + y_zp;
+        if (std::isnan(v)) v = y_zp;  // a zero or NaN scale; keep the cast below defined
         v = std::nearbyint(std::clamp(v, lo, hi));
         int64_t flat = (b * m + oc) * out_size + op;
         if (yt == DType::kU8) out.data<uint8_t>()[flat] = uint8_t(v);
@@ -608,6 +610,7 @@ void run_nms(KernelContext& ctx) {
   const Tensor* score_t = scalar(4, "score_threshold");
   int64_t max_out = max_t ? std::max<int64_t>(0, max_t->element_as_int(0)) : 0;
   float iou = iou_t ? float(iou_t->element_as_double(0)) : 0.0f;
+  float min_score = score_t ? float(score_t->element_as_double(0)) : 0.0f;
   bool center = ctx.attr_int("center_point_box", 0) == 1;
   int64_t nb = boxes.dim(0), nbox = boxes.dim(1), nc = scores.dim(1);
   const float* bp = boxes.data<float>();
@@ -620,7 +623,7 @@ void run_nms(KernelContext& ctx) {
       const float* s = sp + (b * nc + c) * nbox;
       order.clear();
       for (int64_t i = 0; i < nbox; ++i)
-        if (!score_t || s[i] > float(score_t->element_as_double(0))) order.push_back(i);
+        if (!score_t || s[i] > min_score) order.push_back(i);
       // Highest score first; equal scores keep the lower index first.
       std::stable_sort(order.begin(), order.end(),
                        [&](int64_t a, int64_t bb) { return s[a] > s[bb]; });
