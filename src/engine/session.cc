@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/log.h"
 #include "engine/session_impl.h"
 #include "ir/onnx_import.h"
 #include "ir/shape_inference.h"
@@ -71,6 +72,10 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
     impl->outputs.push_back(describe(v));
   }
   impl->executor = std::make_unique<engine::Executor>(*impl->graph);
+  engine::log(options.log_level, LogLevel::kInfo,
+              "model loaded: " + std::to_string(g.nodes.size()) + " nodes, " + std::to_string(impl->inputs.size()) +
+                  " inputs, " + std::to_string(impl->outputs.size()) + " outputs, ai.onnx opset " +
+                  std::to_string(g.opset("")));
   return impl;
 }
 
@@ -180,10 +185,12 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
       if (!t.defined()) throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
       preset[i] = t;
     }
+    bool new_shape;
     {
       std::lock_guard<std::mutex> lock(impl_->shapes_mu);
-      impl_->shape_keys.insert(key);
+      new_shape = impl_->shape_keys.insert(key).second;
     }
+    if (new_shape) engine::log(impl_->options.log_level, LogLevel::kDebug, "first run at input shapes " + key);
     std::vector<Tensor> got = impl_->executor->run(bound, {}, &preset);
     for (size_t i = 0; i < got.size(); ++i) {
       const std::string& name = g.values[size_t(g.outputs[i])].name;

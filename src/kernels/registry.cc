@@ -212,6 +212,10 @@ const Registry& Registry::global() {
     register_attention_ops(*r);
     register_loss_ops(*r);
     register_quantize_ops(*r);
+    register_sequence_model_ops(*r);
+    register_signal_ops(*r);
+    register_text_ops(*r);
+    register_ml_ops(*r);
     return r;
   }();
   return *registry;

@@ -27,19 +27,19 @@ OpCall attention(std::vector<Tensor> in, std::map<std::string, ir::Attribute> at
 
 TEST(OpAttention, Basic4DScaleAttribute) {
   // Scores {0, ln3} -> weights {1/4, 3/4} over V {4, 8}.
-  auto out = run_op(attention({f4({1, 1, 1, 1}, {1}), f4({1, 1, 2, 1}, {0, kLn3}),
-                               f4({1, 1, 2, 1}, {4, 8})},
-                              {{"scale", attr_float(1)}}));
+  auto out = run_op(
+      attention({f4({1, 1, 1, 1}, {1}), f4({1, 1, 2, 1}, {0, kLn3}), f4({1, 1, 2, 1}, {4, 8})},
+                {{"scale", attr_float(1)}}));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 1, 1}, {7})));
 }
 
 TEST(OpAttention, DefaultScaleAndQkOutput) {
   // head size 4 -> scale 1/2; dot products {0, 2 ln3} -> scores {0, ln3}.
   float k = kLn3 / 2;
-  auto out = run_op(attention({f4({1, 1, 1, 4}, {1, 1, 1, 1}),
-                               f4({1, 1, 2, 4}, {0, 0, 0, 0, k, k, k, k}),
-                               f4({1, 1, 2, 1}, {4, 8})},
-                              {}, 4));
+  auto out =
+      run_op(attention({f4({1, 1, 1, 4}, {1, 1, 1, 1}), f4({1, 1, 2, 4}, {0, 0, 0, 0, k, k, k, k}),
+                        f4({1, 1, 2, 1}, {4, 8})},
+                       {}, 4));
   ASSERT_EQ(out.size(), 4u);
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 1, 1}, {7})));
   EXPECT_TRUE(tensors_near(out[1], f4({1, 1, 2, 4}, {0, 0, 0, 0, k, k, k, k})));  // present_key
@@ -48,11 +48,9 @@ TEST(OpAttention, DefaultScaleAndQkOutput) {
 
 TEST(OpAttention, ThreeDLayoutSplitsHeads) {
   // Hidden = heads * head_size with head size 1: head 0 scores {0, ln3}, head 1 {0, -ln3}.
-  auto out = run_op(attention({f4({1, 1, 2}, {1, 1}), f4({1, 2, 2}, {0, 0, kLn3, -kLn3}),
-                               f4({1, 2, 2}, {4, 4, 8, 8})},
-                              {{"scale", attr_float(1)}, {"q_num_heads", attr_int(2)},
-                               {"kv_num_heads", attr_int(2)}},
-                              3));
+  auto out = run_op(attention(
+      {f4({1, 1, 2}, {1, 1}), f4({1, 2, 2}, {0, 0, kLn3, -kLn3}), f4({1, 2, 2}, {4, 4, 8, 8})},
+      {{"scale", attr_float(1)}, {"q_num_heads", attr_int(2)}, {"kv_num_heads", attr_int(2)}}, 3));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 2}, {7, 5})));
   // present_key is 4-D [batch, kv_heads, seq, head_size].
   EXPECT_TRUE(tensors_near(out[1], f4({1, 2, 2, 1}, {0, kLn3, 0, -kLn3})));
@@ -61,21 +59,21 @@ TEST(OpAttention, ThreeDLayoutSplitsHeads) {
 
 TEST(OpAttention, GroupedQueryHeadsShareConsecutively) {
   // 4 query heads over 2 kv heads: heads 0,1 read kv 0 and heads 2,3 read kv 1.
-  auto out = run_op(attention({f4({1, 4, 1, 1}, {1, 1, 1, 1}),
-                               f4({1, 2, 2, 1}, {0, kLn3, 0, -kLn3}),
-                               f4({1, 2, 2, 1}, {4, 8, 4, 8})},
-                              {{"scale", attr_float(1)}}));
+  auto out =
+      run_op(attention({f4({1, 4, 1, 1}, {1, 1, 1, 1}), f4({1, 2, 2, 1}, {0, kLn3, 0, -kLn3}),
+                        f4({1, 2, 2, 1}, {4, 8, 4, 8})},
+                       {{"scale", attr_float(1)}}));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 4, 1, 1}, {7, 7, 5, 5})));
 }
 
 TEST(OpAttention, CausalWithoutAndWithPast) {
   Tensor zeros2 = f4({1, 1, 2, 1}, {0, 0});
-  auto out = run_op(attention({zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8})},
-                              {{"is_causal", attr_int(1)}}));
+  auto out =
+      run_op(attention({zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8})}, {{"is_causal", attr_int(1)}}));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 2, 1}, {4, 6})));
   // One past entry: query i sees keys j <= i + 1 of the 3 total.
-  out = run_op(attention({zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8}), Tensor(),
-                          f4({1, 1, 1, 1}, {0}), f4({1, 1, 1, 1}, {2})},
+  out = run_op(attention({zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8}), Tensor(), f4({1, 1, 1, 1}, {0}),
+                          f4({1, 1, 1, 1}, {2})},
                          {{"is_causal", attr_int(1)}}, 3));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 2, 1}, {3, 14.0f / 3})));
   EXPECT_TRUE(tensors_near(out[2], f4({1, 1, 3, 1}, {2, 4, 8})));
@@ -99,9 +97,9 @@ TEST(OpAttention, MasksBoolFloatAndShortPadding) {
 
 TEST(OpAttention, FullyMaskedRowGivesZeros) {
   Tensor zeros2 = f4({1, 1, 2, 1}, {0, 0});
-  auto out = run_op(attention({zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8}),
-                               make<bool>({2, 2}, {false, false, true, true})},
-                              {{"qk_matmul_output_mode", attr_int(3)}}, 4));
+  auto out = run_op(attention(
+      {zeros2, zeros2, f4({1, 1, 2, 1}, {4, 8}), make<bool>({2, 2}, {false, false, true, true})},
+      {{"qk_matmul_output_mode", attr_int(3)}}, 4));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 2, 1}, {0, 6})));
   EXPECT_TRUE(tensors_near(out[3], f4({1, 1, 2, 2}, {0, 0, 0.5f, 0.5f})));
 }
@@ -118,8 +116,8 @@ TEST(OpAttention, NonpadKvSeqlenOpset24) {
                          {{"is_causal", attr_int(1)}}, 1, 24));
   EXPECT_TRUE(tensors_near(out[0], f4({2, 1, 1, 1}, {4, 6})));
   // Lengths beyond the kv length are bad data.
-  EXPECT_THROW(run_op(attention({q, k, v, Tensor(), Tensor(), Tensor(),
-                                 make<int64_t>({2}, {1, 3})}, {}, 1, 24)),
+  EXPECT_THROW(run_op(attention({q, k, v, Tensor(), Tensor(), Tensor(), make<int64_t>({2}, {1, 3})},
+                                {}, 1, 24)),
                Error);
 }
 
@@ -134,7 +132,8 @@ TEST(OpAttention, SoftcapAndQkOutputModes) {
   std::vector<std::vector<float>> want = {{0, 2}, {0, capped}, {0, t}, {1 - p1, p1}};
   for (int mode = 0; mode < 4; ++mode) {
     auto out = run_op(attention({q, k, v, mask},
-                                {{"scale", attr_float(1)}, {"softcap", attr_float(1)},
+                                {{"scale", attr_float(1)},
+                                 {"softcap", attr_float(1)},
                                  {"qk_matmul_output_mode", attr_int(mode)}},
                                 4));
     EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 1, 1}, {p1}))) << "mode " << mode;
@@ -147,22 +146,22 @@ TEST(OpAttention, Float16ComputesInFloat) {
     std::vector<Float16> x(v.begin(), v.end());
     return make<Float16>(std::move(d), x);
   };
-  auto out = run_op(attention({h({1, 1, 1, 1}, {1}), h({1, 1, 2, 1}, {0, kLn3}),
-                               h({1, 1, 2, 1}, {4, 8})},
-                              {{"scale", attr_float(1)}}));
+  auto out =
+      run_op(attention({h({1, 1, 1, 1}, {1}), h({1, 1, 2, 1}, {0, kLn3}), h({1, 1, 2, 1}, {4, 8})},
+                       {{"scale", attr_float(1)}}));
   ASSERT_EQ(out[0].dtype(), DType::kF16);
   EXPECT_TRUE(tensors_near(out[0], h({1, 1, 1, 1}, {7}), 1e-2, 1e-2));
 }
 
 TEST(OpAttention, BadShapesFail) {
   // K head size differs from Q's.
-  EXPECT_THROW(run_op(attention({f4({1, 1, 1, 2}, {1, 1}), f4({1, 1, 1, 3}, {1, 1, 1}),
-                                 f4({1, 1, 1, 1}, {1})})),
+  EXPECT_THROW(run_op(attention(
+                   {f4({1, 1, 1, 2}, {1, 1}), f4({1, 1, 1, 3}, {1, 1, 1}), f4({1, 1, 1, 1}, {1})})),
                Error);
   // 3-D without head counts.
-  EXPECT_THROW(run_op(attention({f4({1, 1, 2}, {1, 1}), f4({1, 1, 2}, {1, 1}),
-                                 f4({1, 1, 2}, {1, 1})})),
-               Error);
+  EXPECT_THROW(
+      run_op(attention({f4({1, 1, 2}, {1, 1}), f4({1, 1, 2}, {1, 1}), f4({1, 1, 2}, {1, 1})})),
+      Error);
   // 3 query heads cannot share 2 kv heads.
   EXPECT_THROW(run_op(attention({f4({1, 3, 1, 1}, {1, 1, 1}), f4({1, 2, 1, 1}, {1, 1}),
                                  f4({1, 2, 1, 1}, {1, 1})})),
@@ -213,7 +212,8 @@ std::vector<ir::Shape> infer_symbolic(const std::string& op, int opset,
 }
 
 TEST(OpAttention, SymbolicShapes) {
-  Dim batch = Dim::sym("batch"), seq = Dim::sym("seq"), kv = Dim::sym("kv"), past = Dim::sym("past");
+  Dim batch = Dim::sym("batch"), seq = Dim::sym("seq"), kv = Dim::sym("kv"),
+      past = Dim::sym("past");
   ir::Shape q({batch, seq, Dim::constant(8)});
   ir::Shape k({batch, kv, Dim::constant(4)});
   ir::Shape v({batch, kv, Dim::constant(6)});
@@ -269,9 +269,10 @@ TEST(OpAttention, RotaryEmbeddingBadPositionFails) {
   EXPECT_THROW(run_op({"RotaryEmbedding", {x, cache, cache, make<int64_t>({1, 1}, {2})}, {}, 23}),
                Error);
   // 3-D input without num_heads.
-  EXPECT_THROW(run_op({"RotaryEmbedding", {f4({1, 1, 4}, {1, 2, 3, 4}), f4({1, 1, 2}, {1, 1}),
-                                           f4({1, 1, 2}, {0, 0})},
-                       {}, 23}),
+  EXPECT_THROW(run_op({"RotaryEmbedding",
+                       {f4({1, 1, 4}, {1, 2, 3, 4}), f4({1, 1, 2}, {1, 1}), f4({1, 1, 2}, {0, 0})},
+                       {},
+                       23}),
                Error);
 }
 
@@ -279,8 +280,8 @@ TEST(OpAttention, RotaryEmbeddingBadPositionFails) {
 
 TEST(OpAttention, TensorScatterLinearAndCircular) {
   Tensor past = f4({2, 3, 1}, {0, 0, 0, 0, 0, 0});
-  auto out = run_op({"TensorScatter",
-                     {past, f4({2, 1, 1}, {5, 6}), make<int64_t>({2}, {2, 0})}, {}, 24});
+  auto out =
+      run_op({"TensorScatter", {past, f4({2, 1, 1}, {5, 6}), make<int64_t>({2}, {2, 0})}, {}, 24});
   EXPECT_TRUE(tensors_near(out[0], f4({2, 3, 1}, {0, 0, 5, 6, 0, 0})));
   out = run_op({"TensorScatter",
                 {f4({1, 3, 1}, {1, 2, 3}), f4({1, 2, 1}, {7, 8}), make<int64_t>({1}, {2})},
@@ -288,16 +289,18 @@ TEST(OpAttention, TensorScatterLinearAndCircular) {
                 24});
   EXPECT_TRUE(tensors_near(out[0], f4({1, 3, 1}, {8, 2, 7})));
   // Without write_indices the update goes to the front; axis given explicitly; int64 data.
-  out = run_op({"TensorScatter", {make<int64_t>({1, 3}, {1, 2, 3}), make<int64_t>({1, 1}, {9})},
-                {{"axis", attr_int(1)}}, 24});
+  out = run_op({"TensorScatter",
+                {make<int64_t>({1, 3}, {1, 2, 3}), make<int64_t>({1, 1}, {9})},
+                {{"axis", attr_int(1)}},
+                24});
   EXPECT_TRUE(tensors_near(out[0], make<int64_t>({1, 3}, {9, 2, 3})));
 }
 
 TEST(OpAttention, TensorScatterOverflowFails) {
   Tensor past = f4({1, 3, 1}, {0, 0, 0});
-  EXPECT_THROW(run_op({"TensorScatter", {past, f4({1, 2, 1}, {1, 2}), make<int64_t>({1}, {2})},
-                       {}, 24}),
-               Error);
+  EXPECT_THROW(
+      run_op({"TensorScatter", {past, f4({1, 2, 1}, {1, 2}), make<int64_t>({1}, {2})}, {}, 24}),
+      Error);
   EXPECT_THROW(run_op({"TensorScatter", {past, f4({1, 2, 2}, {1, 2, 3, 4})}, {}, 24}), Error);
 }
 
@@ -339,10 +342,14 @@ TEST(OpAttention, CausalConvWithState) {
 // ---- LinearAttention ------------------------------------------------------------------------
 
 OpCall linear_attention(std::vector<Tensor> in, std::string rule, int64_t qh = 1) {
-  OpCall c{"LinearAttention", std::move(in),
-           {{"update_rule", attr_string(std::move(rule))}, {"scale", attr_float(1)},
-            {"q_num_heads", attr_int(qh)}, {"kv_num_heads", attr_int(1)}},
-           27, 2};
+  OpCall c{"LinearAttention",
+           std::move(in),
+           {{"update_rule", attr_string(std::move(rule))},
+            {"scale", attr_float(1)},
+            {"q_num_heads", attr_int(qh)},
+            {"kv_num_heads", attr_int(1)}},
+           27,
+           2};
   return c;
 }
 
@@ -369,9 +376,8 @@ TEST(OpAttention, LinearAttentionRules) {
 
 TEST(OpAttention, LinearAttentionGroupedHeads) {
   // Two query heads read the one kv state: q = {1, 2} -> {3, 6}.
-  auto out = run_op(linear_attention({f4({1, 1, 2}, {1, 2}), f4({1, 1, 1}, {1}),
-                                      f4({1, 1, 1}, {3})},
-                                     "linear", 2));
+  auto out = run_op(linear_attention(
+      {f4({1, 1, 2}, {1, 2}), f4({1, 1, 1}, {1}), f4({1, 1, 1}, {3})}, "linear", 2));
   EXPECT_TRUE(tensors_near(out[0], f4({1, 1, 2}, {3, 6})));
   // The default rule (gated_delta) needs decay and beta.
   OpCall c = linear_attention({f4({1, 1, 1}, {1}), f4({1, 1, 1}, {1}), f4({1, 1, 1}, {3})}, "");

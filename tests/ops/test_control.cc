@@ -23,5 +23,20 @@ TEST(OpControl, IdentityAndDropout) {
   EXPECT_TRUE(tensors_near(out[1], make<bool>({2, 2}, {true, true, true, true})));
 }
 
+TEST(OpControl, DropoutTrainingModeOnlyWithZeroRatio) {
+  Tensor x = make<float>({3}, {1, 2, 3});
+  OpCall zero{"Dropout", {x, Tensor::scalar<float>(0.f), Tensor::scalar<bool>(true)}, {}, 13, 2};
+  auto out = run_op(zero);
+  EXPECT_TRUE(tensors_near(out[0], x));
+  EXPECT_TRUE(tensors_near(out[1], make<bool>({3}, {true, true, true})));
+  OpCall half{"Dropout", {x, Tensor::scalar<float>(0.5f), Tensor::scalar<bool>(true)}, {}, 13, 2};
+  try {
+    run_op(half);
+    ADD_FAILURE() << "random dropout accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+  }
+}
+
 }  // namespace
 }  // namespace kiln::testing

@@ -72,8 +72,10 @@ void infer_attention(InferContext& ctx) {
     for (int i = 0; i < ctx.num_outputs() && i < 4; ++i) ctx.set_output(i, t, Shape::unranked());
   };
   if (!qs.has_rank || !ks.has_rank || !vs.has_rank) return unranked_outputs();
-  if (qs.rank() != 3 && qs.rank() != 4) ctx.fail("Q must be 3-D or 4-D, got rank " + std::to_string(qs.rank()));
-  if (ks.rank() != qs.rank() || vs.rank() != qs.rank()) ctx.fail("Q, K and V must have the same rank");
+  if (qs.rank() != 3 && qs.rank() != 4)
+    ctx.fail("Q must be 3-D or 4-D, got rank " + std::to_string(qs.rank()));
+  if (ks.rank() != qs.rank() || vs.rank() != qs.rank())
+    ctx.fail("Q, K and V must have the same rank");
 
   SymDims d;
   d.three_d = qs.rank() == 3;
@@ -137,8 +139,9 @@ void infer_attention(InferContext& ctx) {
       std::vector<Dim> full = {d.batch, d.q_heads, d.q_seq};
       for (int i = 0; i + 1 < ms.rank(); ++i) {
         const Dim& m = ms.dims[size_t(i)];
-        const Dim& want = full[size_t(3 - ms.rank() + i)];
-        if (m.is_const() && m.value != 1) expect_same(ctx, m, want, "attn_mask dim " + std::to_string(i));
+        const Dim& want = full[size_t(4 - ms.rank() + i)];
+        if (m.is_const() && m.value != 1)
+          expect_same(ctx, m, want, "attn_mask dim " + std::to_string(i));
       }
       const Dim& last = ms.dims.back();
       if (last.is_const() && d.total_seq.is_const() && last.value > d.total_seq.value)
@@ -156,7 +159,8 @@ void infer_attention(InferContext& ctx) {
     ctx.set_output(0, t, Shape({d.batch, d.q_seq, dim_mul(d.q_heads, d.v_head)}));
   else
     ctx.set_output(0, t, Shape({d.batch, d.q_heads, d.q_seq, d.v_head}));
-  if (ctx.num_outputs() > 1) ctx.set_output(1, t, Shape({d.batch, d.kv_heads, d.total_seq, d.head}));
+  if (ctx.num_outputs() > 1)
+    ctx.set_output(1, t, Shape({d.batch, d.kv_heads, d.total_seq, d.head}));
   if (ctx.num_outputs() > 2)
     ctx.set_output(2, t, Shape({d.batch, d.kv_heads, d.total_seq, d.v_head}));
   if (ctx.num_outputs() > 3)
@@ -338,8 +342,10 @@ void run_attention_typed(KernelContext& ctx) {
   for (int64_t b = 0; b < d.batch; ++b) {
     // Causal frontier: query i sees key j iff j <= i + offset.
     int64_t offset = 0;
-    if (d.past_seq > 0 || ctx.has_input(4)) offset = d.past_seq;
-    else if (!nonpad.empty()) offset = nonpad[size_t(b)] - d.q_seq;
+    if (d.past_seq > 0 || ctx.has_input(4))
+      offset = d.past_seq;
+    else if (!nonpad.empty())
+      offset = nonpad[size_t(b)] - d.q_seq;
     for (int64_t h = 0; h < d.q_heads; ++h) {
       const int64_t kvh = h / group;
       const C* kb = &key[size_t((b * d.kv_heads + kvh) * d.total_seq * d.head)];
@@ -352,15 +358,19 @@ void run_attention_typed(KernelContext& ctx) {
           C dot = 0;
           for (int64_t e = 0; e < d.head; ++e) dot += to_compute(qrow[e]) * kb[j * d.head + e];
           raw[size_t(j)] = dot * scale;
-          capped[size_t(j)] = softcap > 0 ? softcap * std::tanh(raw[size_t(j)] / softcap) : raw[size_t(j)];
+          capped[size_t(j)] =
+              softcap > 0 ? softcap * std::tanh(raw[size_t(j)] / softcap) : raw[size_t(j)];
           C bias = 0;
           if (mask) {
             if (j >= mv.len) {
               bias = kNegInf;
             } else {
-              int64_t mo = b * mv.strides[0] + h * mv.strides[1] + i * mv.strides[2] + j * mv.strides[3];
-              if (mask->dtype() == DType::kBool) bias = mask->data<bool>()[mo] ? C(0) : kNegInf;
-              else bias = to_compute(mask->data<T>()[mo]);
+              int64_t mo =
+                  b * mv.strides[0] + h * mv.strides[1] + i * mv.strides[2] + j * mv.strides[3];
+              if (mask->dtype() == DType::kBool)
+                bias = mask->data<bool>()[mo] ? C(0) : kNegInf;
+              else
+                bias = to_compute(mask->data<T>()[mo]);
             }
           }
           if (causal && j > i + offset) bias = kNegInf;
@@ -387,7 +397,10 @@ void run_attention_typed(KernelContext& ctx) {
                             : y + ((b * d.q_heads + h) * d.q_seq + i) * d.v_head;
         for (int64_t e = 0; e < d.v_head; ++e) yrow[e] = from_compute<T>(acc[size_t(e)]);
         if (qk_out) {
-          const std::vector<C>& src = mode == 0 ? raw : mode == 1 ? capped : mode == 2 ? biased : probs;
+          const std::vector<C>& src = mode == 0   ? raw
+                                      : mode == 1 ? capped
+                                      : mode == 2 ? biased
+                                                  : probs;
           T* row = qk_out + ((b * d.q_heads + h) * d.q_seq + i) * d.total_seq;
           for (int64_t j = 0; j < d.total_seq; ++j) row[j] = from_compute<T>(src[size_t(j)]);
         }
@@ -397,9 +410,8 @@ void run_attention_typed(KernelContext& ctx) {
 }
 
 void run_attention(KernelContext& ctx) {
-  dispatch_float(ctx.input(0).dtype(), ctx, [&](auto tag) {
-    run_attention_typed<typename decltype(tag)::type>(ctx);
-  });
+  dispatch_float(ctx.input(0).dtype(), ctx,
+                 [&](auto tag) { run_attention_typed<typename decltype(tag)::type>(ctx); });
 }
 
 }  // namespace

@@ -64,12 +64,13 @@ void run_rotary_typed(KernelContext& ctx) {
   int64_t rot = ctx.attr_int("rotary_embedding_dim", 0);
   if (rot == 0) rot = head;
   if (rot < 0 || rot > head || rot % 2 != 0)
-    ctx.fail("rotary_embedding_dim " + std::to_string(rot) + " must be even and at most the head size " +
-             std::to_string(head));
+    ctx.fail("rotary_embedding_dim " + std::to_string(rot) +
+             " must be even and at most the head size " + std::to_string(head));
   const int64_t half = rot / 2;
 
   const Tensor* pos = ctx.has_input(3) ? &ctx.input(3) : nullptr;
-  if (cos_cache.dims() != sin_cache.dims()) ctx.fail("cos_cache and sin_cache must have the same shape");
+  if (cos_cache.dims() != sin_cache.dims())
+    ctx.fail("cos_cache and sin_cache must have the same shape");
   int64_t max_pos = 0;
   if (pos) {
     if (pos->dtype() != DType::kI64 || pos->dims() != Dims{batch, seq})
@@ -117,9 +118,8 @@ void run_rotary_typed(KernelContext& ctx) {
 }
 
 void run_rotary(KernelContext& ctx) {
-  dispatch_float(ctx.input(0).dtype(), ctx, [&](auto tag) {
-    run_rotary_typed<typename decltype(tag)::type>(ctx);
-  });
+  dispatch_float(ctx.input(0).dtype(), ctx,
+                 [&](auto tag) { run_rotary_typed<typename decltype(tag)::type>(ctx); });
 }
 
 // ---- TensorScatter --------------------------------------------------------------------------
@@ -127,7 +127,8 @@ void run_rotary(KernelContext& ctx) {
 void infer_tensor_scatter(InferContext& ctx) {
   DType t = ctx.input_dtype(0);
   if (ctx.input_dtype(1) != t) ctx.fail("update must have past_cache's element type");
-  if (ctx.has_input(2) && ctx.input_dtype(2) != DType::kI64) ctx.fail("write_indices must be int64");
+  if (ctx.has_input(2) && ctx.input_dtype(2) != DType::kI64)
+    ctx.fail("write_indices must be int64");
   std::string mode = ctx.attr_string("mode", "linear");
   if (mode != "linear" && mode != "circular") ctx.fail("mode must be 'linear' or 'circular'");
   const Shape& past = ctx.input_shape(0);
@@ -193,7 +194,8 @@ void run_tensor_scatter(KernelContext& ctx) {
       for (int64_t s = 0; s < seq; ++s) {
         int64_t dst = start + s;
         if (circular) dst %= max_seq;
-        copy_elements(upd, (prefix * seq + s) * inner, out, (prefix * max_seq + dst) * inner, inner);
+        copy_elements(upd, (prefix * seq + s) * inner, out, (prefix * max_seq + dst) * inner,
+                      inner);
       }
     }
   }
@@ -211,7 +213,8 @@ void infer_swiglu(InferContext& ctx) {
     if (a.rank() != b.rank()) ctx.fail("A and B must have identical shapes (no broadcasting)");
     for (int i = 0; i < a.rank(); ++i)
       if (a.dims[size_t(i)].known_different(b.dims[size_t(i)]))
-        ctx.fail("A and B must have identical shapes, got " + a.to_string() + " and " + b.to_string());
+        ctx.fail("A and B must have identical shapes, got " + a.to_string() + " and " +
+                 b.to_string());
   }
   ctx.set_output(0, t, a.has_rank ? a : b);
 }
@@ -220,8 +223,8 @@ void run_swiglu(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   if (a.dtype() != b.dtype() || a.dims() != b.dims())
-    ctx.fail("A and B must have identical shapes and element types, got " + dims_to_string(a.dims()) +
-             " and " + dims_to_string(b.dims()));
+    ctx.fail("A and B must have identical shapes and element types, got " +
+             dims_to_string(a.dims()) + " and " + dims_to_string(b.dims()));
   const double alpha = ctx.attr_float("alpha", 1.0f);
   dispatch_float(a.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -88,7 +88,8 @@ void run_causal_conv_typed(KernelContext& ctx) {
   const int64_t batch = x.dim(0), ch = x.dim(1), len = x.dim(2), k = w.dim(2), hist = k - 1;
   const Tensor* bias = ctx.has_input(2) ? &ctx.input(2) : nullptr;
   const Tensor* past = ctx.has_input(3) ? &ctx.input(3) : nullptr;
-  if (bias && (bias->dtype() != x.dtype() || bias->dims() != Dims{ch})) ctx.fail("bias must be [C]");
+  if (bias && (bias->dtype() != x.dtype() || bias->dims() != Dims{ch}))
+    ctx.fail("bias must be [C]");
   if (past && (past->dtype() != x.dtype() || past->dims() != Dims{batch, ch, hist}))
     ctx.fail("past_state must be [B, C, K-1] = " + dims_to_string({batch, ch, hist}));
   const T* xd = x.data<T>();
@@ -111,14 +112,14 @@ void run_causal_conv_typed(KernelContext& ctx) {
         y[row * len + t] = from_compute<T>(acc);
       }
       if (state)
-        for (int64_t i = 0; i < hist; ++i) state[row * hist + i] = from_compute<T>(padded[size_t(len + i)]);
+        for (int64_t i = 0; i < hist; ++i)
+          state[row * hist + i] = from_compute<T>(padded[size_t(len + i)]);
     }
 }
 
 void run_causal_conv(KernelContext& ctx) {
-  dispatch_float(ctx.input(0).dtype(), ctx, [&](auto tag) {
-    run_causal_conv_typed<typename decltype(tag)::type>(ctx);
-  });
+  dispatch_float(ctx.input(0).dtype(), ctx,
+                 [&](auto tag) { run_causal_conv_typed<typename decltype(tag)::type>(ctx); });
 }
 
 // ---- LinearAttention ------------------------------------------------------------------------
@@ -202,7 +203,8 @@ void run_linear_attention_typed(KernelContext& ctx) {
   const Tensor* decay = opt(4);
   const Tensor* beta = opt(5);
   const Tensor* erase = opt(6);
-  if (rule.gating != (decay != nullptr)) ctx.fail("decay is required exactly for gated update rules");
+  if (rule.gating != (decay != nullptr))
+    ctx.fail("decay is required exactly for gated update rules");
   if (rule.delta != (beta != nullptr)) ctx.fail("beta is required exactly for delta update rules");
   if (erase && !rule.delta) ctx.fail("erase_gate needs a delta update rule");
   auto check = [&](const Tensor* t, const std::vector<int64_t>& lasts, const std::string& name) {
@@ -276,9 +278,8 @@ void run_linear_attention_typed(KernelContext& ctx) {
 }
 
 void run_linear_attention(KernelContext& ctx) {
-  dispatch_float(ctx.input(0).dtype(), ctx, [&](auto tag) {
-    run_linear_attention_typed<typename decltype(tag)::type>(ctx);
-  });
+  dispatch_float(ctx.input(0).dtype(), ctx,
+                 [&](auto tag) { run_linear_attention_typed<typename decltype(tag)::type>(ctx); });
 }
 
 }  // namespace

@@ -51,8 +51,13 @@ void run_dropout(KernelContext& ctx) {
   if (ctx.has_input(2)) {
     const Tensor& training = ctx.input(2);
     if (training.numel() != 1) ctx.fail("training_mode must be a scalar", ErrorCode::kInvalidArgument);
-    if (training.element_as_int(0) != 0)
-      ctx.unsupported("training_mode=true is not supported (Kiln runs inference only)");
+    if (training.element_as_int(0) != 0) {
+      // Training mode is deterministic only when nothing is dropped.
+      double ratio = ctx.has_input(1) ? ctx.input(1).element_as_double(0) : 0.5;
+      if (ratio != 0)
+        ctx.unsupported("training_mode=true with ratio " + std::to_string(ratio) +
+                        " draws random masks; Kiln runs inference only");
+    }
   }
   ctx.set_output(0, ctx.input(0));
   if (ctx.num_outputs() > 1) {

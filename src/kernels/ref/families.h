@@ -20,5 +20,9 @@ void register_index_ops(Registry& r);          // index.cc: Gather*, Scatter*, O
 void register_attention_ops(Registry& r);      // attention.cc: Attention, RotaryEmbedding, ...
 void register_loss_ops(Registry& r);           // loss.cc: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
 void register_quantize_ops(Registry& r);       // quantize.cc: QuantizeLinear, DequantizeLinear, ...
+void register_sequence_model_ops(Registry& r);  // rnn.cc: RNN, GRU, LSTM
+void register_signal_ops(Registry& r);         // signal.cc: DFT, STFT, windows, MelWeightMatrix, ...
+void register_text_ops(Registry& r);           // text.cc: string ops, TfIdfVectorizer
+void register_ml_ops(Registry& r);             // ml.cc: ai.onnx.ml and training-domain ops
 
 }  // namespace kiln::kernels

@@ -1,0 +1,7 @@
+// (being written)
+#include "kernels/ref/common.h"
+#include "kernels/ref/families.h"
+
+namespace kiln::kernels {
+void register_text_ops(Registry&) {}
+}  // namespace kiln::kernels
