@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   llvm-19-dev libzstd-dev zlib1g-dev libtbb-dev libeigen3-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format-19
 )
 
 missing=()

@@ -87,8 +87,10 @@ void Importer::read_type(const onnx::TypeProto& tp, Value& v, Graph& g, const st
   }
   const auto& tt = t->tensor_type();
   int32_t et = tt.elem_type();
-  if (et == 0 || (et >= 1 && et <= 13) || et == 16) {
-    v.dtype = DType(et);
+  if (et == 0) {
+    v.dtype = DType::kUndefined;
+  } else if (auto dt = dtype_from_onnx(et)) {
+    v.dtype = *dt;
   } else {
     throw Error(ErrorCode::kUnsupported, what + ": element type " + std::to_string(et) +
                                              " (TensorProto.DataType) is not supported");

@@ -16,16 +16,6 @@ namespace {
   throw Error(ErrorCode::kInvalidModel, what + ": " + msg);
 }
 
-bool supported_dtype(int32_t t) {
-  switch (t) {
-    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11:
-    case 12: case 13: case 16:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Reads [offset, offset+length) of an external data file that must lie inside base_dir.
 std::string read_external(const onnx::TensorProto& p, const std::string& base_dir,
                           const std::string& what) {
@@ -85,11 +75,21 @@ void fill_from(const Tensor& t, const Src& src, const std::string& what) {
 
 }  // namespace
 
+std::optional<DType> dtype_from_onnx(int64_t t) {
+  switch (t) {
+    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11:
+    case 12: case 13: case 16:
+      return DType(uint8_t(t));
+    default:
+      return std::nullopt;
+  }
+}
+
 Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir,
                          const std::string& what) {
   if (p.has_segment()) throw Error(ErrorCode::kUnsupported, what + ": segmented tensors are not supported");
   int32_t dt = p.data_type();
-  if (!supported_dtype(dt))
+  if (!dtype_from_onnx(dt))
     throw Error(ErrorCode::kUnsupported, what + ": element type " + std::to_string(dt) + " (TensorProto.DataType) is not supported");
   DType dtype = DType(dt);
   Dims dims(p.dims().begin(), p.dims().end());

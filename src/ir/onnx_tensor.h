@@ -6,6 +6,8 @@
 // `..` component or a symlink leading out is an error, as is an offset/length past the file's end.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "kiln/tensor.h"
@@ -15,6 +17,10 @@ class TensorProto;
 }
 
 namespace kiln::ir {
+
+/// The DType of an ONNX TensorProto.DataType number, or nullopt for the types Kiln does not
+/// support (complex, float8, int4/uint4, int2/uint2, float4, ...) and for 0 (undefined).
+std::optional<DType> dtype_from_onnx(int64_t onnx_type);
 
 /// Decodes `proto`; `what` names the tensor in error messages ("initializer 'w'").
 Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& base_dir,

@@ -13,27 +13,19 @@
 #include <cstdlib>
 #include <string>
 
+#include "ir/onnx_tensor.h"
 #include "kernels/ref/elementwise.h"
 
 namespace kiln::kernels {
 namespace {
 
-bool is_supported_dtype(int64_t t) {
-  switch (t) {
-    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11:
-    case 12: case 13: case 16:
-      return true;
-    default:
-      return false;
-  }
-}
-
 DType cast_target(const NodeAttrs& ctx) {
   int64_t to = ctx.required_int("to");
-  if (!is_supported_dtype(to))
+  auto dt = ir::dtype_from_onnx(to);
+  if (!dt)
     ctx.unsupported("cast to ONNX element type " + std::to_string(to) +
                     " is not supported (float8, int4 and int2 types are not)");
-  return DType(to);
+  return *dt;
 }
 
 template <class T>

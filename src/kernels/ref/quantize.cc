@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ir/onnx_tensor.h"
 #include "kernels/ref/common.h"
 #include "kernels/ref/families.h"
 
@@ -42,10 +43,9 @@ void quant_range(DType t, double* lo, double* hi) {
 DType dtype_attr(const NodeAttrs& ctx, const char* name) {
   int64_t v = ctx.attr_int(name, 0);
   if (v == 0) return DType::kUndefined;
-  DType t = DType(uint8_t(v));
-  if (v < 0 || v > 255 || dtype_size(t) == 0)
-    ctx.unsupported(std::string(name) + " " + std::to_string(v) + " is not a supported type");
-  return t;
+  auto t = ir::dtype_from_onnx(v);
+  if (!t) ctx.unsupported(std::string(name) + " " + std::to_string(v) + " is not a supported type");
+  return *t;
 }
 
 // Output type of QuantizeLinear: the zero point's, else output_dtype, else uint8.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "ir/onnx_tensor.h"
 #include "kernels/ref/common.h"
 #include "kernels/ref/families.h"
 
@@ -608,10 +609,9 @@ void run_range(KernelContext& ctx) {
 DType eye_like_dtype(const NodeAttrs& ctx, DType input) {
   if (!ctx.has_attr("dtype")) return input;
   int64_t v = ctx.attr_int("dtype", 0);
-  DType t = DType(uint8_t(v));
-  if (v <= 0 || v > 16 || dtype_size(t) == 0 || t == DType::kString)
-    ctx.unsupported("dtype " + std::to_string(v) + " is not supported");
-  return t;
+  auto t = ir::dtype_from_onnx(v);
+  if (!t || *t == DType::kString) ctx.unsupported("dtype " + std::to_string(v) + " is not supported");
+  return *t;
 }
 
 void infer_eye_like(InferContext& ctx) {
