@@ -72,6 +72,8 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
     impl->outputs.push_back(describe(v));
   }
   impl->executor = std::make_unique<engine::Executor>(*impl->graph);
+  for (const auto& v : g.values)
+    if (v.constant.defined() && v.constant.numel() > 0) impl->constant_data.insert(v.constant.raw_data());
   engine::log(options.log_level, LogLevel::kInfo,
               "model loaded: " + std::to_string(g.nodes.size()) + " nodes, " + std::to_string(impl->inputs.size()) +
                   " inputs, " + std::to_string(impl->outputs.size()) + " outputs, ai.onnx opset " +
@@ -202,7 +204,13 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
                           dims_to_string(got[i].dims()));
         if (got[i].raw_data() != preset[i].raw_data()) preset[i].copy_from(got[i]);
       }
-      if (result) (*result)[name] = got[i].owns_data() ? got[i] : got[i].clone();
+      if (result) {
+        // Outputs are the caller's to keep and modify: never hand out memory that is also an
+        // input (the caller's) or a weight (the session's), as Identity/Reshape chains may alias.
+        bool alias = !got[i].owns_data() || impl_->constant_data.count(got[i].raw_data());
+        for (const Tensor& in : bound) alias |= in.defined() && in.raw_data() == got[i].raw_data();
+        (*result)[name] = alias ? got[i].clone() : got[i];
+      }
     }
     impl_->runs++;
   } catch (const Error&) {

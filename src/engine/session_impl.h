@@ -20,6 +20,7 @@ struct Session::Impl {
   std::unique_ptr<ir::Graph> graph;
   std::unique_ptr<engine::Executor> executor;
   std::vector<ValueInfo> inputs, outputs;
+  std::set<const void*> constant_data;  // data of weights and constants, to spot aliasing outputs
 
   std::atomic<uint64_t> runs{0}, failed_runs{0};
   mutable std::mutex shapes_mu;

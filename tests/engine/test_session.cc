@@ -96,3 +96,26 @@ TEST(DType, Float16RoundTrip) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+TEST(Session, OutputsNeverAliasInputsOrWeights) {
+  dev::ModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {2});
+  b.init_f32("w", {2}, {5.f, 6.f});
+  b.output("same", onnx::TensorProto::FLOAT, {2});
+  b.output("weight", onnx::TensorProto::FLOAT, {2});
+  b.node("Identity", {"x"}, {"same"});
+  b.node("Identity", {"w"}, {"weight"});
+  std::string bytes = b.serialize();
+  Session s = Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  Tensor x = Tensor::from_vector<float>({2}, {1.f, 2.f});
+  TensorMap out = s.run({{"x", x}});
+  EXPECT_NE(out.at("same").raw_data(), x.raw_data());
+  out.at("weight").data<float>()[0] = -1.f;  // scribbling on an output...
+  EXPECT_EQ(s.run({{"x", x}}).at("weight").data<float>()[0], 5.f);  // ...leaves the weights alone
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -19,8 +19,11 @@ ir::Attribute attr_strings_list(std::vector<std::string> v) {
 
 TEST(OpRnn, SimpleTwoSteps) {
   // h1 = tanh(0.5*1), h2 = tanh(0.5*2 + 0.5*h1)
-  OpCall c{"RNN", {f32({2, 1, 1}, {1, 2}), scalar3(0.5f), scalar3(0.5f)},
-           {{"hidden_size", attr_int(1)}}, 14, 2};
+  OpCall c{"RNN",
+           {f32({2, 1, 1}, {1, 2}), scalar3(0.5f), scalar3(0.5f)},
+           {{"hidden_size", attr_int(1)}},
+           14,
+           2};
   auto out = run_op(c);
   float h1 = std::tanh(0.5f), h2 = std::tanh(1.0f + 0.5f * h1);
   EXPECT_TRUE(tensors_near(out[0], f32({2, 1, 1, 1}, {h1, h2})));
@@ -30,14 +33,17 @@ TEST(OpRnn, SimpleTwoSteps) {
 TEST(OpRnn, ReverseAndBidirectional) {
   Tensor x = f32({2, 1, 1}, {1, 2});
   // Reverse: the sequence is read from t=1 down to t=0; Y stays indexed by t.
-  OpCall rev{"RNN", {x, scalar3(0.5f), scalar3(0.5f)}, {{"direction", attr_string("reverse")}}, 7, 2};
+  OpCall rev{
+      "RNN", {x, scalar3(0.5f), scalar3(0.5f)}, {{"direction", attr_string("reverse")}}, 7, 2};
   auto out = run_op(rev);
   float a = std::tanh(1.0f), b = std::tanh(0.5f + 0.5f * a);
   EXPECT_TRUE(tensors_near(out[0], f32({2, 1, 1, 1}, {b, a})));
   EXPECT_TRUE(tensors_near(out[1], f32({1, 1, 1}, {b})));
   OpCall bi{"RNN",
             {x, f32({2, 1, 1}, {0.5f, 0.5f}), f32({2, 1, 1}, {0.5f, 0.5f})},
-            {{"direction", attr_string("bidirectional")}, {"hidden_size", attr_int(1)}}, 14, 2};
+            {{"direction", attr_string("bidirectional")}, {"hidden_size", attr_int(1)}},
+            14,
+            2};
   out = run_op(bi);
   float f1 = std::tanh(0.5f), f2 = std::tanh(1.0f + 0.5f * f1);
   EXPECT_TRUE(tensors_near(out[0], f32({2, 2, 1, 1}, {f1, b, f2, a})));
@@ -54,8 +60,11 @@ TEST(OpRnn, SequenceLensAndLayout) {
   EXPECT_TRUE(tensors_near(out[0], f32({2, 1, 2, 1}, {h1, g1, h2, 0})));
   EXPECT_TRUE(tensors_near(out[1], f32({1, 2, 1}, {h2, g1})));
   // layout=1: X is [batch, seq, 1], Y [batch, seq, dirs, hidden], Y_h [batch, dirs, hidden].
-  OpCall l{"RNN", {f32({2, 2, 1}, {1, 2, 3, 4}), scalar3(0.5f), scalar3(0.5f), Tensor(), lens},
-           {{"layout", attr_int(1)}}, 14, 2};
+  OpCall l{"RNN",
+           {f32({2, 2, 1}, {1, 2, 3, 4}), scalar3(0.5f), scalar3(0.5f), Tensor(), lens},
+           {{"layout", attr_int(1)}},
+           14,
+           2};
   out = run_op(l);
   EXPECT_TRUE(tensors_near(out[0], f32({2, 2, 1, 1}, {h1, h2, g1, 0})));
   EXPECT_TRUE(tensors_near(out[1], f32({2, 1, 1}, {h2, g1})));
@@ -69,23 +78,31 @@ TEST(OpRnn, ActivationsClipAndBias) {
   Tensor x = scalar3(1);
   OpCall relu{"RNN", {x, scalar3(-1), scalar3(0)}, {{"activations", attr_strings_list({"Relu"})}}};
   EXPECT_TRUE(tensors_near(run_op(relu)[0], f32({1, 1, 1, 1}, {0})));
-  OpCall leaky{"RNN", {x, scalar3(-1), scalar3(0)},
-               {{"activations", attr_strings_list({"LeakyRelu"})}, {"activation_alpha", attr_floats({0.1f})}}};
+  OpCall leaky{"RNN",
+               {x, scalar3(-1), scalar3(0)},
+               {{"activations", attr_strings_list({"LeakyRelu"})},
+                {"activation_alpha", attr_floats({0.1f})}}};
   EXPECT_TRUE(tensors_near(run_op(leaky)[0], f32({1, 1, 1, 1}, {-0.1f})));
   OpCall clip{"RNN", {x, scalar3(10), scalar3(0)}, {{"clip", attr_float(1)}}};
   EXPECT_TRUE(tensors_near(run_op(clip)[0], f32({1, 1, 1, 1}, {std::tanh(1.0f)})));
   // B = [Wb, Rb] adds both biases; initial_h feeds R.
-  OpCall bias{"RNN", {x, scalar3(0), scalar3(1), f32({1, 2}, {0.25f, 0.25f}), Tensor(), scalar3(1)}, {}};
+  OpCall bias{
+      "RNN", {x, scalar3(0), scalar3(1), f32({1, 2}, {0.25f, 0.25f}), Tensor(), scalar3(1)}, {}};
   EXPECT_TRUE(tensors_near(run_op(bias)[0], f32({1, 1, 1, 1}, {std::tanh(1.5f)})));
 }
 
 TEST(OpRnn, DoubleAndHalf) {
-  OpCall d{"RNN", {make<double>({1, 1, 1}, {1}), make<double>({1, 1, 1}, {0.5}),
-                   make<double>({1, 1, 1}, {0})}, {}};
+  OpCall d{
+      "RNN",
+      {make<double>({1, 1, 1}, {1}), make<double>({1, 1, 1}, {0.5}), make<double>({1, 1, 1}, {0})},
+      {}};
   EXPECT_TRUE(tensors_near(run_op(d)[0], make<double>({1, 1, 1, 1}, {std::tanh(0.5)}), 1e-12));
-  OpCall h{"RNN", {make<Float16>({1, 1, 1}, {Float16(1.0f)}), make<Float16>({1, 1, 1}, {Float16(0.5f)}),
-                   make<Float16>({1, 1, 1}, {Float16(0.0f)})}, {}};
-  EXPECT_TRUE(tensors_near(run_op(h)[0], make<Float16>({1, 1, 1, 1}, {Float16(std::tanh(0.5f))}), 1e-3));
+  OpCall h{"RNN",
+           {make<Float16>({1, 1, 1}, {Float16(1.0f)}), make<Float16>({1, 1, 1}, {Float16(0.5f)}),
+            make<Float16>({1, 1, 1}, {Float16(0.0f)})},
+           {}};
+  EXPECT_TRUE(
+      tensors_near(run_op(h)[0], make<Float16>({1, 1, 1, 1}, {Float16(std::tanh(0.5f))}), 1e-3));
 }
 
 TEST(OpRnn, BadShapesFail) {
@@ -93,14 +110,18 @@ TEST(OpRnn, BadShapesFail) {
   EXPECT_THROW(run_op(c), Error);
   OpCall dir{"RNN", {scalar3(1), scalar3(1), scalar3(0)}, {{"direction", attr_string("sideways")}}};
   EXPECT_THROW(run_op(dir), Error);
-  OpCall act{"RNN", {scalar3(1), scalar3(1), scalar3(0)}, {{"activations", attr_strings_list({"Nope"})}}};
+  OpCall act{
+      "RNN", {scalar3(1), scalar3(1), scalar3(0)}, {{"activations", attr_strings_list({"Nope"})}}};
   EXPECT_THROW(run_op(act), Error);
 }
 
 TEST(OpRnn, SymbolicShapes) {
-  OpCall c{"LSTM", {f32({2, 1, 3}, std::vector<float>(6, 0)), f32({1, 8, 3}, std::vector<float>(24, 0)),
-                    f32({1, 8, 2}, std::vector<float>(16, 0))},
-           {}, 14, 3};
+  OpCall c{"LSTM",
+           {f32({2, 1, 3}, std::vector<float>(6, 0)), f32({1, 8, 3}, std::vector<float>(24, 0)),
+            f32({1, 8, 2}, std::vector<float>(16, 0))},
+           {},
+           14,
+           3};
   c.input_shapes = {ir::Shape({ir::Dim::sym("seq"), ir::Dim::sym("batch"), ir::Dim::constant(3)}),
                     ir::Shape::of({1, 8, 3}), ir::Shape::of({1, 8, 2})};
   auto g = make_op_graph(c);
@@ -131,14 +152,18 @@ TEST(OpLstm, GatesPeepholesAndInputForget) {
   EXPECT_TRUE(tensors_near(out[0], f32({1, 1, 1, 1}, {0.5f * std::tanh(0.5f)})));
   EXPECT_TRUE(tensors_near(out[2], f32({1, 1, 1}, {0.5f})));
   // Peepholes P = [Pi, Po, Pf] = 1: i = f = sig(C0), o = sig(C).
-  OpCall p{"LSTM", {scalar3(0), w, r, Tensor(), Tensor(), h0, c0, f32({1, 3}, {1, 1, 1})}, {}, 14, 3};
+  OpCall p{
+      "LSTM", {scalar3(0), w, r, Tensor(), Tensor(), h0, c0, f32({1, 3}, {1, 1, 1})}, {}, 14, 3};
   out = run_op(p);
   double cn = sig(1);
   EXPECT_TRUE(tensors_near(out[2], f32({1, 1, 1}, {float(cn)})));
   EXPECT_TRUE(tensors_near(out[1], f32({1, 1, 1}, {float(sig(cn) * std::tanh(cn))})));
   // input_forget couples f = 1 - i: C = 0.5*C0 + 0.5*0.
-  OpCall f{"LSTM", {scalar3(0), w, r, f32({1, 8}, {1, 0, 5, 0, 0, 0, 0, 0}), Tensor(), h0, c0},
-           {{"input_forget", attr_int(1)}}, 14, 3};
+  OpCall f{"LSTM",
+           {scalar3(0), w, r, f32({1, 8}, {1, 0, 5, 0, 0, 0, 0, 0}), Tensor(), h0, c0},
+           {{"input_forget", attr_int(1)}},
+           14,
+           3};
   EXPECT_TRUE(tensors_near(run_op(f)[2], f32({1, 1, 1}, {float(1 - sig(1))})));
 }
 

@@ -18,8 +18,10 @@ TEST(OpSignal, DftForwardInverseOnesided) {
   OpCall inv{"DFT", {kSpectrum}, {{"inverse", attr_int(1)}}, 17};
   EXPECT_TRUE(tensors_near(run_op(inv)[0], f32({1, 4, 2}, {1, 0, 2, 0, 3, 0, 4, 0})));
   // irfft: bins 0..n/2 in, a real signal of n = 2*(3-1) = 4 out.
-  OpCall irfft{"DFT", {f32({1, 3, 2}, {10, 0, -2, 2, -2, 0})},
-               {{"onesided", attr_int(1)}, {"inverse", attr_int(1)}}, 17};
+  OpCall irfft{"DFT",
+               {f32({1, 3, 2}, {10, 0, -2, 2, -2, 0})},
+               {{"onesided", attr_int(1)}, {"inverse", attr_int(1)}},
+               17};
   EXPECT_TRUE(tensors_near(run_op(irfft)[0], kSignal));
 }
 
@@ -87,7 +89,9 @@ TEST(OpSignal, Windows) {
 TEST(OpSignal, MelWeightMatrix) {
   // One band over [0, 4] Hz at 8 Hz and an 8-point DFT: edges at bins 0, 1, 2 -> a peak at bin 1.
   OpCall c{"MelWeightMatrix",
-           {i64(1), i64(8), i64(8), Tensor::scalar<float>(0), Tensor::scalar<float>(4)}, {}, 17};
+           {i64(1), i64(8), i64(8), Tensor::scalar<float>(0), Tensor::scalar<float>(4)},
+           {},
+           17};
   EXPECT_TRUE(tensors_near(run_op(c)[0], f32({5, 1}, {0, 1, 0, 0, 0})));
   OpCall bad = c;
   bad.inputs[0] = i64(0);
@@ -101,6 +105,50 @@ TEST(OpSignal, Det) {
   Tensor b = f32({2, 3, 3}, {0, 1, 0, 1, 0, 0, 0, 0, 2, 1, 2, 3, 2, 4, 6, 0, 1, 1});
   EXPECT_TRUE(tensors_near(run_op({"Det", {b}, {}, 22})[0], f32({2}, {-2, 0})));
   EXPECT_THROW(run_op({"Det", {f32({2, 3}, {1, 2, 3, 4, 5, 6})}, {}, 22}), Error);
+}
+
+TEST(OpSignal, AffineGrid) {
+  Tensor theta = f32({1, 2, 3}, {1, 0, 0, 0, 1, 0});
+  Tensor size = make<int64_t>({4}, {1, 1, 2, 2});
+  OpCall c{"AffineGrid", {theta, size}, {{"align_corners", attr_int(1)}}, 20};
+  EXPECT_TRUE(tensors_near(run_op(c)[0], f32({1, 2, 2, 2}, {-1, -1, 1, -1, -1, 1, 1, 1})));
+  c.attrs["align_corners"] = attr_int(0);
+  EXPECT_TRUE(tensors_near(
+      run_op(c)[0], f32({1, 2, 2, 2}, {-0.5f, -0.5f, 0.5f, -0.5f, -0.5f, 0.5f, 0.5f, 0.5f})));
+  OpCall bad{"AffineGrid", {theta, make<int64_t>({5}, {1, 1, 2, 2, 2})}, {}, 20};
+  EXPECT_THROW(run_op(bad), Error);
+}
+
+TEST(OpSignal, RoiAlign) {
+  Tensor x = f32({1, 1, 2, 2}, {0, 1, 2, 3});
+  Tensor rois = f32({1, 4}, {0, 0, 1, 1});
+  // output_half_pixel, one sample at (0.5, 0.5): the mean of the four pixels.
+  OpCall c{"RoiAlign",
+           {x, rois, make<int64_t>({1}, {0})},
+           {{"sampling_ratio", attr_int(1)},
+            {"coordinate_transformation_mode", attr_string("output_half_pixel")}},
+           16};
+  EXPECT_TRUE(tensors_near(run_op(c)[0], f32({1, 1, 1, 1}, {1.5f})));
+  OpCall bad = c;
+  bad.inputs[2] = make<int64_t>({1}, {1});  // batch index past N
+  EXPECT_THROW(run_op(bad), Error);
+}
+
+TEST(OpSignal, DeformConv) {
+  Tensor x = f32({1, 1, 2, 2}, {1, 2, 3, 4});
+  Tensor w = f32({1, 1, 1, 1}, {2});
+  // Zero offsets: a plain 1x1 convolution.
+  OpCall c{"DeformConv", {x, w, f32({1, 2, 2, 2}, std::vector<float>(8, 0))}, {}, 19};
+  EXPECT_TRUE(tensors_near(run_op(c)[0], f32({1, 1, 2, 2}, {2, 4, 6, 8})));
+  // +0.5 in x: halfway to the right neighbour; past the edge reads 0. Mask 0.5 and bias 1.
+  Tensor off = f32({1, 2, 2, 2}, {0, 0, 0, 0, 0.5f, 0.5f, 0.5f, 0.5f});
+  OpCall m{"DeformConv",
+           {x, w, off, f32({1}, {1}), f32({1, 1, 2, 2}, {0.5f, 0.5f, 0.5f, 0.5f})},
+           {},
+           22};
+  EXPECT_TRUE(tensors_near(run_op(m)[0], f32({1, 1, 2, 2}, {2.5f, 2, 4.5f, 3})));
+  OpCall bad{"DeformConv", {x, w, f32({1, 2, 1, 1}, {0, 0})}, {}, 19};  // offset of the wrong size
+  EXPECT_THROW(run_op(bad), Error);
 }
 
 }  // namespace

@@ -131,9 +131,12 @@ std::vector<Activation> parse_activations(const NodeAttrs& n, Cell cell, int nd)
   int per = activations_per_direction(cell);
   std::vector<std::string> names = n.attr_strings("activations");
   if (names.empty()) {
-    if (cell == Cell::kRnn) names = {"Tanh"};
-    else if (cell == Cell::kGru) names = {"Sigmoid", "Tanh"};
-    else names = {"Sigmoid", "Tanh", "Tanh"};
+    if (cell == Cell::kRnn)
+      names = {"Tanh"};
+    else if (cell == Cell::kGru)
+      names = {"Sigmoid", "Tanh"};
+    else
+      names = {"Sigmoid", "Tanh", "Tanh"};
   }
   // A bidirectional node may list one direction's functions only: both directions use them.
   if (nd == 2 && int(names.size()) == per) {
@@ -152,15 +155,29 @@ std::vector<Activation> parse_activations(const NodeAttrs& n, Cell cell, int nd)
     for (char ch : raw) a.name += char(std::tolower(static_cast<unsigned char>(ch)));
     double def_alpha = 0, def_beta = 0;
     bool uses_alpha = true, uses_beta = false;
-    if (a.name == "affine") { def_alpha = 1; def_beta = 0; uses_beta = true; }
-    else if (a.name == "leakyrelu") def_alpha = 0.01;
-    else if (a.name == "thresholdedrelu") def_alpha = 1;
-    else if (a.name == "scaledtanh") { def_alpha = 1; def_beta = 1; uses_beta = true; }
-    else if (a.name == "hardsigmoid") { def_alpha = 0.2; def_beta = 0.5; uses_beta = true; }
-    else if (a.name == "elu") def_alpha = 1;
+    if (a.name == "affine") {
+      def_alpha = 1;
+      def_beta = 0;
+      uses_beta = true;
+    } else if (a.name == "leakyrelu")
+      def_alpha = 0.01;
+    else if (a.name == "thresholdedrelu")
+      def_alpha = 1;
+    else if (a.name == "scaledtanh") {
+      def_alpha = 1;
+      def_beta = 1;
+      uses_beta = true;
+    } else if (a.name == "hardsigmoid") {
+      def_alpha = 0.2;
+      def_beta = 0.5;
+      uses_beta = true;
+    } else if (a.name == "elu")
+      def_alpha = 1;
     else if (a.name == "sigmoid" || a.name == "tanh" || a.name == "relu" || a.name == "softsign" ||
-             a.name == "softplus") uses_alpha = false;
-    else n.fail("unknown activation function '" + raw + "'");
+             a.name == "softplus")
+      uses_alpha = false;
+    else
+      n.fail("unknown activation function '" + raw + "'");
     a.alpha = def_alpha;
     a.beta = def_beta;
     if (uses_alpha && ai < alphas.size()) a.alpha = alphas[ai++];
@@ -195,7 +212,8 @@ std::vector<double> swap01(const std::vector<double>& v, int64_t a, int64_t b, i
   std::vector<double> out(v.size());
   for (int64_t i = 0; i < a; ++i)
     for (int64_t j = 0; j < b; ++j)
-      for (int64_t k = 0; k < rest; ++k) out[size_t((j * a + i) * rest + k)] = v[size_t((i * b + j) * rest + k)];
+      for (int64_t k = 0; k < rest; ++k)
+        out[size_t((j * a + i) * rest + k)] = v[size_t((i * b + j) * rest + k)];
   return out;
 }
 
@@ -233,8 +251,8 @@ void run_recurrent(KernelContext& ctx) {
   std::vector<double> x = load(ctx, xt);
   if (layout == 1) x = swap01(x, batch, seq, in);  // -> [seq, batch, in]
   std::vector<double> w = load(ctx, wt), r = load(ctx, ctx.input(2));
-  std::vector<double> b = ctx.has_input(3) ? load(ctx, ctx.input(3))
-                                           : std::vector<double>(size_t(nd * 2 * gh), 0.0);
+  std::vector<double> b =
+      ctx.has_input(3) ? load(ctx, ctx.input(3)) : std::vector<double>(size_t(nd * 2 * gh), 0.0);
   std::vector<int64_t> lens(size_t(batch), seq);
   if (ctx.has_input(4)) {
     const Tensor& sl = ctx.input(4);
@@ -274,7 +292,8 @@ void run_recurrent(KernelContext& ctx) {
     const Activation& ga = acts[size_t(d * per + (per > 1 ? 1 : 0))];
     const Activation& ha = acts[size_t(d * per + (per > 2 ? 2 : 0))];
     for (int64_t bi = 0; bi < batch; ++bi) {
-      std::vector<double> h(h0.begin() + (d * batch + bi) * hid, h0.begin() + (d * batch + bi + 1) * hid);
+      std::vector<double> h(h0.begin() + (d * batch + bi) * hid,
+                            h0.begin() + (d * batch + bi + 1) * hid);
       std::vector<double> c = cell == Cell::kLstm
                                   ? std::vector<double>(c0.begin() + (d * batch + bi) * hid,
                                                         c0.begin() + (d * batch + bi + 1) * hid)
@@ -284,10 +303,14 @@ void run_recurrent(KernelContext& ctx) {
         const int64_t t = reverse ? len - 1 - s : s;
         const double* xv = x.data() + (t * batch + bi) * in;
         // gx = W x + Wb, gr = R h + Rb, per gate.
-        for (int64_t k = 0; k < gh; ++k) { gx[size_t(k)] = wb[k]; gr[size_t(k)] = rb[k]; }
+        for (int64_t k = 0; k < gh; ++k) {
+          gx[size_t(k)] = wb[k];
+          gr[size_t(k)] = rb[k];
+        }
         gemv_add(wd, xv, gh, in, gx.data());
         if (cell == Cell::kGru) {
-          // z and r use R h directly; the candidate's recurrent term depends on linear_before_reset.
+          // z and r use R h directly; the candidate's recurrent term depends on
+          // linear_before_reset.
           gemv_add(rd, h.data(), 2 * hid, hid, gr.data());
           std::vector<double> z(static_cast<size_t>(hid)), rr(static_cast<size_t>(hid));
           for (int64_t k = 0; k < hid; ++k) {
@@ -312,11 +335,14 @@ void run_recurrent(KernelContext& ctx) {
         } else {
           gemv_add(rd, h.data(), gh, hid, gr.data());
           if (cell == Cell::kRnn) {
-            for (int64_t k = 0; k < hid; ++k) h[size_t(k)] = f(clipped(gx[size_t(k)] + gr[size_t(k)]));
+            for (int64_t k = 0; k < hid; ++k)
+              h[size_t(k)] = f(clipped(gx[size_t(k)] + gr[size_t(k)]));
           } else {
             // Gate order i, o, f, c; peepholes P are i, o, f.
             for (int64_t k = 0; k < hid; ++k) {
-              auto pre = [&](int gate) { return gx[size_t(gate * hid + k)] + gr[size_t(gate * hid + k)]; };
+              auto pre = [&](int gate) {
+                return gx[size_t(gate * hid + k)] + gr[size_t(gate * hid + k)];
+              };
               double cprev = c[size_t(k)];
               double ig = f(clipped(pre(0) + pd[k] * cprev));
               double fg = input_forget ? 1 - ig : f(clipped(pre(2) + pd[2 * hid + k] * cprev));
@@ -346,7 +372,8 @@ void run_recurrent(KernelContext& ctx) {
         for (int d = 0; d < nd; ++d)
           for (int64_t bi = 0; bi < batch; ++bi)
             for (int64_t k = 0; k < hid; ++k)
-              yo[size_t(((bi * seq + t) * nd + d) * hid + k)] = y[size_t(((t * nd + d) * batch + bi) * hid + k)];
+              yo[size_t(((bi * seq + t) * nd + d) * hid + k)] =
+                  y[size_t(((t * nd + d) * batch + bi) * hid + k)];
     }
     store(ctx, yo, ctx.output(0, dt, ydims));
   }

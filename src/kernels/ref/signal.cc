@@ -1,5 +1,6 @@
 // Signal-processing ops: DFT, STFT, the Hann / Hamming / Blackman windows, MelWeightMatrix, and
-// Det (a small linear-algebra op that has no other home).
+// a few geometric / linear-algebra ops that have no other home: Det, AffineGrid, RoiAlign,
+// DeformConv (2-D).
 //
 // Complex tensors are real tensors whose last dim is 2 (real, imaginary); a real signal has a
 // last dim of 1. Transforms compute in double with a direct O(N^2) sum over a twiddle table
@@ -108,7 +109,8 @@ void infer_dft(InferContext& ctx) {
   const ir::Shape& xs = ctx.input_shape(0);
   if (!xs.has_rank) return ctx.set_output(0, dt, ir::Shape::unranked());
   int r = xs.rank();
-  if (r < 2) ctx.fail("input must have rank >= 2 ([signal dims..., 1 or 2]), got " + xs.to_string());
+  if (r < 2)
+    ctx.fail("input must have rank >= 2 ([signal dims..., 1 or 2]), got " + xs.to_string());
   const ir::Dim& last = xs.dims.back();
   if (last.is_const() && last.value != 1 && last.value != 2)
     ctx.fail("input's last dim must be 1 (real) or 2 (complex), got " + xs.to_string());
@@ -125,8 +127,8 @@ void infer_dft(InferContext& ctx) {
   }
   const ir::Dim& m = xs.dims[size_t(*axis)];
   // An inverse onesided DFT (irfft) reads m = n/2+1 bins; without dft_length, n = 2*(m-1).
-  ir::Dim n = inverse && onesided ? dim_mul(ir::Dim::constant(2), dim_sub(m, ir::Dim::constant(1)))
-                                  : m;
+  ir::Dim n =
+      inverse && onesided ? dim_mul(ir::Dim::constant(2), dim_sub(m, ir::Dim::constant(1))) : m;
   if (ctx.has_input(1)) {
     auto len = known_scalar(ctx, 1, "dft_length");
     if (len && *len <= 0) ctx.fail("dft_length must be positive, got " + std::to_string(*len));
@@ -154,7 +156,8 @@ void run_dft(KernelContext& ctx) {
   const bool onesided = ctx.attr_int("onesided", 0) != 0;
   const bool irfft = inverse && onesided;
   const int64_t n = ctx.has_input(1) ? scalar_int(ctx, 1, "dft_length")
-                                     : irfft ? 2 * (len_in - 1) : len_in;
+                    : irfft          ? 2 * (len_in - 1)
+                                     : len_in;
   if (n <= 0) ctx.fail("dft_length must be positive", ErrorCode::kInvalidArgument);
   const int64_t n_out = irfft ? n : onesided ? n / 2 + 1 : n;
   const int64_t out_comps = irfft ? 1 : 2;
@@ -209,7 +212,8 @@ void infer_stft(InferContext& ctx) {
   const ir::Shape& xs = ctx.input_shape(0);
   ir::Dim batch = ctx.fresh_dim(), len = ctx.fresh_dim();
   if (xs.has_rank) {
-    if (xs.rank() != 3) ctx.fail("signal must have shape [batch, length, 1 or 2], got " + xs.to_string());
+    if (xs.rank() != 3)
+      ctx.fail("signal must have shape [batch, length, 1 or 2], got " + xs.to_string());
     const ir::Dim& last = xs.dims[2];
     if (last.is_const() && last.value != 1 && last.value != 2)
       ctx.fail("signal's last dim must be 1 (real) or 2 (complex), got " + xs.to_string());
@@ -232,9 +236,9 @@ void infer_stft(InferContext& ctx) {
   if (fl.is_const() && len.is_const() && fl.value > len.value)
     ctx.fail("frame_length " + std::to_string(fl.value) + " exceeds the signal length " +
              std::to_string(len.value));
-  ir::Dim frames = step ? dim_add(dim_div(dim_sub(len, fl), ir::Dim::constant(*step)),
-                                  ir::Dim::constant(1))
-                        : ctx.fresh_dim();
+  ir::Dim frames =
+      step ? dim_add(dim_div(dim_sub(len, fl), ir::Dim::constant(*step)), ir::Dim::constant(1))
+           : ctx.fresh_dim();
   bool onesided = ctx.attr_int("onesided", 1) != 0;
   ir::Dim bins = onesided ? dim_add(dim_div(fl, ir::Dim::constant(2)), ir::Dim::constant(1)) : fl;
   ctx.set_output(0, dt, ir::Shape({batch, frames, bins, ir::Dim::constant(2)}));
@@ -246,8 +250,9 @@ void run_stft(KernelContext& ctx) {
   const int64_t step = scalar_int(ctx, 1, "frame_step");
   std::vector<double> win;
   if (ctx.has_input(2)) win = load(ctx, ctx.input(2));
-  int64_t fl = ctx.has_input(3) ? scalar_int(ctx, 3, "frame_length")
-                                : ctx.has_input(2) ? int64_t(win.size()) : len;
+  int64_t fl = ctx.has_input(3)   ? scalar_int(ctx, 3, "frame_length")
+               : ctx.has_input(2) ? int64_t(win.size())
+                                  : len;
   if (fl <= 0 || step <= 0 || fl > len)
     ctx.fail("needs 0 < frame_length <= signal length and frame_step > 0",
              ErrorCode::kInvalidArgument);
@@ -309,9 +314,12 @@ void run_window(KernelContext& ctx) {
   std::vector<double> v(static_cast<size_t>(size));
   for (int64_t i = 0; i < size; ++i) {
     double a = denom > 0 ? 2 * std::numbers::pi * double(i) / denom : 0.0;
-    if (op == "HannWindow") v[size_t(i)] = 0.5 - 0.5 * std::cos(a);
-    else if (op == "HammingWindow") v[size_t(i)] = 25.0 / 46 - (21.0 / 46) * std::cos(a);
-    else v[size_t(i)] = 0.42 - 0.5 * std::cos(a) + 0.08 * std::cos(2 * a);
+    if (op == "HannWindow")
+      v[size_t(i)] = 0.5 - 0.5 * std::cos(a);
+    else if (op == "HammingWindow")
+      v[size_t(i)] = 25.0 / 46 - (21.0 / 46) * std::cos(a);
+    else
+      v[size_t(i)] = 0.42 - 0.5 * std::cos(a) + 0.08 * std::cos(2 * a);
     if (denom <= 0) v[size_t(i)] = 1;  // a window of one point (symmetric) is just 1
   }
   store(ctx, v, ctx.output(0, output_datatype(ctx), {size}));
@@ -323,8 +331,9 @@ void infer_mel(InferContext& ctx) {
   auto dft = known_scalar(ctx, 1, "dft_length");
   if (bins && *bins <= 0) ctx.fail("num_mel_bins must be positive");
   if (dft && *dft <= 0) ctx.fail("dft_length must be positive");
-  ctx.set_output(0, t, ir::Shape({dft ? ir::Dim::constant(*dft / 2 + 1) : ctx.fresh_dim(),
-                                  bins ? ir::Dim::constant(*bins) : ctx.fresh_dim()}));
+  ctx.set_output(0, t,
+                 ir::Shape({dft ? ir::Dim::constant(*dft / 2 + 1) : ctx.fresh_dim(),
+                            bins ? ir::Dim::constant(*bins) : ctx.fresh_dim()}));
 }
 
 void run_mel(KernelContext& ctx) {
@@ -396,7 +405,10 @@ void run_det(KernelContext& ctx) {
       int64_t p = c;
       for (int64_t r = c + 1; r < m; ++r)
         if (std::abs(a[size_t(r * m + c)]) > std::abs(a[size_t(p * m + c)])) p = r;
-      if (a[size_t(p * m + c)] == 0) { det = 0; break; }
+      if (a[size_t(p * m + c)] == 0) {
+        det = 0;
+        break;
+      }
       if (p != c) {
         for (int64_t k = 0; k < m; ++k) std::swap(a[size_t(p * m + k)], a[size_t(c * m + k)]);
         det = -det;
@@ -413,6 +425,346 @@ void run_det(KernelContext& ctx) {
   store(ctx, out, ctx.output(0, x.dtype(), od));
 }
 
+// ---- AffineGrid ------------------------------------------------------------------------------
+
+// theta [N, 2, 3] with size [N, C, H, W] -> grid [N, H, W, 2] (x, y); theta [N, 3, 4] with size
+// [N, C, D, H, W] -> grid [N, D, H, W, 3] (x, y, z).
+void infer_affine_grid(InferContext& ctx) {
+  DType dt = ctx.input_dtype(0);
+  if (!dtype_is_float(dt)) ctx.unsupported(std::string("element type ") + dtype_name(dt));
+  const ir::Shape& ts = ctx.input_shape(0);
+  int spatial = 0;  // 2 or 3 when known
+  if (ts.has_rank) {
+    if (ts.rank() != 3) ctx.fail("theta must be [N, 2, 3] or [N, 3, 4], got " + ts.to_string());
+    if (ts.dims[1].is_const()) spatial = int(ts.dims[1].value);
+  }
+  auto size = ctx.input_dims_value(1);
+  const ir::Shape& ss = ctx.input_shape(1);
+  if (!spatial && ss.has_rank && ss.rank() == 1 && ss.dims[0].is_const())
+    spatial = int(ss.dims[0].value) - 2;
+  if (!spatial) return ctx.set_output(0, dt, ir::Shape::unranked());
+  if (spatial != 2 && spatial != 3)
+    ctx.fail("theta must be [N, 2, 3] or [N, 3, 4], got " + ts.to_string());
+  if (ts.has_rank && (ts.dims[2].known_different(ir::Dim::constant(spatial + 1))))
+    ctx.fail("theta must be [N, 2, 3] or [N, 3, 4], got " + ts.to_string());
+  if (size && int(size->size()) != spatial + 2)
+    ctx.fail("size must have " + std::to_string(spatial + 2) + " elements for this theta");
+  std::vector<ir::Dim> out;
+  out.push_back(size ? (*size)[0] : ts.has_rank ? ts.dims[0] : ctx.fresh_dim());
+  for (int i = 0; i < spatial; ++i) out.push_back(size ? (*size)[size_t(2 + i)] : ctx.fresh_dim());
+  out.push_back(ir::Dim::constant(spatial));
+  ctx.set_output(0, dt, ir::Shape(out));
+}
+
+void run_affine_grid(KernelContext& ctx) {
+  const Tensor& theta = ctx.input(0);
+  const Tensor& size_t_ = ctx.input(1);
+  const int64_t k = size_t_.numel();
+  std::vector<int64_t> size(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) size[size_t(i)] = size_t_.element_as_int(i);
+  const int spatial = int(k) - 2;
+  if ((spatial != 2 && spatial != 3) || theta.dims() != Dims{size[0], spatial, spatial + 1})
+    ctx.fail(
+        "theta " + dims_to_string(theta.dims()) + " does not match size " + dims_to_string(size),
+        ErrorCode::kInvalidArgument);
+  for (int64_t v : size)
+    if (v < 0) ctx.fail("size must be non-negative", ErrorCode::kInvalidArgument);
+  const bool align = ctx.attr_int("align_corners", 0) != 0;
+  // Normalized coordinate of index i along a dim of length len, in [-1, 1].
+  auto coord = [&](int64_t i, int64_t len) {
+    if (align) return len <= 1 ? 0.0 : -1 + 2.0 * double(i) / double(len - 1);
+    return (2.0 * double(i) + 1) / double(len) - 1;
+  };
+  const int64_t n = size[0];
+  const int64_t d = spatial == 3 ? size[2] : 1;
+  const int64_t h = size[size_t(spatial == 3 ? 3 : 2)], w = size[size_t(spatial == 3 ? 4 : 3)];
+  std::vector<double> th = load(ctx, theta);
+  std::vector<double> out(static_cast<size_t>(n * d * h * w * spatial));
+  size_t o = 0;
+  const int cols = spatial + 1;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t z = 0; z < d; ++z)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          double base[4] = {coord(x, w), coord(y, h), spatial == 3 ? coord(z, d) : 1.0, 1.0};
+          if (spatial == 2) base[2] = 1.0;
+          for (int r = 0; r < spatial; ++r) {
+            double s = 0;
+            for (int c = 0; c < cols; ++c) s += th[size_t((b * spatial + r) * cols + c)] * base[c];
+            out[o++] = s;
+          }
+        }
+  Dims od = spatial == 3 ? Dims{n, d, h, w, 3} : Dims{n, h, w, 2};
+  store(ctx, out, ctx.output(0, theta.dtype(), od));
+}
+
+// ---- RoiAlign --------------------------------------------------------------------------------
+
+void infer_roi_align(InferContext& ctx) {
+  DType dt = ctx.input_dtype(0);
+  if (!dtype_is_float(dt)) ctx.unsupported(std::string("element type ") + dtype_name(dt));
+  if (ctx.input_dtype(1) != dt) ctx.fail("rois must have X's element type");
+  if (!dtype_is_int(ctx.input_dtype(2))) ctx.fail("batch_indices must be an integer tensor");
+  const ir::Shape& xs = ctx.input_shape(0);
+  const ir::Shape& rs = ctx.input_shape(1);
+  const ir::Shape& bs = ctx.input_shape(2);
+  if (xs.has_rank && xs.rank() != 4) ctx.fail("X must be [N, C, H, W], got " + xs.to_string());
+  if (rs.has_rank && (rs.rank() != 2 || rs.dims[1].known_different(ir::Dim::constant(4))))
+    ctx.fail("rois must be [num_rois, 4], got " + rs.to_string());
+  if (bs.has_rank && bs.rank() != 1) ctx.fail("batch_indices must be 1-D, got " + bs.to_string());
+  ir::Dim rois = rs.has_rank ? rs.dims[0] : bs.has_rank ? bs.dims[0] : ctx.fresh_dim();
+  if (rs.has_rank && bs.has_rank && rs.dims[0].known_different(bs.dims[0]))
+    ctx.fail("rois " + rs.to_string() + " and batch_indices " + bs.to_string() + " disagree");
+  const int64_t oh = ctx.attr_int("output_height", 1), ow = ctx.attr_int("output_width", 1);
+  if (oh <= 0 || ow <= 0) ctx.fail("output_height and output_width must be positive");
+  std::string mode = ctx.attr_string("mode", "avg");
+  if (mode != "avg" && mode != "max") ctx.fail("mode must be avg or max, got '" + mode + "'");
+  ir::Dim c = xs.has_rank ? xs.dims[1] : ctx.fresh_dim();
+  ctx.set_output(0, dt, ir::Shape({rois, c, ir::Dim::constant(oh), ir::Dim::constant(ow)}));
+}
+
+// Follows onnxruntime's RoiAlign (which the ONNX reference mirrors): samples on a regular grid
+// in each bin, bilinear weights clamped at the border; max mode takes, per sample, the largest of
+// the four weighted corner values.
+void run_roi_align(KernelContext& ctx) {
+  const Tensor& xt = ctx.input(0);
+  const int64_t n = xt.dims()[0], ch = xt.dims()[1], height = xt.dims()[2], width = xt.dims()[3];
+  const Tensor& bt = ctx.input(2);
+  const int64_t num_rois = bt.numel();
+  if (ctx.input(1).dims() != Dims{num_rois, 4})
+    ctx.fail("rois must be [num_rois, 4] with num_rois = batch_indices' length",
+             ErrorCode::kInvalidArgument);
+  const int64_t oh = ctx.attr_int("output_height", 1), ow = ctx.attr_int("output_width", 1);
+  const int64_t ratio = ctx.attr_int("sampling_ratio", 0);
+  const double scale = ctx.attr_float("spatial_scale", 1.0f);
+  const bool is_max = ctx.attr_string("mode", "avg") == "max";
+  // Opset 16 added coordinate_transformation_mode (default half_pixel); before, output_half_pixel.
+  const std::string ctm = ctx.attr_string("coordinate_transformation_mode",
+                                          ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
+  if (ctm != "half_pixel" && ctm != "output_half_pixel")
+    ctx.fail("coordinate_transformation_mode must be half_pixel or output_half_pixel");
+  const bool half_pixel = ctm == "half_pixel";
+  std::vector<double> x = load(ctx, xt), rois = load(ctx, ctx.input(1));
+  std::vector<double> out(static_cast<size_t>(num_rois * ch * oh * ow), 0.0);
+
+  struct Sample {
+    int64_t pos[4];
+    double w[4];
+  };
+  for (int64_t r = 0; r < num_rois; ++r) {
+    const int64_t b = bt.element_as_int(r);
+    if (b < 0 || b >= n)
+      ctx.fail("batch_indices[" + std::to_string(r) + "] = " + std::to_string(b) +
+                   " is outside [0, " + std::to_string(n) + ")",
+               ErrorCode::kInvalidArgument);
+    const double off = half_pixel ? 0.5 : 0.0;
+    const double* roi = rois.data() + r * 4;
+    double x0 = roi[0] * scale - off, y0 = roi[1] * scale - off;
+    double rw = roi[2] * scale - off - x0, rh = roi[3] * scale - off - y0;
+    if (!half_pixel) {
+      rw = std::max(rw, 1.0);
+      rh = std::max(rh, 1.0);
+    }
+    const double bin_h = rh / double(oh), bin_w = rw / double(ow);
+    const int64_t grid_h = ratio > 0 ? ratio : int64_t(std::ceil(rh / double(oh)));
+    const int64_t grid_w = ratio > 0 ? ratio : int64_t(std::ceil(rw / double(ow)));
+    const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
+    // Sample positions and weights, shared by every channel.
+    std::vector<Sample> samples;
+    samples.reserve(size_t(oh * ow * std::max<int64_t>(grid_h * grid_w, 0)));
+    for (int64_t ph = 0; ph < oh; ++ph)
+      for (int64_t pw = 0; pw < ow; ++pw)
+        for (int64_t iy = 0; iy < grid_h; ++iy)
+          for (int64_t ix = 0; ix < grid_w; ++ix) {
+            double yy = y0 + double(ph) * bin_h + (double(iy) + 0.5) * bin_h / double(grid_h);
+            double xx = x0 + double(pw) * bin_w + (double(ix) + 0.5) * bin_w / double(grid_w);
+            Sample s{{0, 0, 0, 0}, {0, 0, 0, 0}};
+            if (!(yy < -1.0 || yy > double(height) || xx < -1.0 || xx > double(width)) &&
+                height > 0 && width > 0) {
+              yy = std::max(yy, 0.0);
+              xx = std::max(xx, 0.0);
+              int64_t yl = int64_t(yy), xl = int64_t(xx), yh, xh;
+              if (yl >= height - 1) {
+                yh = yl = height - 1;
+                yy = double(yl);
+              } else {
+                yh = yl + 1;
+              }
+              if (xl >= width - 1) {
+                xh = xl = width - 1;
+                xx = double(xl);
+              } else {
+                xh = xl + 1;
+              }
+              double ly = yy - double(yl), lx = xx - double(xl), hy = 1 - ly, hx = 1 - lx;
+              s = {{yl * width + xl, yl * width + xh, yh * width + xl, yh * width + xh},
+                   {hy * hx, hy * lx, ly * hx, ly * lx}};
+            }
+            samples.push_back(s);
+          }
+    const int64_t per_bin = grid_h * grid_w;
+    if (height == 0 || width == 0) continue;  // nothing to sample: the output stays 0
+    for (int64_t c = 0; c < ch; ++c) {
+      const double* plane = x.data() + (b * ch + c) * height * width;
+      for (int64_t bin = 0; bin < oh * ow; ++bin) {
+        double acc = 0;
+        for (int64_t k = 0; k < per_bin; ++k) {
+          const Sample& s = samples[size_t(bin * per_bin + k)];
+          if (is_max) {
+            double v = s.w[0] * plane[s.pos[0]];
+            for (int q = 1; q < 4; ++q) v = std::max(v, s.w[q] * plane[s.pos[q]]);
+            acc = k == 0 ? v : std::max(acc, v);
+          } else {
+            for (int q = 0; q < 4; ++q) acc += s.w[q] * plane[s.pos[q]];
+          }
+        }
+        out[size_t((r * ch + c) * oh * ow + bin)] = is_max ? acc : acc / count;
+      }
+    }
+  }
+  store(ctx, out, ctx.output(0, xt.dtype(), {num_rois, ch, oh, ow}));
+}
+
+// ---- DeformConv ------------------------------------------------------------------------------
+
+struct DeformParams {
+  int64_t kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+  int64_t group = 1, offset_group = 1;
+};
+
+// 2-D only (the common case and all the node tests); kernel_shape falls back to W's dims.
+DeformParams deform_params(const NodeAttrs& n, const ir::Shape& w) {
+  DeformParams p;
+  auto ks = n.attr_ints("kernel_shape");
+  if (ks.empty() && w.has_rank && w.rank() == 4 && w.dims[2].is_const() && w.dims[3].is_const())
+    ks = {w.dims[2].value, w.dims[3].value};
+  if (ks.size() == 2) {
+    p.kh = ks[0];
+    p.kw = ks[1];
+  }
+  auto st = n.attr_ints("strides", {1, 1});
+  auto di = n.attr_ints("dilations", {1, 1});
+  auto pa = n.attr_ints("pads", {0, 0, 0, 0});
+  if (st.size() != 2 || di.size() != 2 || pa.size() != 4)
+    n.fail("strides and dilations need 2 values and pads 4 (2-D DeformConv)");
+  p.sh = st[0];
+  p.sw = st[1];
+  p.dh = di[0];
+  p.dw = di[1];
+  p.pt = pa[0];
+  p.pl = pa[1];
+  p.pb = pa[2];
+  p.pr = pa[3];
+  p.group = n.attr_int("group", 1);
+  p.offset_group = n.attr_int("offset_group", 1);
+  if (p.sh <= 0 || p.sw <= 0 || p.dh <= 0 || p.dw <= 0 || p.group <= 0 || p.offset_group <= 0 ||
+      p.pt < 0 || p.pl < 0 || p.pb < 0 || p.pr < 0)
+    n.fail("strides, dilations, group and offset_group must be positive and pads non-negative");
+  return p;
+}
+
+void infer_deform_conv(InferContext& ctx) {
+  DType dt = ctx.input_dtype(0);
+  if (!dtype_is_float(dt)) ctx.unsupported(std::string("element type ") + dtype_name(dt));
+  const ir::Shape& xs = ctx.input_shape(0);
+  const ir::Shape& ws = ctx.input_shape(1);
+  if ((xs.has_rank && xs.rank() != 4) || (ws.has_rank && ws.rank() != 4))
+    ctx.unsupported("only 2-D DeformConv (X [N, C, H, W], W [oC, C/group, kH, kW]) is supported");
+  DeformParams p = deform_params(ctx, ws);
+  if (!xs.has_rank || !ws.has_rank)
+    return ctx.set_output(
+        0, dt, ir::Shape({ctx.fresh_dim(), ctx.fresh_dim(), ctx.fresh_dim(), ctx.fresh_dim()}));
+  if (p.kh <= 0 || p.kw <= 0) ctx.fail("kernel_shape must be 2 positive values");
+  if (xs.dims[1].known_different(dim_mul(ws.dims[1], ir::Dim::constant(p.group))))
+    ctx.fail("X's channels " + xs.dims[1].to_string() + " must equal W's dim 1 times group");
+  auto out_dim = [&](const ir::Dim& in, int64_t pads, int64_t k, int64_t d, int64_t s) {
+    ir::Dim span =
+        dim_sub(dim_add(in, ir::Dim::constant(pads)), ir::Dim::constant(d * (k - 1) + 1));
+    if (span.is_const() && span.value < 0) ctx.fail("the kernel does not fit the padded input");
+    return dim_add(dim_div(span, ir::Dim::constant(s)), ir::Dim::constant(1));
+  };
+  ctx.set_output(
+      0, dt,
+      ir::Shape({xs.dims[0], ws.dims[0], out_dim(xs.dims[2], p.pt + p.pb, p.kh, p.dh, p.sh),
+                 out_dim(xs.dims[3], p.pl + p.pr, p.kw, p.dw, p.sw)}));
+}
+
+void run_deform_conv(KernelContext& ctx) {
+  const Tensor& xt = ctx.input(0);
+  const Tensor& wt = ctx.input(1);
+  DeformParams p = deform_params(ctx, to_shape(wt.dims()));
+  const int64_t n = xt.dims()[0], c = xt.dims()[1], h = xt.dims()[2], w = xt.dims()[3];
+  const int64_t oc = wt.dims()[0], cg = wt.dims()[1];
+  const int64_t oh = (h + p.pt + p.pb - p.dh * (p.kh - 1) - 1) / p.sh + 1;
+  const int64_t ow = (w + p.pl + p.pr - p.dw * (p.kw - 1) - 1) / p.sw + 1;
+  const int64_t k = p.kh * p.kw;
+  if (c % p.group != 0 || oc % p.group != 0 || c % p.offset_group != 0 || cg * p.group != c ||
+      wt.dims()[2] != p.kh || wt.dims()[3] != p.kw)
+    ctx.fail("W " + dims_to_string(wt.dims()) + " does not fit X " + dims_to_string(xt.dims()) +
+             " with group " + std::to_string(p.group) + " and offset_group " +
+             std::to_string(p.offset_group));
+  if (ctx.input(2).dims() != Dims{n, p.offset_group * k * 2, oh, ow})
+    ctx.fail("offset must be " + dims_to_string({n, p.offset_group * k * 2, oh, ow}) + ", got " +
+             dims_to_string(ctx.input(2).dims()));
+  if (ctx.has_input(3) && ctx.input(3).dims() != Dims{oc})
+    ctx.fail("B must be [" + std::to_string(oc) + "]");
+  if (ctx.has_input(4) && ctx.input(4).dims() != Dims{n, p.offset_group * k, oh, ow})
+    ctx.fail("mask must be " + dims_to_string({n, p.offset_group * k, oh, ow}));
+  std::vector<double> x = load(ctx, xt), wv = load(ctx, wt), off = load(ctx, ctx.input(2));
+  std::vector<double> bias = ctx.has_input(3) ? load(ctx, ctx.input(3)) : std::vector<double>();
+  std::vector<double> mask = ctx.has_input(4) ? load(ctx, ctx.input(4)) : std::vector<double>();
+  // Bilinear sample of one channel plane; corners outside the plane read 0.
+  auto sample = [&](const double* plane, double y, double xx) {
+    double y0 = std::floor(y), x0 = std::floor(xx);
+    double ly = y - y0, lx = xx - x0;
+    double v = 0;
+    for (int dy = 0; dy < 2; ++dy)
+      for (int dx = 0; dx < 2; ++dx) {
+        int64_t yy = int64_t(y0) + dy, xc = int64_t(x0) + dx;
+        if (yy < 0 || yy >= h || xc < 0 || xc >= w) continue;
+        v += (dy ? ly : 1 - ly) * (dx ? lx : 1 - lx) * plane[yy * w + xc];
+      }
+    return v;
+  };
+  // cols[(ci, kk), (y, x)]: the deformed, masked input samples for one image (im2col).
+  const int64_t cpo = c / p.offset_group, ocg = oc / p.group;
+  std::vector<double> cols(static_cast<size_t>(c * k * oh * ow));
+  std::vector<double> out(static_cast<size_t>(n * oc * oh * ow), 0.0);
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t ci = 0; ci < c; ++ci) {
+      const int64_t og = ci / cpo;
+      const double* plane = x.data() + (b * c + ci) * h * w;
+      for (int64_t i = 0; i < p.kh; ++i)
+        for (int64_t j = 0; j < p.kw; ++j) {
+          const int64_t kk = i * p.kw + j;
+          for (int64_t y = 0; y < oh; ++y)
+            for (int64_t xo = 0; xo < ow; ++xo) {
+              const int64_t pix = y * ow + xo;
+              const double* o = off.data() + ((b * p.offset_group + og) * k * 2 + kk * 2) * oh * ow;
+              double sy = double(y * p.sh - p.pt + i * p.dh) + o[pix];
+              double sx = double(xo * p.sw - p.pl + j * p.dw) + o[oh * ow + pix];
+              double v = sample(plane, sy, sx);
+              if (!mask.empty())
+                v *= mask[size_t(((b * p.offset_group + og) * k + kk) * oh * ow + pix)];
+              cols[size_t((ci * k + kk) * oh * ow + pix)] = v;
+            }
+        }
+    }
+    for (int64_t o = 0; o < oc; ++o) {
+      const int64_t g = o / ocg;
+      double* dst = out.data() + (b * oc + o) * oh * ow;
+      for (int64_t pix = 0; pix < oh * ow; ++pix) dst[pix] = bias.empty() ? 0.0 : bias[size_t(o)];
+      for (int64_t cl = 0; cl < cg; ++cl)
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const double wgt = wv[size_t((o * cg + cl) * k + kk)];
+          const double* src = cols.data() + ((g * cg + cl) * k + kk) * oh * ow;
+          for (int64_t pix = 0; pix < oh * ow; ++pix) dst[pix] += wgt * src[pix];
+        }
+    }
+  }
+  store(ctx, out, ctx.output(0, xt.dtype(), {n, oc, oh, ow}));
+}
+
 }  // namespace
 
 void register_signal_ops(Registry& r) {
@@ -423,6 +775,9 @@ void register_signal_ops(Registry& r) {
     r.add({"", op, 17, PatternKind::kOpaque, infer_window, run_window});
   r.add({"", "MelWeightMatrix", 17, PatternKind::kOpaque, infer_mel, run_mel});
   r.add({"", "Det", 11, PatternKind::kOpaque, infer_det, run_det});
+  r.add({"", "AffineGrid", 20, PatternKind::kOpaque, infer_affine_grid, run_affine_grid});
+  r.add({"", "RoiAlign", 10, PatternKind::kOpaque, infer_roi_align, run_roi_align});
+  r.add({"", "DeformConv", 19, PatternKind::kOpaque, infer_deform_conv, run_deform_conv});
 }
 
 }  // namespace kiln::kernels
