@@ -34,7 +34,8 @@ const std::vector<ModelCase>& cases() {
 kiln::Session open(const ModelCase& c) {
   if (c.dir.empty()) {
     std::string bytes = kiln::dev::make_demo_cnn().serialize();
-    return kiln::Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+    return kiln::Session::from_bytes(
+        {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
   }
   return kiln::Session(std::string(KILN_SHARED_DIR) + "/" + c.dir + "/model.onnx");
 }
@@ -47,12 +48,14 @@ kiln::TensorMap inputs_for(const ModelCase& c, const kiln::Session& s) {
   }
   std::string set = std::string(KILN_SHARED_DIR) + "/" + c.dir + "/test_data_set_0";
   for (size_t i = 0; i < s.input_info().size(); ++i)
-    in[s.input_info()[i].name] = kiln::read_tensor_proto(set + "/input_" + std::to_string(i) + ".pb");
+    in[s.input_info()[i].name] =
+        kiln::read_tensor_proto(set + "/input_" + std::to_string(i) + ".pb");
   return in;
 }
 
 bool available(const ModelCase& c) {
-  return c.dir.empty() || std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/" + c.dir + "/model.onnx");
+  return c.dir.empty() ||
+         std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/" + c.dir + "/model.onnx");
 }
 
 void BM_Run(benchmark::State& state, ModelCase c) {
@@ -64,7 +67,8 @@ void BM_Run(benchmark::State& state, ModelCase c) {
   kiln::TensorMap in = inputs_for(c, s);
   s.run(in);  // first run outside the timing
   for (auto _ : state) benchmark::DoNotOptimize(s.run(in));
-  state.counters["GMAC/s"] = benchmark::Counter(c.gmac * double(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["GMAC/s"] =
+      benchmark::Counter(c.gmac * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_Create(benchmark::State& state, ModelCase c) {
@@ -77,8 +81,12 @@ void BM_Create(benchmark::State& state, ModelCase c) {
 
 const bool kRegistered = [] {
   for (const auto& c : cases()) {
-    benchmark::RegisterBenchmark(("run/" + c.name).c_str(), BM_Run, c)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(("create/" + c.name).c_str(), BM_Create, c)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("run/" + c.name).c_str(), BM_Run, c)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("create/" + c.name).c_str(), BM_Create, c)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
   }
   return true;
 }();

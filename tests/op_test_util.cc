@@ -63,14 +63,17 @@ std::vector<Tensor> run_op(const OpCall& call) {
 ::testing::AssertionResult tensors_near(const Tensor& got, const Tensor& want, double atol,
                                         double rtol) {
   if (got.dtype() != want.dtype())
-    return ::testing::AssertionFailure() << "dtype " << dtype_name(got.dtype()) << " vs " << dtype_name(want.dtype());
+    return ::testing::AssertionFailure()
+           << "dtype " << dtype_name(got.dtype()) << " vs " << dtype_name(want.dtype());
   if (got.dims() != want.dims())
-    return ::testing::AssertionFailure() << "dims " << dims_to_string(got.dims()) << " vs " << dims_to_string(want.dims());
+    return ::testing::AssertionFailure()
+           << "dims " << dims_to_string(got.dims()) << " vs " << dims_to_string(want.dims());
   for (int64_t i = 0; i < got.numel(); ++i) {
     if (got.dtype() == DType::kString) {
       if (got.data<std::string>()[i] != want.data<std::string>()[i])
-        return ::testing::AssertionFailure() << "element " << i << ": \"" << got.data<std::string>()[i] << "\" vs \""
-                                             << want.data<std::string>()[i] << "\"";
+        return ::testing::AssertionFailure()
+               << "element " << i << ": \"" << got.data<std::string>()[i] << "\" vs \""
+               << want.data<std::string>()[i] << "\"";
     } else if (dtype_is_float(got.dtype())) {
       double a = got.element_as_double(i), b = want.element_as_double(i);
       if (std::isnan(a) && std::isnan(b)) continue;
@@ -78,8 +81,8 @@ std::vector<Tensor> run_op(const OpCall& call) {
       if (!(std::fabs(a - b) <= atol + rtol * std::fabs(b)))
         return ::testing::AssertionFailure() << "element " << i << ": got " << a << ", want " << b;
     } else if (got.element_as_int(i) != want.element_as_int(i)) {
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got.element_as_int(i) << ", want "
-                                           << want.element_as_int(i);
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got.element_as_int(i)
+                                           << ", want " << want.element_as_int(i);
     }
   }
   return ::testing::AssertionSuccess();
@@ -92,20 +95,47 @@ Tensor random_tensor(DType t, const Dims& dims, double lo, double hi, uint64_t s
   for (int64_t i = 0; i < out.numel(); ++i) {
     double v = u(rng);
     switch (t) {
-      case DType::kF32: out.data<float>()[i] = float(v); break;
-      case DType::kF64: out.data<double>()[i] = v; break;
-      case DType::kF16: out.data<Float16>()[i] = Float16(float(v)); break;
-      case DType::kBF16: out.data<BFloat16>()[i] = BFloat16(float(v)); break;
-      case DType::kI8: out.data<int8_t>()[i] = int8_t(std::floor(v)); break;
-      case DType::kI16: out.data<int16_t>()[i] = int16_t(std::floor(v)); break;
-      case DType::kI32: out.data<int32_t>()[i] = int32_t(std::floor(v)); break;
-      case DType::kI64: out.data<int64_t>()[i] = int64_t(std::floor(v)); break;
-      case DType::kU8: out.data<uint8_t>()[i] = uint8_t(std::floor(std::fabs(v))); break;
-      case DType::kU16: out.data<uint16_t>()[i] = uint16_t(std::floor(std::fabs(v))); break;
-      case DType::kU32: out.data<uint32_t>()[i] = uint32_t(std::floor(std::fabs(v))); break;
-      case DType::kU64: out.data<uint64_t>()[i] = uint64_t(std::floor(std::fabs(v))); break;
-      case DType::kBool: out.data<bool>()[i] = v > (lo + hi) / 2; break;
-      default: throw Error(ErrorCode::kInvalidArgument, "random_tensor: unsupported dtype");
+      case DType::kF32:
+        out.data<float>()[i] = float(v);
+        break;
+      case DType::kF64:
+        out.data<double>()[i] = v;
+        break;
+      case DType::kF16:
+        out.data<Float16>()[i] = Float16(float(v));
+        break;
+      case DType::kBF16:
+        out.data<BFloat16>()[i] = BFloat16(float(v));
+        break;
+      case DType::kI8:
+        out.data<int8_t>()[i] = int8_t(std::floor(v));
+        break;
+      case DType::kI16:
+        out.data<int16_t>()[i] = int16_t(std::floor(v));
+        break;
+      case DType::kI32:
+        out.data<int32_t>()[i] = int32_t(std::floor(v));
+        break;
+      case DType::kI64:
+        out.data<int64_t>()[i] = int64_t(std::floor(v));
+        break;
+      case DType::kU8:
+        out.data<uint8_t>()[i] = uint8_t(std::floor(std::fabs(v)));
+        break;
+      case DType::kU16:
+        out.data<uint16_t>()[i] = uint16_t(std::floor(std::fabs(v)));
+        break;
+      case DType::kU32:
+        out.data<uint32_t>()[i] = uint32_t(std::floor(std::fabs(v)));
+        break;
+      case DType::kU64:
+        out.data<uint64_t>()[i] = uint64_t(std::floor(std::fabs(v)));
+        break;
+      case DType::kBool:
+        out.data<bool>()[i] = v > (lo + hi) / 2;
+        break;
+      default:
+        throw Error(ErrorCode::kInvalidArgument, "random_tensor: unsupported dtype");
     }
   }
   return out;

@@ -17,12 +17,42 @@
 namespace kiln::testing {
 
 /// Attribute builders.
-inline ir::Attribute attr_int(int64_t v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kInt; a.i = v; return a; }
-inline ir::Attribute attr_float(float v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kFloat; a.f = v; return a; }
-inline ir::Attribute attr_string(std::string v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kString; a.s = std::move(v); return a; }
-inline ir::Attribute attr_ints(std::vector<int64_t> v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kInts; a.ints = std::move(v); return a; }
-inline ir::Attribute attr_floats(std::vector<float> v) { ir::Attribute a; a.kind = ir::Attribute::Kind::kFloats; a.floats = std::move(v); return a; }
-inline ir::Attribute attr_tensor(Tensor t) { ir::Attribute a; a.kind = ir::Attribute::Kind::kTensor; a.t = std::move(t); return a; }
+inline ir::Attribute attr_int(int64_t v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInt;
+  a.i = v;
+  return a;
+}
+inline ir::Attribute attr_float(float v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kFloat;
+  a.f = v;
+  return a;
+}
+inline ir::Attribute attr_string(std::string v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kString;
+  a.s = std::move(v);
+  return a;
+}
+inline ir::Attribute attr_ints(std::vector<int64_t> v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+inline ir::Attribute attr_floats(std::vector<float> v) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kFloats;
+  a.floats = std::move(v);
+  return a;
+}
+inline ir::Attribute attr_tensor(Tensor t) {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kTensor;
+  a.t = std::move(t);
+  return a;
+}
 
 struct OpCall {
   std::string op;
@@ -51,6 +81,8 @@ std::vector<Tensor> run_op(const OpCall& call);
 Tensor random_tensor(DType t, const Dims& dims, double lo = -1, double hi = 1, uint64_t seed = 1);
 
 template <class T>
-Tensor make(Dims dims, std::vector<T> values) { return Tensor::from_vector<T>(std::move(dims), values); }
+Tensor make(Dims dims, std::vector<T> values) {
+  return Tensor::from_vector<T>(std::move(dims), values);
+}
 
 }  // namespace kiln::testing

@@ -9,7 +9,9 @@
 namespace kiln::testing {
 
 inline std::string shared_dir() { return KILN_SHARED_DIR; }
-inline bool have_shared() { return std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/models"); }
+inline bool have_shared() {
+  return std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/models");
+}
 inline std::string cli_path() { return KILN_CLI_PATH; }
 
 /// A fresh temporary folder, removed when the object dies.

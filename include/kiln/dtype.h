@@ -84,9 +84,9 @@ struct BFloat16 {
 /// Maps a C++ element type to its DType (bool, std::string, Float16, ... included).
 template <class T>
 struct DTypeOf;
-#define KILN_DTYPE_OF(T, D) \
-  template <>               \
-  struct DTypeOf<T> {       \
+#define KILN_DTYPE_OF(T, D)                  \
+  template <>                                \
+  struct DTypeOf<T> {                        \
     static constexpr DType value = DType::D; \
   };
 KILN_DTYPE_OF(float, kF32)

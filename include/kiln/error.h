@@ -27,8 +27,7 @@ KILN_API const char* error_code_name(ErrorCode code);
 /// The exception type of the public API.
 class KILN_API Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

@@ -103,6 +103,7 @@ KILN_API Tensor read_tensor_proto(const std::string& path);
 /// Parses a serialized TensorProto; `name` receives the tensor's name when not null.
 KILN_API Tensor parse_tensor_proto(const void* data, size_t size, std::string* name = nullptr);
 /// Writes `tensor` as an ONNX TensorProto named `name`.
-KILN_API void write_tensor_proto(const Tensor& tensor, const std::string& name, const std::string& path);
+KILN_API void write_tensor_proto(const Tensor& tensor, const std::string& name,
+                                 const std::string& path);
 
 }  // namespace kiln

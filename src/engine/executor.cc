@@ -36,7 +36,8 @@ Executor::~Executor() = default;
 
 const Executor& Executor::sub_executor(const ir::Graph& g) const {
   auto it = subgraphs_.find(&g);
-  if (it == subgraphs_.end()) throw Error(ErrorCode::kInternal, "subgraph '" + g.name + "' has no executor");
+  if (it == subgraphs_.end())
+    throw Error(ErrorCode::kInternal, "subgraph '" + g.name + "' has no executor");
   return *it->second;
 }
 
@@ -48,8 +49,9 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
   for (size_t v = 0; v < g.values.size(); ++v)
     if (g.values[v].constant.defined() && g.values[v].producer < 0) env[v] = g.values[v].constant;
   if (inputs.size() > g.inputs.size())
-    throw Error(ErrorCode::kInvalidArgument, "graph '" + g.name + "' takes " + std::to_string(g.inputs.size()) +
-                                                 " inputs, got " + std::to_string(inputs.size()));
+    throw Error(ErrorCode::kInvalidArgument, "graph '" + g.name + "' takes " +
+                                                 std::to_string(g.inputs.size()) + " inputs, got " +
+                                                 std::to_string(inputs.size()));
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].defined()) env[size_t(g.inputs[i])] = inputs[i];
   if (captures.size() != g.captures.size())
@@ -57,7 +59,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
   for (size_t i = 0; i < captures.size(); ++i) env[size_t(g.captures[i].first)] = captures[i];
   for (size_t i = 0; i < g.inputs.size(); ++i)
     if (!env[size_t(g.inputs[i])].defined())
-      throw Error(ErrorCode::kInvalidArgument, "input '" + g.values[size_t(g.inputs[i])].name + "' is missing");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "input '" + g.values[size_t(g.inputs[i])].name + "' is missing");
 
   // Graph output slots that the caller provided, by value id.
   std::map<int, const Tensor*> preset;
@@ -74,7 +77,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
       if (id < 0) continue;
       const Tensor& t = env[size_t(id)];
       if (!t.defined())
-        throw Error(ErrorCode::kInternal, "node '" + n.name + "': input '" + g.values[size_t(id)].name + "' has no value");
+        throw Error(ErrorCode::kInternal, "node '" + n.name + "': input '" +
+                                              g.values[size_t(id)].name + "' has no value");
       ins[k] = &t;
       infos[k].present = true;
       infos[k].dtype = t.dtype();
@@ -95,7 +99,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
       else
         outs[k] = Tensor(o.dtype, dims);
     }
-    kernels::SubgraphRunner runner = [&](const ir::Graph& sg, const std::vector<Tensor>& sg_inputs) {
+    kernels::SubgraphRunner runner = [&](const ir::Graph& sg,
+                                         const std::vector<Tensor>& sg_inputs) {
       std::vector<Tensor> caps;
       caps.reserve(sg.captures.size());
       for (auto [local, outer] : sg.captures) caps.push_back(env[size_t(outer)]);
@@ -110,14 +115,17 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
       const std::string& vname = g.values[size_t(n.outputs[k])].name;
       if (!t.defined()) {
         if (vname.empty()) continue;  // an omitted optional output
-        throw Error(ErrorCode::kInternal, kctx.where() + ": kernel did not produce output '" + vname + "'");
+        throw Error(ErrorCode::kInternal,
+                    kctx.where() + ": kernel did not produce output '" + vname + "'");
       }
       if (o.set && o.dtype != DType::kUndefined && t.dtype() != o.dtype)
-        throw Error(ErrorCode::kInternal, kctx.where() + ": kernel produced " + dtype_name(t.dtype()) +
-                                              " for output '" + vname + "', shape function said " + dtype_name(o.dtype));
+        throw Error(ErrorCode::kInternal, kctx.where() + ": kernel produced " +
+                                              dtype_name(t.dtype()) + " for output '" + vname +
+                                              "', shape function said " + dtype_name(o.dtype));
       if (o.set && o.shape.is_concrete() && t.dims() != o.shape.concrete())
-        throw Error(ErrorCode::kInternal, kctx.where() + ": kernel produced " + dims_to_string(t.dims()) +
-                                              " for output '" + vname + "', shape function said " + o.shape.to_string());
+        throw Error(ErrorCode::kInternal, kctx.where() + ": kernel produced " +
+                                              dims_to_string(t.dims()) + " for output '" + vname +
+                                              "', shape function said " + o.shape.to_string());
       env[size_t(n.outputs[k])] = std::move(t);
     }
     for (int v : release_after_[ni]) env[size_t(v)] = Tensor();
@@ -127,7 +135,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs,
   result.reserve(g.outputs.size());
   for (int id : g.outputs) {
     if (!env[size_t(id)].defined())
-      throw Error(ErrorCode::kInternal, "graph output '" + g.values[size_t(id)].name + "' was not computed");
+      throw Error(ErrorCode::kInternal,
+                  "graph output '" + g.values[size_t(id)].name + "' was not computed");
     result.push_back(env[size_t(id)]);
   }
   return result;

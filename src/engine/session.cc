@@ -27,7 +27,9 @@ std::string ValueInfo::to_string() const {
   if (!has_shape) return s + "[?]";
   s += "[";
   for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? "," : "") + (shape[i].is_constant() ? std::to_string(shape[i].value) : (shape[i].symbol.empty() ? "?" : shape[i].symbol));
+    s += (i ? "," : "") + (shape[i].is_constant()
+                               ? std::to_string(shape[i].value)
+                               : (shape[i].symbol.empty() ? "?" : shape[i].symbol));
   return s + "]";
 }
 
@@ -38,7 +40,8 @@ ValueInfo describe(const ir::Value& v) {
   info.name = v.name;
   info.dtype = v.dtype;
   info.has_shape = v.shape.has_rank;
-  for (const auto& d : v.shape.dims) info.shape.push_back(Dim{d.is_const() ? d.value : -1, d.is_const() ? "" : d.symbol});
+  for (const auto& d : v.shape.dims)
+    info.shape.push_back(Dim{d.is_const() ? d.value : -1, d.is_const() ? "" : d.symbol});
   info.has_default = v.constant.defined();
   return info;
 }
@@ -62,21 +65,27 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   for (int id : g.inputs) {
     const ir::Value& v = g.values[size_t(id)];
     if (v.kind != ir::ValueKind::kTensor)
-      throw Error(ErrorCode::kUnsupported, "input '" + v.name + "' is a sequence, optional or map; only tensor inputs are supported");
+      throw Error(ErrorCode::kUnsupported,
+                  "input '" + v.name +
+                      "' is a sequence, optional or map; only tensor inputs are supported");
     impl->inputs.push_back(describe(v));
   }
   for (int id : g.outputs) {
     const ir::Value& v = g.values[size_t(id)];
     if (v.kind != ir::ValueKind::kTensor)
-      throw Error(ErrorCode::kUnsupported, "output '" + v.name + "' is a sequence, optional or map; only tensor outputs are supported");
+      throw Error(ErrorCode::kUnsupported,
+                  "output '" + v.name +
+                      "' is a sequence, optional or map; only tensor outputs are supported");
     impl->outputs.push_back(describe(v));
   }
   impl->executor = std::make_unique<engine::Executor>(*impl->graph);
   for (const auto& v : g.values)
-    if (v.constant.defined() && v.constant.numel() > 0) impl->constant_data.insert(v.constant.raw_data());
+    if (v.constant.defined() && v.constant.numel() > 0)
+      impl->constant_data.insert(v.constant.raw_data());
   engine::log(options.log_level, LogLevel::kInfo,
-              "model loaded: " + std::to_string(g.nodes.size()) + " nodes, " + std::to_string(impl->inputs.size()) +
-                  " inputs, " + std::to_string(impl->outputs.size()) + " outputs, ai.onnx opset " +
+              "model loaded: " + std::to_string(g.nodes.size()) + " nodes, " +
+                  std::to_string(impl->inputs.size()) + " inputs, " +
+                  std::to_string(impl->outputs.size()) + " outputs, ai.onnx opset " +
                   std::to_string(g.opset("")));
   return impl;
 }
@@ -89,8 +98,10 @@ std::vector<Tensor> bind_inputs(const Session::Impl& s, const TensorMap& inputs,
   for (const auto& [name, t] : inputs) {
     if (!index.count(name)) {
       std::string names;
-      for (const auto& in : s.inputs) names += (names.empty() ? "" : ", ") + in.name + " " + in.to_string();
-      throw Error(ErrorCode::kInvalidArgument, "unknown input '" + name + "'; the model's inputs are: " + names);
+      for (const auto& in : s.inputs)
+        names += (names.empty() ? "" : ", ") + in.name + " " + in.to_string();
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown input '" + name + "'; the model's inputs are: " + names);
     }
   }
   std::vector<Tensor> bound(g.inputs.size());
@@ -101,31 +112,36 @@ std::vector<Tensor> bind_inputs(const Session::Impl& s, const TensorMap& inputs,
     auto it = inputs.find(v.name);
     if (it == inputs.end()) {
       if (v.constant.defined()) continue;
-      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "' (" + s.inputs[i].to_string() + ") is missing");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "input '" + v.name + "' (" + s.inputs[i].to_string() + ") is missing");
     }
     const Tensor& t = it->second;
-    if (!t.defined()) throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "' is an undefined tensor");
+    if (!t.defined())
+      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "' is an undefined tensor");
     if (t.dtype() != v.dtype && v.dtype != DType::kUndefined)
-      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': element type is " + dtype_name(t.dtype()) +
-                                                   ", model requires " + dtype_name(v.dtype));
+      throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': element type is " +
+                                                   dtype_name(t.dtype()) + ", model requires " +
+                                                   dtype_name(v.dtype));
     if (v.shape.has_rank) {
       if (t.rank() != v.shape.rank())
-        throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': rank is " + std::to_string(t.rank()) + " (" +
-                                                     dims_to_string(t.dims()) + "), model requires rank " +
-                                                     std::to_string(v.shape.rank()) + " " + v.shape.to_string());
+        throw Error(ErrorCode::kInvalidArgument,
+                    "input '" + v.name + "': rank is " + std::to_string(t.rank()) + " (" +
+                        dims_to_string(t.dims()) + "), model requires rank " +
+                        std::to_string(v.shape.rank()) + " " + v.shape.to_string());
       for (int d = 0; d < t.rank(); ++d) {
         const ir::Dim& md = v.shape.dims[size_t(d)];
         int64_t got = t.dims()[size_t(d)];
         if (md.is_const() && md.value != got)
-          throw Error(ErrorCode::kInvalidArgument, "input '" + v.name + "': dim " + std::to_string(d) + " is " +
-                                                       std::to_string(got) + ", model requires " + std::to_string(md.value));
+          throw Error(ErrorCode::kInvalidArgument,
+                      "input '" + v.name + "': dim " + std::to_string(d) + " is " +
+                          std::to_string(got) + ", model requires " + std::to_string(md.value));
         if (md.is_symbol()) {
           std::string where = "input '" + v.name + "' dim " + std::to_string(d);
           auto [sit, fresh] = symbols.emplace(md.symbol, std::make_pair(got, where));
           if (!fresh && sit->second.first != got)
-            throw Error(ErrorCode::kInvalidArgument, where + " is " + std::to_string(got) + " but '" + md.symbol +
-                                                         "' is " + std::to_string(sit->second.first) + " at " +
-                                                         sit->second.second);
+            throw Error(ErrorCode::kInvalidArgument,
+                        where + " is " + std::to_string(got) + " but '" + md.symbol + "' is " +
+                            std::to_string(sit->second.first) + " at " + sit->second.second);
         }
       }
     }
@@ -183,8 +199,10 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
     for (const auto& [name, t] : outputs) {
       size_t i = 0;
       while (i < g.outputs.size() && g.values[size_t(g.outputs[i])].name != name) ++i;
-      if (i == g.outputs.size()) throw Error(ErrorCode::kInvalidArgument, "unknown output '" + name + "'");
-      if (!t.defined()) throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
+      if (i == g.outputs.size())
+        throw Error(ErrorCode::kInvalidArgument, "unknown output '" + name + "'");
+      if (!t.defined())
+        throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
       preset[i] = t;
     }
     bool new_shape;
@@ -192,15 +210,17 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
       std::lock_guard<std::mutex> lock(impl_->shapes_mu);
       new_shape = impl_->shape_keys.insert(key).second;
     }
-    if (new_shape) engine::log(impl_->options.log_level, LogLevel::kDebug, "first run at input shapes " + key);
+    if (new_shape)
+      engine::log(impl_->options.log_level, LogLevel::kDebug, "first run at input shapes " + key);
     std::vector<Tensor> got = impl_->executor->run(bound, {}, &preset);
     for (size_t i = 0; i < got.size(); ++i) {
       const std::string& name = g.values[size_t(g.outputs[i])].name;
       if (preset[i].defined()) {
         if (got[i].dtype() != preset[i].dtype() || got[i].dims() != preset[i].dims())
           throw Error(ErrorCode::kInvalidArgument,
-                      "output '" + name + "': the caller's tensor is " + dtype_name(preset[i].dtype()) +
-                          dims_to_string(preset[i].dims()) + ", the model produced " + dtype_name(got[i].dtype()) +
+                      "output '" + name + "': the caller's tensor is " +
+                          dtype_name(preset[i].dtype()) + dims_to_string(preset[i].dims()) +
+                          ", the model produced " + dtype_name(got[i].dtype()) +
                           dims_to_string(got[i].dims()));
         if (got[i].raw_data() != preset[i].raw_data()) preset[i].copy_from(got[i]);
       }
@@ -247,12 +267,15 @@ std::vector<std::string> Session::describe_values() const {
   const ir::Graph& g = *impl_->graph;
   for (const auto& v : g.values) {
     if (v.name.empty()) continue;
-    std::string src = v.producer >= 0 ? g.nodes[size_t(v.producer)].op_type
-                                      : (v.is_graph_input ? "input" : (v.constant.defined() ? "initializer" : "capture"));
+    std::string src =
+        v.producer >= 0
+            ? g.nodes[size_t(v.producer)].op_type
+            : (v.is_graph_input ? "input" : (v.constant.defined() ? "initializer" : "capture"));
     std::string line = v.name + ": " + dtype_name(v.dtype) + v.shape.to_string();
     if (v.dims_value && !v.constant.defined()) {  // a shape-like int value known symbolically
       line += " = [";
-      for (size_t i = 0; i < v.dims_value->size(); ++i) line += (i ? "," : "") + (*v.dims_value)[i].to_string();
+      for (size_t i = 0; i < v.dims_value->size(); ++i)
+        line += (i ? "," : "") + (*v.dims_value)[i].to_string();
       line += "]";
     }
     lines.push_back(line + "  (" + src + ")");

@@ -7,20 +7,34 @@ namespace kiln::ir {
 
 const char* attribute_kind_name(Attribute::Kind k) {
   switch (k) {
-    case Attribute::Kind::kFloat: return "float";
-    case Attribute::Kind::kInt: return "int";
-    case Attribute::Kind::kString: return "string";
-    case Attribute::Kind::kTensor: return "tensor";
-    case Attribute::Kind::kGraph: return "graph";
-    case Attribute::Kind::kFloats: return "floats";
-    case Attribute::Kind::kInts: return "ints";
-    case Attribute::Kind::kStrings: return "strings";
-    case Attribute::Kind::kTensors: return "tensors";
-    case Attribute::Kind::kGraphs: return "graphs";
-    case Attribute::Kind::kTypeProto: return "type_proto";
-    case Attribute::Kind::kTypeProtos: return "type_protos";
-    case Attribute::Kind::kSparseTensor: return "sparse_tensor";
-    case Attribute::Kind::kSparseTensors: return "sparse_tensors";
+    case Attribute::Kind::kFloat:
+      return "float";
+    case Attribute::Kind::kInt:
+      return "int";
+    case Attribute::Kind::kString:
+      return "string";
+    case Attribute::Kind::kTensor:
+      return "tensor";
+    case Attribute::Kind::kGraph:
+      return "graph";
+    case Attribute::Kind::kFloats:
+      return "floats";
+    case Attribute::Kind::kInts:
+      return "ints";
+    case Attribute::Kind::kStrings:
+      return "strings";
+    case Attribute::Kind::kTensors:
+      return "tensors";
+    case Attribute::Kind::kGraphs:
+      return "graphs";
+    case Attribute::Kind::kTypeProto:
+      return "type_proto";
+    case Attribute::Kind::kTypeProtos:
+      return "type_protos";
+    case Attribute::Kind::kSparseTensor:
+      return "sparse_tensor";
+    case Attribute::Kind::kSparseTensors:
+      return "sparse_tensors";
   }
   return "?";
 }
@@ -66,7 +80,8 @@ std::string Graph::to_string() const {
   for (const Node& n : nodes) {
     os << "  ";
     for (size_t i = 0; i < n.outputs.size(); ++i)
-      os << (i ? ", " : "") << values[n.outputs[i]].name << ": " << type_string(values[n.outputs[i]]);
+      os << (i ? ", " : "") << values[n.outputs[i]].name << ": "
+         << type_string(values[n.outputs[i]]);
     os << " = " << qualified_op(n.domain, n.op_type) << "(";
     for (size_t i = 0; i < n.inputs.size(); ++i)
       os << (i ? ", " : "") << (n.inputs[i] < 0 ? "" : values[n.inputs[i]].name);

@@ -26,8 +26,22 @@ struct Graph;
 
 /// An ONNX attribute of any kind.
 struct Attribute {
-  enum class Kind { kFloat, kInt, kString, kTensor, kGraph, kFloats, kInts, kStrings, kTensors,
-                    kGraphs, kTypeProto, kTypeProtos, kSparseTensor, kSparseTensors };
+  enum class Kind {
+    kFloat,
+    kInt,
+    kString,
+    kTensor,
+    kGraph,
+    kFloats,
+    kInts,
+    kStrings,
+    kTensors,
+    kGraphs,
+    kTypeProto,
+    kTypeProtos,
+    kSparseTensor,
+    kSparseTensors
+  };
   Kind kind = Kind::kInt;
   float f = 0;
   int64_t i = 0;
@@ -59,10 +73,10 @@ struct Value {
 };
 
 struct Node {
-  std::string name;     // may be empty in the model; the importer names it "<op>_<id>"
+  std::string name;  // may be empty in the model; the importer names it "<op>_<id>"
   std::string op_type;
-  std::string domain;   // "" for ai.onnx
-  int opset = 0;        // the opset version of the node's domain
+  std::string domain;  // "" for ai.onnx
+  int opset = 0;       // the opset version of the node's domain
   std::vector<int> inputs;
   std::vector<int> outputs;
   std::map<std::string, Attribute> attrs;

@@ -99,7 +99,8 @@ void Importer::read_type(const onnx::TypeProto& tp, Value& v, Graph& g, const st
   std::vector<Dim> dims;
   for (const auto& d : tt.shape().dim()) {
     if (d.has_dim_value()) {
-      if (d.dim_value() < 0) invalid(what + ": negative dimension " + std::to_string(d.dim_value()));
+      if (d.dim_value() < 0)
+        invalid(what + ": negative dimension " + std::to_string(d.dim_value()));
       dims.push_back(Dim::constant(d.dim_value()));
     } else if (d.has_dim_param() && !d.dim_param().empty()) {
       dims.push_back(Dim::sym(d.dim_param()));
@@ -117,22 +118,42 @@ Attribute Importer::read_attribute(const onnx::AttributeProto& ap, Scope& scope,
   std::string what = where + " attribute '" + ap.name() + "'";
   AP::AttributeType type = ap.type();
   if (type == AP::UNDEFINED) {  // old exporters leave type unset: infer it from the set field
-    if (ap.has_f()) type = AP::FLOAT;
-    else if (ap.has_i()) type = AP::INT;
-    else if (ap.has_s()) type = AP::STRING;
-    else if (ap.has_t()) type = AP::TENSOR;
-    else if (ap.has_g()) type = AP::GRAPH;
-    else if (ap.floats_size()) type = AP::FLOATS;
-    else if (ap.ints_size()) type = AP::INTS;
-    else if (ap.strings_size()) type = AP::STRINGS;
-    else if (ap.tensors_size()) type = AP::TENSORS;
-    else if (ap.graphs_size()) type = AP::GRAPHS;
-    else invalid(what + " has no type and no value");
+    if (ap.has_f())
+      type = AP::FLOAT;
+    else if (ap.has_i())
+      type = AP::INT;
+    else if (ap.has_s())
+      type = AP::STRING;
+    else if (ap.has_t())
+      type = AP::TENSOR;
+    else if (ap.has_g())
+      type = AP::GRAPH;
+    else if (ap.floats_size())
+      type = AP::FLOATS;
+    else if (ap.ints_size())
+      type = AP::INTS;
+    else if (ap.strings_size())
+      type = AP::STRINGS;
+    else if (ap.tensors_size())
+      type = AP::TENSORS;
+    else if (ap.graphs_size())
+      type = AP::GRAPHS;
+    else
+      invalid(what + " has no type and no value");
   }
   switch (type) {
-    case AP::FLOAT: a.kind = Attribute::Kind::kFloat; a.f = ap.f(); break;
-    case AP::INT: a.kind = Attribute::Kind::kInt; a.i = ap.i(); break;
-    case AP::STRING: a.kind = Attribute::Kind::kString; a.s = ap.s(); break;
+    case AP::FLOAT:
+      a.kind = Attribute::Kind::kFloat;
+      a.f = ap.f();
+      break;
+    case AP::INT:
+      a.kind = Attribute::Kind::kInt;
+      a.i = ap.i();
+      break;
+    case AP::STRING:
+      a.kind = Attribute::Kind::kString;
+      a.s = ap.s();
+      break;
     case AP::TENSOR:
       a.kind = Attribute::Kind::kTensor;
       a.t = tensor_from_proto(ap.t(), base_dir_, what);
@@ -162,11 +183,20 @@ Attribute Importer::read_attribute(const onnx::AttributeProto& ap, Scope& scope,
       a.kind = Attribute::Kind::kGraphs;
       for (const auto& gp : ap.graphs()) a.graphs.push_back(import_graph(gp, &scope));
       break;
-    case AP::TYPE_PROTO: a.kind = Attribute::Kind::kTypeProto; break;
-    case AP::TYPE_PROTOS: a.kind = Attribute::Kind::kTypeProtos; break;
-    case AP::SPARSE_TENSOR: a.kind = Attribute::Kind::kSparseTensor; break;
-    case AP::SPARSE_TENSORS: a.kind = Attribute::Kind::kSparseTensors; break;
-    default: invalid(what + " has unknown type " + std::to_string(int(ap.type())));
+    case AP::TYPE_PROTO:
+      a.kind = Attribute::Kind::kTypeProto;
+      break;
+    case AP::TYPE_PROTOS:
+      a.kind = Attribute::Kind::kTypeProtos;
+      break;
+    case AP::SPARSE_TENSOR:
+      a.kind = Attribute::Kind::kSparseTensor;
+      break;
+    case AP::SPARSE_TENSORS:
+      a.kind = Attribute::Kind::kSparseTensors;
+      break;
+    default:
+      invalid(what + " has unknown type " + std::to_string(int(ap.type())));
   }
   return a;
 }
@@ -188,7 +218,9 @@ void Importer::topo_sort(Graph& g) {
     for (int v : g.nodes[i].inputs) add(v);
     for (int v : g.nodes[i].implicit_inputs) add(v);
     for (int d : deps) {
-      if (d == int(i)) invalid("node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type + ") consumes its own output");
+      if (d == int(i))
+        invalid("node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type +
+                ") consumes its own output");
       users[size_t(d)].push_back(int(i));
     }
     pending[i] = int(deps.size());
@@ -207,7 +239,8 @@ void Importer::topo_sort(Graph& g) {
   if (order.size() != n) {
     for (size_t i = 0; i < n; ++i)
       if (pending[i] > 0)
-        invalid("graph '" + g.name + "' has a cycle through node '" + g.nodes[i].name + "' (" + g.nodes[i].op_type + ")");
+        invalid("graph '" + g.name + "' has a cycle through node '" + g.nodes[i].name + "' (" +
+                g.nodes[i].op_type + ")");
   }
   std::vector<Node> sorted;
   sorted.reserve(n);
@@ -243,7 +276,8 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
     v.shape = Shape::of(v.constant.dims());
   }
   if (gp.sparse_initializer_size())
-    throw Error(ErrorCode::kUnsupported, "graph '" + gp.name() + "': sparse initializers are not supported");
+    throw Error(ErrorCode::kUnsupported,
+                "graph '" + gp.name() + "': sparse initializers are not supported");
   for (const auto& in : gp.input()) {
     std::string what = "graph input '" + in.name() + "'";
     auto it = scope.names.find(in.name());
@@ -253,7 +287,8 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
       Value declared;
       if (in.has_type()) read_type(in.type(), declared, *g, what);
       if (declared.dtype != DType::kUndefined && declared.dtype != v.dtype)
-        invalid(what + " is declared " + dtype_name(declared.dtype) + " but its initializer is " + dtype_name(v.dtype));
+        invalid(what + " is declared " + dtype_name(declared.dtype) + " but its initializer is " +
+                dtype_name(v.dtype));
       // Keep a declared symbolic shape: the default may be overridden at another shape.
       if (declared.shape.has_rank) v.shape = declared.shape;
     } else if (in.has_type()) {
@@ -281,7 +316,8 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
     if (n.op_type.empty()) invalid("node " + std::to_string(i) + " has no op_type");
     int64_t opset = g->opset(n.domain);
     if (opset == 0)
-      invalid(where + ": domain '" + (n.domain.empty() ? std::string("ai.onnx") : n.domain) + "' is not in the model's opset imports");
+      invalid(where + ": domain '" + (n.domain.empty() ? std::string("ai.onnx") : n.domain) +
+              "' is not in the model's opset imports");
     n.opset = int(opset);
     n.schema = registry.find(n.domain, n.op_type, opset);
     if (!n.schema)
@@ -295,7 +331,9 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
         continue;
       }
       int id = scope.resolve(in);
-      if (id < 0) invalid(where + ": input '" + in + "' is not produced by any node, initializer or graph input");
+      if (id < 0)
+        invalid(where + ": input '" + in +
+                "' is not produced by any node, initializer or graph input");
       n.inputs.push_back(id);
     }
     for (const auto& o : np.output()) n.outputs.push_back(o.empty() ? -1 : scope.names.at(o));
@@ -326,7 +364,9 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
       }
   for (const auto& out : gp.output()) {
     int id = scope.resolve(out.name());
-    if (id < 0) invalid("graph output '" + out.name() + "' is not produced by any node, initializer or graph input");
+    if (id < 0)
+      invalid("graph output '" + out.name() +
+              "' is not produced by any node, initializer or graph input");
     if (out.has_type()) {
       Value declared;
       read_type(out.type(), declared, *g, "graph output '" + out.name() + "'");
@@ -341,7 +381,8 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
     auto it = scope.names.find(vi.name());
     if (it == scope.names.end() || !vi.has_type()) continue;
     Value& v = g->values[size_t(it->second)];
-    if (v.producer < 0 && !v.is_graph_input && !v.constant.defined() && v.dtype == DType::kUndefined) {
+    if (v.producer < 0 && !v.is_graph_input && !v.constant.defined() &&
+        v.dtype == DType::kUndefined) {
       read_type(vi.type(), v, *g, "value '" + vi.name() + "'");
     }
   }
@@ -359,16 +400,19 @@ std::unique_ptr<Graph> Importer::import_graph(const onnx::GraphProto& gp, Scope*
 std::unique_ptr<Graph> import_onnx(std::span<const uint8_t> bytes, const std::string& base_dir) {
   if (bytes.empty()) invalid("the model is empty (0 bytes)");
   if (bytes.size() > size_t(std::numeric_limits<int>::max()))
-    throw Error(ErrorCode::kUnsupported, "models over 2 GiB must keep their weights in external data");
+    throw Error(ErrorCode::kUnsupported,
+                "models over 2 GiB must keep their weights in external data");
   onnx::ModelProto mp;
   if (!mp.ParseFromArray(bytes.data(), int(bytes.size())))
     invalid("not a valid ONNX model: the protobuf cannot be parsed (truncated or corrupt file?)");
   if (!mp.has_graph()) invalid("not a valid ONNX model: it has no graph");
   if (!mp.has_ir_version()) invalid("not a valid ONNX model: it has no ir_version");
   std::map<std::string, int64_t> opsets;
-  for (const auto& op : mp.opset_import()) opsets[kernels::canonical_domain(op.domain())] = op.version();
+  for (const auto& op : mp.opset_import())
+    opsets[kernels::canonical_domain(op.domain())] = op.version();
   if (opsets.empty()) opsets[""] = 1;  // IR v2 models without opset imports
-  if (opsets.count("") && opsets[""] < 1) invalid("invalid ai.onnx opset " + std::to_string(opsets[""]));
+  if (opsets.count("") && opsets[""] < 1)
+    invalid("invalid ai.onnx opset " + std::to_string(opsets[""]));
   Importer importer(base_dir, opsets);
   return importer.import_graph(mp.graph(), nullptr);
 }

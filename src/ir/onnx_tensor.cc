@@ -23,35 +23,46 @@ std::string read_external(const onnx::TensorProto& p, const std::string& base_di
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoll(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoll(kv.value());
     } catch (const std::exception&) {
       bad(what, "external data " + kv.key() + " '" + kv.value() + "' is not a number");
     }
   }
   if (location.empty()) bad(what, "external data without a location");
   if (base_dir.empty())
-    bad(what, "external data '" + location + "' but the model was loaded from bytes without a base directory");
+    bad(what, "external data '" + location +
+                  "' but the model was loaded from bytes without a base directory");
   fs::path rel(location);
-  if (rel.is_absolute()) bad(what, "external data path '" + location + "' is absolute; it must be relative to the model's directory");
+  if (rel.is_absolute())
+    bad(what, "external data path '" + location +
+                  "' is absolute; it must be relative to the model's directory");
   for (const auto& part : rel)
-    if (part == "..") bad(what, "external data path '" + location + "' escapes the model's directory");
+    if (part == "..")
+      bad(what, "external data path '" + location + "' escapes the model's directory");
   std::error_code ec;
   fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
   fs::path full = fs::weakly_canonical(base / rel, ec);
   if (ec) bad(what, "external data file '" + location + "' cannot be resolved");
   auto [b_end, f_it] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
-  if (b_end != base.end()) bad(what, "external data path '" + location + "' escapes the model's directory");
+  if (b_end != base.end())
+    bad(what, "external data path '" + location + "' escapes the model's directory");
   std::ifstream f(full, std::ios::binary);
   if (!f) bad(what, "external data file '" + location + "' cannot be opened");
   f.seekg(0, std::ios::end);
   int64_t size = int64_t(f.tellg());
-  if (offset < 0 || offset > size) bad(what, "external data offset " + std::to_string(offset) + " is past the end of '" + location + "'");
+  if (offset < 0 || offset > size)
+    bad(what, "external data offset " + std::to_string(offset) + " is past the end of '" +
+                  location + "'");
   if (length < 0) length = size - offset;
   if (length > size - offset)
-    bad(what, "external data of " + std::to_string(length) + " bytes at offset " + std::to_string(offset) +
-                  " runs past the end of '" + location + "' (" + std::to_string(size) + " bytes)");
+    bad(what, "external data of " + std::to_string(length) + " bytes at offset " +
+                  std::to_string(offset) + " runs past the end of '" + location + "' (" +
+                  std::to_string(size) + " bytes)");
   std::string data(size_t(length), '\0');
   f.seekg(offset);
   f.read(data.data(), length);
@@ -62,7 +73,8 @@ std::string read_external(const onnx::TensorProto& p, const std::string& base_di
 template <class T, class Src>
 void fill_from(const Tensor& t, const Src& src, const std::string& what) {
   if (int64_t(src.size()) != t.numel())
-    bad(what, "holds " + std::to_string(src.size()) + " values for dims " + dims_to_string(t.dims()));
+    bad(what,
+        "holds " + std::to_string(src.size()) + " values for dims " + dims_to_string(t.dims()));
   T* d = t.data<T>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     if constexpr (std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>) {
@@ -77,8 +89,20 @@ void fill_from(const Tensor& t, const Src& src, const std::string& what) {
 
 std::optional<DType> dtype_from_onnx(int64_t t) {
   switch (t) {
-    case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 8: case 9: case 10: case 11:
-    case 12: case 13: case 16:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+    case 8:
+    case 9:
+    case 10:
+    case 11:
+    case 12:
+    case 13:
+    case 16:
       return DType(uint8_t(t));
     default:
       return std::nullopt;
@@ -87,10 +111,12 @@ std::optional<DType> dtype_from_onnx(int64_t t) {
 
 Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir,
                          const std::string& what) {
-  if (p.has_segment()) throw Error(ErrorCode::kUnsupported, what + ": segmented tensors are not supported");
+  if (p.has_segment())
+    throw Error(ErrorCode::kUnsupported, what + ": segmented tensors are not supported");
   int32_t dt = p.data_type();
   if (!dtype_from_onnx(dt))
-    throw Error(ErrorCode::kUnsupported, what + ": element type " + std::to_string(dt) + " (TensorProto.DataType) is not supported");
+    throw Error(ErrorCode::kUnsupported, what + ": element type " + std::to_string(dt) +
+                                             " (TensorProto.DataType) is not supported");
   DType dtype = DType(dt);
   Dims dims(p.dims().begin(), p.dims().end());
   for (int64_t d : dims)
@@ -111,8 +137,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
       raw = &ext;
     }
     if (raw->size() != t.nbytes())
-      bad(what, "raw data has " + std::to_string(raw->size()) + " bytes, dims " + dims_to_string(dims) +
-                    " of " + dtype_name(dtype) + " need " + std::to_string(t.nbytes()));
+      bad(what, "raw data has " + std::to_string(raw->size()) + " bytes, dims " +
+                    dims_to_string(dims) + " of " + dtype_name(dtype) + " need " +
+                    std::to_string(t.nbytes()));
     if (dtype == DType::kBool) {
       auto* d = t.data<bool>();
       for (int64_t i = 0; i < t.numel(); ++i) d[i] = (*raw)[size_t(i)] != 0;
@@ -122,27 +149,55 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     return t;
   }
   switch (dtype) {
-    case DType::kF32: fill_from<float>(t, p.float_data(), what); break;
-    case DType::kF64: fill_from<double>(t, p.double_data(), what); break;
-    case DType::kI64: fill_from<int64_t>(t, p.int64_data(), what); break;
-    case DType::kU32: fill_from<uint32_t>(t, p.uint64_data(), what); break;
-    case DType::kU64: fill_from<uint64_t>(t, p.uint64_data(), what); break;
-    case DType::kI32: fill_from<int32_t>(t, p.int32_data(), what); break;
-    case DType::kI16: fill_from<int16_t>(t, p.int32_data(), what); break;
-    case DType::kI8: fill_from<int8_t>(t, p.int32_data(), what); break;
-    case DType::kU16: fill_from<uint16_t>(t, p.int32_data(), what); break;
-    case DType::kU8: fill_from<uint8_t>(t, p.int32_data(), what); break;
-    case DType::kBool: fill_from<bool>(t, p.int32_data(), what); break;
-    case DType::kF16: fill_from<Float16>(t, p.int32_data(), what); break;
-    case DType::kBF16: fill_from<BFloat16>(t, p.int32_data(), what); break;
+    case DType::kF32:
+      fill_from<float>(t, p.float_data(), what);
+      break;
+    case DType::kF64:
+      fill_from<double>(t, p.double_data(), what);
+      break;
+    case DType::kI64:
+      fill_from<int64_t>(t, p.int64_data(), what);
+      break;
+    case DType::kU32:
+      fill_from<uint32_t>(t, p.uint64_data(), what);
+      break;
+    case DType::kU64:
+      fill_from<uint64_t>(t, p.uint64_data(), what);
+      break;
+    case DType::kI32:
+      fill_from<int32_t>(t, p.int32_data(), what);
+      break;
+    case DType::kI16:
+      fill_from<int16_t>(t, p.int32_data(), what);
+      break;
+    case DType::kI8:
+      fill_from<int8_t>(t, p.int32_data(), what);
+      break;
+    case DType::kU16:
+      fill_from<uint16_t>(t, p.int32_data(), what);
+      break;
+    case DType::kU8:
+      fill_from<uint8_t>(t, p.int32_data(), what);
+      break;
+    case DType::kBool:
+      fill_from<bool>(t, p.int32_data(), what);
+      break;
+    case DType::kF16:
+      fill_from<Float16>(t, p.int32_data(), what);
+      break;
+    case DType::kBF16:
+      fill_from<BFloat16>(t, p.int32_data(), what);
+      break;
     case DType::kString: {
       if (int64_t(p.string_data_size()) != t.numel())
-        bad(what, "holds " + std::to_string(p.string_data_size()) + " strings for dims " + dims_to_string(dims));
+        bad(what, "holds " + std::to_string(p.string_data_size()) + " strings for dims " +
+                      dims_to_string(dims));
       auto* d = t.data<std::string>();
       for (int64_t i = 0; i < t.numel(); ++i) d[i] = p.string_data(int(i));
       break;
     }
-    default: bad(what, "unexpected element type");
+    default:
+      bad(what, "unexpected element type");
   }
   return t;
 }

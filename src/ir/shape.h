@@ -1,9 +1,10 @@
 // Symbolic shapes of the graph IR.
 //
-// A Dim is a constant (non-negative in shapes; any int64 inside a shape-like int value), a named symbol ("batch", or an expression such as "seq*4"
-// built by the arithmetic helpers below), or unknown. Two dims are known equal when both are the
-// same constant or the same symbol; a symbol and a constant are never judged unequal at load time
-// (the symbol may take that value at run time). A Shape either has a known rank or not.
+// A Dim is a constant (non-negative in shapes; any int64 inside a shape-like int value), a named
+// symbol ("batch", or an expression such as "seq*4" built by the arithmetic helpers below), or
+// unknown. Two dims are known equal when both are the same constant or the same symbol; a symbol
+// and a constant are never judged unequal at load time (the symbol may take that value at run
+// time). A Shape either has a known rank or not.
 #pragma once
 
 #include <cstdint>

@@ -43,8 +43,9 @@ void infer_node(Graph& g, Node& n) {
     if (id >= 0) {
       const Value& v = g.values[size_t(id)];
       if (v.kind != ValueKind::kTensor)
-        throw Error(ErrorCode::kUnsupported, "node '" + n.name + "' (" + n.op_type + "): input '" + v.name +
-                                                 "' is a sequence, optional or map value; only tensors are supported");
+        throw Error(ErrorCode::kUnsupported,
+                    "node '" + n.name + "' (" + n.op_type + "): input '" + v.name +
+                        "' is a sequence, optional or map value; only tensors are supported");
       info.present = true;
       info.dtype = v.dtype;
       info.shape = v.shape;
@@ -53,7 +54,8 @@ void infer_node(Graph& g, Node& n) {
     }
     inputs.push_back(std::move(info));
   }
-  kernels::InferContext ctx(n, std::move(inputs), false, [&g] { return Dim::sym(g.fresh_symbol()); });
+  kernels::InferContext ctx(n, std::move(inputs), false,
+                            [&g] { return Dim::sym(g.fresh_symbol()); });
   try {
     n.schema->infer(ctx);
   } catch (const Error&) {
@@ -75,20 +77,23 @@ void infer_node(Graph& g, Node& n) {
       bool is_output = false;
       for (int out : g.outputs) is_output |= out == n.outputs[i];
       if (is_output)
-        throw Error(ErrorCode::kInvalidModel, ctx.where() + ": output '" + v.name + "' is declared " +
-                                                  dtype_name(v.dtype) + " but computes " + dtype_name(o.dtype));
+        throw Error(ErrorCode::kInvalidModel, ctx.where() + ": output '" + v.name +
+                                                  "' is declared " + dtype_name(v.dtype) +
+                                                  " but computes " + dtype_name(o.dtype));
     }
     v.dtype = o.dtype;
     Shape declared = v.shape;
     v.shape = o.shape;
     if (declared.has_rank && v.shape.has_rank) {
       if (declared.rank() != v.shape.rank())
-        throw Error(ErrorCode::kInvalidModel, ctx.where() + ": output '" + v.name + "' is declared with shape " +
-                                                  declared.to_string() + " but computes " + v.shape.to_string());
+        throw Error(ErrorCode::kInvalidModel,
+                    ctx.where() + ": output '" + v.name + "' is declared with shape " +
+                        declared.to_string() + " but computes " + v.shape.to_string());
       for (size_t d = 0; d < declared.dims.size(); ++d) {
         if (declared.dims[d].known_different(v.shape.dims[d]))
-          throw Error(ErrorCode::kInvalidModel, ctx.where() + ": output '" + v.name + "' is declared with shape " +
-                                                    declared.to_string() + " but computes " + v.shape.to_string());
+          throw Error(ErrorCode::kInvalidModel,
+                      ctx.where() + ": output '" + v.name + "' is declared with shape " +
+                          declared.to_string() + " but computes " + v.shape.to_string());
         v.shape.dims[d] = merge_dim(v.shape.dims[d], declared.dims[d]);
       }
     } else if (!v.shape.has_rank) {

@@ -223,7 +223,8 @@ const Registry& Registry::global() {
 
 void Registry::add(OpSchema schema) {
   if (!schema.infer || !schema.kernel)
-    throw Error(ErrorCode::kInternal, "op " + schema.op + " registered without shape function or kernel");
+    throw Error(ErrorCode::kInternal,
+                "op " + schema.op + " registered without shape function or kernel");
   schema.domain = canonical_domain(schema.domain);
   auto& list = ops_[{schema.domain, schema.op}];
   for (const auto& s : list)

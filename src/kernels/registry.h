@@ -22,8 +22,14 @@
 namespace kiln::kernels {
 
 /// What the fusion pass needs to know of an op (TVM's OpPatternKind).
-enum class PatternKind { kElementwise, kBroadcast, kInjective, kReduction, kOutEwiseFusable,
-                         kOpaque };
+enum class PatternKind {
+  kElementwise,
+  kBroadcast,
+  kInjective,
+  kReduction,
+  kOutEwiseFusable,
+  kOpaque
+};
 
 /// Attribute access and error reporting for one node; shared by both contexts.
 class NodeAttrs {
@@ -40,8 +46,7 @@ class NodeAttrs {
   std::string attr_string(const std::string& name, const std::string& def) const;
   std::vector<int64_t> attr_ints(const std::string& name,
                                  const std::vector<int64_t>& def = {}) const;
-  std::vector<float> attr_floats(const std::string& name,
-                                 const std::vector<float>& def = {}) const;
+  std::vector<float> attr_floats(const std::string& name, const std::vector<float>& def = {}) const;
   std::vector<std::string> attr_strings(const std::string& name) const;
   /// Tensor / graph attributes; nullptr when absent.
   const Tensor* attr_tensor(const std::string& name) const;
@@ -85,8 +90,11 @@ class InferContext : public NodeAttrs {
  public:
   InferContext(const ir::Node& node, std::vector<InputInfo> inputs, bool runtime,
                std::function<ir::Dim()> fresh_dim)
-      : NodeAttrs(node), inputs_(std::move(inputs)), outputs_(node.outputs.size()),
-        runtime_(runtime), fresh_dim_(std::move(fresh_dim)) {}
+      : NodeAttrs(node),
+        inputs_(std::move(inputs)),
+        outputs_(node.outputs.size()),
+        runtime_(runtime),
+        fresh_dim_(std::move(fresh_dim)) {}
 
   /// True when shapes are concrete and every input value is known (run time).
   bool is_runtime() const { return runtime_; }
@@ -132,7 +140,9 @@ class KernelContext : public NodeAttrs {
  public:
   KernelContext(const ir::Node& node, std::vector<const Tensor*> inputs,
                 std::vector<Tensor>* outputs, SubgraphRunner runner)
-      : NodeAttrs(node), inputs_(std::move(inputs)), outputs_(outputs),
+      : NodeAttrs(node),
+        inputs_(std::move(inputs)),
+        outputs_(outputs),
         runner_(std::move(runner)) {}
 
   int num_inputs() const { return int(inputs_.size()); }
@@ -166,7 +176,7 @@ using SeedSubgraphFn = void (*)(const ir::Graph& parent, const ir::Node& node,
                                 const std::string& attr_name, ir::Graph& sub);
 
 struct OpSchema {
-  std::string domain;     // "" for ai.onnx
+  std::string domain;  // "" for ai.onnx
   std::string op;
   int since_version = 1;  // this entry serves opsets >= since_version (until the next entry)
   PatternKind pattern = PatternKind::kOpaque;

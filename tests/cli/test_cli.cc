@@ -66,7 +66,8 @@ TEST(Cli, WrongInputNameOrShape) {
   TempDir dir;
   dev::make_demo_cnn().save(dir.file("demo.onnx"));
   std::string m = dir.file("demo.onnx");
-  expect_clean_failure(kiln_cli("run " + m + " --input nope=random:1x3x32x32"), "unknown input 'nope'");
+  expect_clean_failure(kiln_cli("run " + m + " --input nope=random:1x3x32x32"),
+                       "unknown input 'nope'");
   expect_clean_failure(kiln_cli("run " + m + " --input image=random:1x3x31x32"), "dim 2 is 31");
   expect_clean_failure(kiln_cli("run " + m + " --input image=random:1x3x32"), "rank");
   expect_clean_failure(kiln_cli("run " + m + " --input image=random:1xfoo"), "bad dims");
@@ -84,7 +85,8 @@ TEST(Cli, RunInfoBenchAndCheckWork) {
   Result info = kiln_cli("info " + m + " --json");
   EXPECT_EQ(info.exit_code, 0) << info.out;
   EXPECT_NE(info.out.find("\"shape\":[\"batch\",3,32,32]"), std::string::npos) << info.out;
-  Result bench = kiln_cli("bench " + m + " --shape image=1x3x32x32 --shape image=2x3x32x32 --runs 4 --warmup 1 --json");
+  Result bench = kiln_cli(
+      "bench " + m + " --shape image=1x3x32x32 --shape image=2x3x32x32 --runs 4 --warmup 1 --json");
   EXPECT_EQ(bench.exit_code, 0) << bench.out;
   for (const char* key : {"create_ms", "first_run_ms", "median_ms", "p90_ms", "min_ms"})
     EXPECT_NE(bench.out.find(key), std::string::npos) << key << " missing: " << bench.out;

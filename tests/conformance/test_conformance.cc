@@ -40,9 +40,11 @@ TEST(Conformance, NodeSuiteMatchesExpectedPassList) {
     if (!pass && expected.count(r.name)) regressions.push_back(r.name + ": " + r.message);
     if (pass && !expected.count(r.name)) new_passes.push_back(r.name);
   }
-  std::printf("conformance: %d of %d node tests pass (%zu expected)\n", passed, total, expected.size());
+  std::printf("conformance: %d of %d node tests pass (%zu expected)\n", passed, total,
+              expected.size());
   if (!new_passes.empty()) {
-    std::printf("%zu cases pass that are not in %s (add them):\n", new_passes.size(), list_path.c_str());
+    std::printf("%zu cases pass that are not in %s (add them):\n", new_passes.size(),
+                list_path.c_str());
     for (const auto& n : new_passes) std::printf("  %s\n", n.c_str());
   }
   for (const auto& r : regressions) ADD_FAILURE() << "regression: " << r;

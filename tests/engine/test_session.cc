@@ -113,7 +113,7 @@ TEST(Session, OutputsNeverAliasInputsOrWeights) {
   Tensor x = Tensor::from_vector<float>({2}, {1.f, 2.f});
   TensorMap out = s.run({{"x", x}});
   EXPECT_NE(out.at("same").raw_data(), x.raw_data());
-  out.at("weight").data<float>()[0] = -1.f;  // scribbling on an output...
+  out.at("weight").data<float>()[0] = -1.f;                         // scribbling on an output...
   EXPECT_EQ(s.run({{"x", x}}).at("weight").data<float>()[0], 5.f);  // ...leaves the weights alone
 }
 

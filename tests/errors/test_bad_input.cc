@@ -26,7 +26,9 @@ void expect_error(F&& f, ErrorCode code, std::vector<std::string> needles) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), code) << e.what();
-    for (const auto& n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "'" << n << "' not in: " << e.what();
   }
 }
 
@@ -59,7 +61,8 @@ TEST(Errors, EmptyTruncatedAndGarbageModels) {
 }
 
 TEST(Errors, MissingFileNamesThePath) {
-  expect_error([] { Session s("/nonexistent/dir/model.onnx"); }, ErrorCode::kIo, {"/nonexistent/dir/model.onnx"});
+  expect_error([] { Session s("/nonexistent/dir/model.onnx"); }, ErrorCode::kIo,
+               {"/nonexistent/dir/model.onnx"});
 }
 
 TEST(Errors, UnknownOperatorNamesOpDomainOpsetNode) {
@@ -67,7 +70,8 @@ TEST(Errors, UnknownOperatorNamesOpDomainOpsetNode) {
   b.input("x", kF, {2});
   b.output("y", kF, {2});
   b.node("FrobnicateTensor", {"x"}, {"y"}, "frob_1");
-  expect_error([&] { from(b.serialize()); }, ErrorCode::kUnsupported, {"FrobnicateTensor", "ai.onnx", "15", "frob_1"});
+  expect_error([&] { from(b.serialize()); }, ErrorCode::kUnsupported,
+               {"FrobnicateTensor", "ai.onnx", "15", "frob_1"});
   ModelBuilder c(15);
   c.input("x", kF, {2});
   c.output("y", kF, {2});
@@ -78,17 +82,19 @@ TEST(Errors, UnknownOperatorNamesOpDomainOpsetNode) {
 TEST(Errors, InputNameTypeRankAndDims) {
   Session s = from(add_model().serialize());
   Tensor ok = Tensor(DType::kF32, {2, 3});
-  expect_error([&] { s.run({{"a", ok}, {"b", ok}, {"c", ok}}); }, ErrorCode::kInvalidArgument, {"unknown input 'c'", "a", "b"});
+  expect_error([&] { s.run({{"a", ok}, {"b", ok}, {"c", ok}}); }, ErrorCode::kInvalidArgument,
+               {"unknown input 'c'", "a", "b"});
   expect_error([&] { s.run({{"a", ok}}); }, ErrorCode::kInvalidArgument, {"input 'b'", "missing"});
-  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kI32, {2, 3})}}); }, ErrorCode::kInvalidArgument,
-               {"input 'b'", "i32", "f32"});
-  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {2, 3, 1})}}); }, ErrorCode::kInvalidArgument,
-               {"input 'b'", "rank"});
-  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {2, 4})}}); }, ErrorCode::kInvalidArgument,
-               {"input 'b'", "dim 1 is 4", "requires 3"});
-  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {5, 3})}}); }, ErrorCode::kInvalidArgument,
-               {"input 'b' dim 0 is 5", "'batch' is 2"});
-  expect_error([&] { s.run({{"a", ok}, {"b", Tensor()}}); }, ErrorCode::kInvalidArgument, {"input 'b'"});
+  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kI32, {2, 3})}}); },
+               ErrorCode::kInvalidArgument, {"input 'b'", "i32", "f32"});
+  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {2, 3, 1})}}); },
+               ErrorCode::kInvalidArgument, {"input 'b'", "rank"});
+  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {2, 4})}}); },
+               ErrorCode::kInvalidArgument, {"input 'b'", "dim 1 is 4", "requires 3"});
+  expect_error([&] { s.run({{"a", ok}, {"b", Tensor(DType::kF32, {5, 3})}}); },
+               ErrorCode::kInvalidArgument, {"input 'b' dim 0 is 5", "'batch' is 2"});
+  expect_error([&] { s.run({{"a", ok}, {"b", Tensor()}}); }, ErrorCode::kInvalidArgument,
+               {"input 'b'"});
   EXPECT_NO_THROW(s.run({{"a", ok}, {"b", ok}}));
 }
 
@@ -97,7 +103,8 @@ TEST(Errors, CallerOutputOfWrongShape) {
   Tensor ok = Tensor(DType::kF32, {2, 3});
   expect_error([&] { s.run({{"a", ok}, {"b", ok}}, {{"y", Tensor(DType::kF32, {3, 3})}}); },
                ErrorCode::kInvalidArgument, {"output 'y'"});
-  expect_error([&] { s.run({{"a", ok}, {"b", ok}}, {{"nope", ok}}); }, ErrorCode::kInvalidArgument, {"unknown output 'nope'"});
+  expect_error([&] { s.run({{"a", ok}, {"b", ok}}, {{"nope", ok}}); }, ErrorCode::kInvalidArgument,
+               {"unknown output 'nope'"});
 }
 
 TEST(Errors, InconsistentShapesInsideTheGraphFailAtLoad) {
@@ -121,8 +128,11 @@ TEST(Errors, BadOptions) {
   std::string bytes = add_model().serialize();
   SessionOptions o;
   o.optimization_level = 7;
-  expect_error([&] { Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o); },
-               ErrorCode::kInvalidArgument, {"optimization_level"});
+  expect_error(
+      [&] {
+        Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+      },
+      ErrorCode::kInvalidArgument, {"optimization_level"});
 }
 
 }  // namespace

@@ -20,9 +20,15 @@ TEST(Fuzz, MutatedModelsFailCleanly) {
     for (int k = 0; k < flips; ++k) {
       size_t at = rng() % m.size();
       switch (rng() % 3) {
-        case 0: m[at] = char(rng()); break;                    // overwrite a byte
-        case 1: m[at] = char(m[at] ^ (1 << (rng() % 8))); break;  // flip a bit
-        default: m.insert(at, 1, char(rng())); break;           // insert a byte
+        case 0:
+          m[at] = char(rng());
+          break;  // overwrite a byte
+        case 1:
+          m[at] = char(m[at] ^ (1 << (rng() % 8)));
+          break;  // flip a bit
+        default:
+          m.insert(at, 1, char(rng()));
+          break;  // insert a byte
       }
     }
     try {
@@ -47,7 +53,8 @@ TEST(Fuzz, MutatedModelsFailCleanly) {
     }
   }
   EXPECT_GT(rejected, 0);
-  std::printf("fuzz: %d of 400 mutated models loaded, %d rejected or failed cleanly\n", loaded, rejected);
+  std::printf("fuzz: %d of 400 mutated models loaded, %d rejected or failed cleanly\n", loaded,
+              rejected);
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ constexpr int32_t kF = onnx::TensorProto::FLOAT;
 
 Session load(const ModelBuilder& b, const std::string& dir = "") {
   std::string bytes = b.serialize();
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, {}, dir);
+  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, {},
+                             dir);
 }
 
 TEST(Import, TypedFieldEncodings) {
@@ -114,7 +115,8 @@ TEST(Import, ExternalDataInsideModelDirectory) {
   TempDir dir;
   std::filesystem::create_directories(dir.file("weights"));
   float data[3] = {9.f, 1.f, 2.f};
-  std::ofstream(dir.file("weights/w.bin"), std::ios::binary).write(reinterpret_cast<char*>(data), sizeof data);
+  std::ofstream(dir.file("weights/w.bin"), std::ios::binary)
+      .write(reinterpret_cast<char*>(data), sizeof data);
   Tensor t = ir::tensor_from_proto(external("weights/w.bin", 4, 8), dir.path(), "w");
   EXPECT_EQ(t.data<float>()[0], 1.f);
   EXPECT_EQ(t.data<float>()[1], 2.f);
@@ -124,9 +126,11 @@ TEST(Import, ExternalDataMayNotEscape) {
   TempDir dir;
   std::filesystem::create_directories(dir.file("m"));
   float data[2] = {1.f, 2.f};
-  std::ofstream(dir.file("w.bin"), std::ios::binary).write(reinterpret_cast<char*>(data), sizeof data);
+  std::ofstream(dir.file("w.bin"), std::ios::binary)
+      .write(reinterpret_cast<char*>(data), sizeof data);
   std::string model_dir = dir.file("m");
-  for (const std::string& loc : {std::string("../w.bin"), dir.file("w.bin"), std::string("a/../../w.bin")}) {
+  for (const std::string& loc :
+       {std::string("../w.bin"), dir.file("w.bin"), std::string("a/../../w.bin")}) {
     try {
       ir::tensor_from_proto(external(loc, 0, 8), model_dir, "initializer 'w'");
       ADD_FAILURE() << loc << " was accepted";

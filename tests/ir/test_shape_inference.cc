@@ -69,7 +69,8 @@ TEST(ShapeInference, SharedTransformersKeepBatchAndSeq) {
   Session gpt(shared_dir() + "/models/gpt_mini/model.onnx");
   EXPECT_EQ(gpt.output_info()[0].to_string(), "f32[batch,seq,8192]");
   bool saw_heads = false;
-  for (const auto& line : gpt.describe_values()) saw_heads |= line.find("f32[batch,4,seq,64]") != std::string::npos;
+  for (const auto& line : gpt.describe_values())
+    saw_heads |= line.find("f32[batch,4,seq,64]") != std::string::npos;
   EXPECT_TRUE(saw_heads) << "no value of shape [batch,4,seq,64] in gpt_mini";
   Session mob(shared_dir() + "/models/mobilenet_v2/model.onnx");
   EXPECT_EQ(mob.input_info()[0].to_string(), "f32[batch,3,height,width]");

@@ -20,10 +20,35 @@ TEST(Registry, EveryOpHasShapeFunctionAndKernel) {
 
 TEST(Registry, OpsOfTheSharedModels) {
   const auto& r = kernels::Registry::global();
-  for (const char* op : {"Add", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Erf",
-                         "Flatten", "Gather", "Gemm", "GlobalAveragePool", "Identity", "LayerNormalization",
-                         "MatMul", "MaxPool", "Mul", "Not", "Range", "Relu", "Reshape", "Shape", "Softmax", "Split",
-                         "Transpose", "Trilu", "Unsqueeze", "Where"})
+  for (const char* op : {"Add",
+                         "Cast",
+                         "Clip",
+                         "Concat",
+                         "Constant",
+                         "ConstantOfShape",
+                         "Conv",
+                         "Div",
+                         "Erf",
+                         "Flatten",
+                         "Gather",
+                         "Gemm",
+                         "GlobalAveragePool",
+                         "Identity",
+                         "LayerNormalization",
+                         "MatMul",
+                         "MaxPool",
+                         "Mul",
+                         "Not",
+                         "Range",
+                         "Relu",
+                         "Reshape",
+                         "Shape",
+                         "Softmax",
+                         "Split",
+                         "Transpose",
+                         "Trilu",
+                         "Unsqueeze",
+                         "Where"})
     EXPECT_NE(r.find("", op, 17), nullptr) << op;
 }
 

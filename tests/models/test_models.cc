@@ -21,8 +21,8 @@ TEST_P(Models, AllDataSetsMatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, Models,
-                         ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "resnet18", "bert_mini",
-                                           "gpt_mini"));
+                         ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "resnet18",
+                                           "bert_mini", "gpt_mini"));
 
 }  // namespace
 }  // namespace kiln::testing

@@ -4,8 +4,8 @@
 
 namespace kiln::kernels {
 // Defined in control_flow.cc for the shape-inference driver.
-void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const std::string& attr_name,
-                          ir::Graph& sub);
+void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node,
+                          const std::string& attr_name, ir::Graph& sub);
 }  // namespace kiln::kernels
 
 namespace kiln::testing {
@@ -16,7 +16,10 @@ struct SubGraph {
   std::shared_ptr<ir::Graph> g = std::make_shared<ir::Graph>();
   int opset = 18;
 
-  SubGraph() { g->opsets[""] = opset; g->name = "body"; }
+  SubGraph() {
+    g->opsets[""] = opset;
+    g->name = "body";
+  }
   int input(const std::string& name, DType dt, const std::vector<int64_t>& dims) {
     ir::Value v;
     v.name = name;
@@ -61,9 +64,11 @@ ir::Attribute constant_branch(Tensor value) {
 }
 
 TEST(OpControlFlow, IfPicksBranchAndMergesShapes) {
-  OpCall c{"If", {Tensor::scalar<bool>(true)},
+  OpCall c{"If",
+           {Tensor::scalar<bool>(true)},
            {{"then_branch", constant_branch(make<float>({2}, {1, 2}))},
-            {"else_branch", constant_branch(make<float>({3}, {3, 4, 5}))}}, 16};
+            {"else_branch", constant_branch(make<float>({3}, {3, 4, 5}))}},
+           16};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({2}, {1, 2})));
   c.inputs[0] = Tensor::scalar<bool>(false);
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({3}, {3, 4, 5})));
@@ -77,9 +82,11 @@ TEST(OpControlFlow, IfPicksBranchAndMergesShapes) {
 }
 
 TEST(OpControlFlow, IfBranchMismatchFails) {
-  OpCall c{"If", {Tensor::scalar<bool>(true)},
+  OpCall c{"If",
+           {Tensor::scalar<bool>(true)},
            {{"then_branch", constant_branch(make<float>({1}, {1}))},
-            {"else_branch", constant_branch(make<int64_t>({1}, {1}))}}, 16};
+            {"else_branch", constant_branch(make<int64_t>({1}, {1}))}},
+           16};
   EXPECT_THROW(run_op(c), Error);  // f32 vs i64
   c.attrs.erase("else_branch");
   EXPECT_THROW(run_op(c), Error);
@@ -102,8 +109,11 @@ ir::Attribute doubling_body() {
 }
 
 TEST(OpControlFlow, LoopCarriedAndScanOutputs) {
-  OpCall c{"Loop", {Tensor::scalar<int64_t>(3), Tensor::scalar<bool>(true), make<float>({1}, {1})},
-           {{"body", doubling_body()}}, 16, 2};
+  OpCall c{"Loop",
+           {Tensor::scalar<int64_t>(3), Tensor::scalar<bool>(true), make<float>({1}, {1})},
+           {{"body", doubling_body()}},
+           16,
+           2};
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({1}, {8})));
   EXPECT_TRUE(tensors_near(out[1], make<float>({3, 1}, {2, 4, 8})));
@@ -120,8 +130,11 @@ TEST(OpControlFlow, LoopCarriedAndScanOutputs) {
 }
 
 TEST(OpControlFlow, LoopShapeInference) {
-  OpCall c{"Loop", {Tensor::scalar<int64_t>(3), Tensor::scalar<bool>(true), make<float>({1}, {1})},
-           {{"body", doubling_body()}}, 16, 2};
+  OpCall c{"Loop",
+           {Tensor::scalar<int64_t>(3), Tensor::scalar<bool>(true), make<float>({1}, {1})},
+           {{"body", doubling_body()}},
+           16,
+           2};
   auto g = make_op_graph(c);
   const ir::Value& fin = g->values[size_t(g->nodes[0].outputs[0])];
   const ir::Value& scan = g->values[size_t(g->nodes[0].outputs[1])];
@@ -132,8 +145,11 @@ TEST(OpControlFlow, LoopShapeInference) {
 }
 
 TEST(OpControlFlow, LoopBodyArityFails) {
-  OpCall c{"Loop", {Tensor::scalar<int64_t>(1), Tensor::scalar<bool>(true)},
-           {{"body", doubling_body()}}, 16, 1};
+  OpCall c{"Loop",
+           {Tensor::scalar<int64_t>(1), Tensor::scalar<bool>(true)},
+           {{"body", doubling_body()}},
+           16,
+           1};
   EXPECT_THROW(run_op(c), Error);
 }
 
@@ -163,9 +179,13 @@ TEST(OpControlFlow, ScanForwardBackwardAndAxes) {
   out = run_op(c);
   EXPECT_TRUE(tensors_near(out[1], make<float>({2, 3}, {9, 8, 5, 12, 10, 6})));
   // Scan along axis 1 of a [2, 3] input.
-  OpCall t{"Scan", {init, make<float>({2, 3}, {1, 3, 5, 2, 4, 6})},
-           {{"body", cumsum_body()}, {"num_scan_inputs", attr_int(1)},
-            {"scan_input_axes", attr_ints({1})}}, 16, 2};
+  OpCall t{"Scan",
+           {init, make<float>({2, 3}, {1, 3, 5, 2, 4, 6})},
+           {{"body", cumsum_body()},
+            {"num_scan_inputs", attr_int(1)},
+            {"scan_input_axes", attr_ints({1})}},
+           16,
+           2};
   out = run_op(t);
   EXPECT_TRUE(tensors_near(out[0], make<float>({2}, {9, 12})));
   auto g = make_op_graph(t);
@@ -173,8 +193,11 @@ TEST(OpControlFlow, ScanForwardBackwardAndAxes) {
 }
 
 TEST(OpControlFlow, ScanOpset8Batched) {
-  OpCall c{"Scan", {Tensor(), make<float>({1, 2}, {0, 0}), make<float>({1, 3, 2}, {1, 2, 3, 4, 5, 6})},
-           {{"body", cumsum_body()}, {"num_scan_inputs", attr_int(1)}}, 8, 2};
+  OpCall c{"Scan",
+           {Tensor(), make<float>({1, 2}, {0, 0}), make<float>({1, 3, 2}, {1, 2, 3, 4, 5, 6})},
+           {{"body", cumsum_body()}, {"num_scan_inputs", attr_int(1)}},
+           8,
+           2};
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2}, {9, 12})));
   EXPECT_TRUE(tensors_near(out[1], make<float>({1, 3, 2}, {1, 2, 4, 6, 9, 12})));
@@ -188,9 +211,12 @@ TEST(OpControlFlow, ScanErrors) {
   int y = b.input("y", DType::kF32, {2});
   b.output(b.node("Add", {s, x}));
   b.output(b.node("Identity", {y}));
-  OpCall c{"Scan", {make<float>({2}, {0, 0}), make<float>({3, 2}, {1, 2, 3, 4, 5, 6}),
-                    make<float>({2, 2}, {1, 2, 3, 4})},
-           {{"body", b.attr()}, {"num_scan_inputs", attr_int(2)}}, 16, 2};
+  OpCall c{"Scan",
+           {make<float>({2}, {0, 0}), make<float>({3, 2}, {1, 2, 3, 4, 5, 6}),
+            make<float>({2, 2}, {1, 2, 3, 4})},
+           {{"body", b.attr()}, {"num_scan_inputs", attr_int(2)}},
+           16,
+           2};
   EXPECT_THROW(run_op(c), Error);
   // num_scan_inputs larger than the inputs.
   c.attrs["num_scan_inputs"] = attr_int(5);
@@ -203,9 +229,13 @@ TEST(OpControlFlow, SeedUntypedScanBodyInputs) {
   int x = b.input("x", DType::kUndefined, {});
   b.g->values[size_t(s)].shape = ir::Shape::unranked();
   b.g->values[size_t(x)].shape = ir::Shape::unranked();
-  OpCall c{"Scan", {make<float>({2}, {0, 0}), make<float>({2, 3}, {1, 2, 3, 4, 5, 6})},
-           {{"body", cumsum_body()}, {"num_scan_inputs", attr_int(1)},
-            {"scan_input_axes", attr_ints({1})}}, 16, 2};
+  OpCall c{"Scan",
+           {make<float>({2}, {0, 0}), make<float>({2, 3}, {1, 2, 3, 4, 5, 6})},
+           {{"body", cumsum_body()},
+            {"num_scan_inputs", attr_int(1)},
+            {"scan_input_axes", attr_ints({1})}},
+           16,
+           2};
   auto g = make_op_graph(c);
   kernels::seed_subgraph_inputs(*g, g->nodes[0], "body", *b.g);
   EXPECT_EQ(b.g->values[size_t(s)].dtype, DType::kF32);

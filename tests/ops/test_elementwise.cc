@@ -49,10 +49,17 @@ TEST(OpElementwise, UnaryMath) {
 
 TEST(OpElementwise, Trigonometric) {
   Tensor x = f32({2}, {0.f, 0.5f});
-  for (auto [op, f] : std::vector<std::pair<std::string, float (*)(float)>>{
-           {"Sin", std::sin}, {"Cos", std::cos}, {"Tan", std::tan}, {"Asin", std::asin},
-           {"Acos", std::acos}, {"Atan", std::atan}, {"Sinh", std::sinh}, {"Cosh", std::cosh},
-           {"Asinh", std::asinh}, {"Atanh", std::atanh}}) {
+  for (auto [op, f] :
+       std::vector<std::pair<std::string, float (*)(float)>>{{"Sin", std::sin},
+                                                             {"Cos", std::cos},
+                                                             {"Tan", std::tan},
+                                                             {"Asin", std::asin},
+                                                             {"Acos", std::acos},
+                                                             {"Atan", std::atan},
+                                                             {"Sinh", std::sinh},
+                                                             {"Cosh", std::cosh},
+                                                             {"Asinh", std::asinh},
+                                                             {"Atanh", std::atanh}}) {
     EXPECT_TRUE(tensors_near(run1(op, {x}), f32({2}, {f(0.f), f(0.5f)}))) << op;
   }
   EXPECT_TRUE(tensors_near(run1("Acosh", {f32({1}, {2})}), f32({1}, {std::acosh(2.f)})));
@@ -106,9 +113,11 @@ TEST(OpElementwise, ArithmeticBroadcast) {
 // The row-wise broadcast path against index arithmetic, for shapes that broadcast in the last
 // dim, in middle dims, and with different ranks.
 TEST(OpElementwise, BroadcastMatchesNaive) {
-  const std::vector<std::pair<Dims, Dims>> cases = {
-      {{2, 3, 4}, {3, 1}}, {{2, 1, 4}, {3, 1}}, {{4}, {2, 3, 1}}, {{2, 3, 1}, {1, 1, 5}},
-      {{1, 3, 1}, {2, 1, 4}}};
+  const std::vector<std::pair<Dims, Dims>> cases = {{{2, 3, 4}, {3, 1}},
+                                                    {{2, 1, 4}, {3, 1}},
+                                                    {{4}, {2, 3, 1}},
+                                                    {{2, 3, 1}, {1, 1, 5}},
+                                                    {{1, 3, 1}, {2, 1, 4}}};
   for (const auto& [da, db] : cases) {
     Tensor a = random_tensor(DType::kF32, da, -1, 1, 1);
     Tensor b = random_tensor(DType::kF32, db, -1, 1, 2);
@@ -164,8 +173,8 @@ TEST(OpElementwise, PowMixedTypes) {
   EXPECT_TRUE(tensors_near(run1("Pow", {f32({2}, {2, 4}), i64({}, {2})}), f32({2}, {4, 16})));
   EXPECT_TRUE(tensors_near(run1("Pow", {i64({3}, {2, 3, -2}), i64({3}, {10, 2, 3})}),
                            i64({3}, {1024, 9, -8})));
-  EXPECT_TRUE(tensors_near(run1("Pow", {i32({2}, {2, 4}), f32({2}, {0.5f, 0.5f})}),
-                           i32({2}, {1, 2})));
+  EXPECT_TRUE(
+      tensors_near(run1("Pow", {i32({2}, {2, 4}), f32({2}, {0.5f, 0.5f})}), i32({2}, {1, 2})));
   EXPECT_TRUE(tensors_near(run1("Pow", {f32({1}, {4}), f32({1}, {0.5f})}), f32({1}, {2})));
 }
 
@@ -262,10 +271,10 @@ TEST(OpElementwise, Activations) {
 
 TEST(OpElementwise, PRelu) {
   Tensor x = f32({2, 2}, {-1, 2, -3, 4});
-  EXPECT_TRUE(tensors_near(run1("PRelu", {x, f32({2}, {0.1f, 0.2f})}),
-                           f32({2, 2}, {-0.1f, 2, -0.3f, 4})));
-  EXPECT_TRUE(tensors_near(run1("PRelu", {x, f32({2, 1}, {0.5f, 2})}),
-                           f32({2, 2}, {-0.5f, 2, -6, 4})));
+  EXPECT_TRUE(
+      tensors_near(run1("PRelu", {x, f32({2}, {0.1f, 0.2f})}), f32({2, 2}, {-0.1f, 2, -0.3f, 4})));
+  EXPECT_TRUE(
+      tensors_near(run1("PRelu", {x, f32({2, 1}, {0.5f, 2})}), f32({2, 2}, {-0.5f, 2, -6, 4})));
   // The slope must broadcast to X, not the other way.
   EXPECT_THROW(run1("PRelu", {f32({2}, {1, 2}), f32({2, 2}, {1, 2, 3, 4})}), Error);
 }
@@ -273,23 +282,24 @@ TEST(OpElementwise, PRelu) {
 TEST(OpElementwise, ClipOpsetVariants) {
   Tensor x = f32({4}, {-2, -0.5f, 0.5f, 2});
   // Opset 6: attributes.
-  EXPECT_TRUE(tensors_near(
-      run1("Clip", {x}, {{"min", attr_float(-1)}, {"max", attr_float(1)}}, 6),
-      f32({4}, {-1, -0.5f, 0.5f, 1})));
-  EXPECT_TRUE(tensors_near(run1("Clip", {x}, {{"max", attr_float(0)}}, 6),
-                           f32({4}, {-2, -0.5f, 0, 0})));
+  EXPECT_TRUE(tensors_near(run1("Clip", {x}, {{"min", attr_float(-1)}, {"max", attr_float(1)}}, 6),
+                           f32({4}, {-1, -0.5f, 0.5f, 1})));
+  EXPECT_TRUE(
+      tensors_near(run1("Clip", {x}, {{"max", attr_float(0)}}, 6), f32({4}, {-2, -0.5f, 0, 0})));
   // Opset 11+: optional inputs.
   EXPECT_TRUE(tensors_near(run1("Clip", {x, f32({}, {-1}), f32({}, {1})}, {}, 13),
                            f32({4}, {-1, -0.5f, 0.5f, 1})));
-  EXPECT_TRUE(tensors_near(run1("Clip", {x, Tensor(), f32({}, {0})}, {}, 13),
-                           f32({4}, {-2, -0.5f, 0, 0})));
+  EXPECT_TRUE(
+      tensors_near(run1("Clip", {x, Tensor(), f32({}, {0})}, {}, 13), f32({4}, {-2, -0.5f, 0, 0})));
   EXPECT_TRUE(tensors_near(run1("Clip", {x}, {}, 13), x));
   // min > max: everything becomes max.
-  EXPECT_TRUE(tensors_near(run1("Clip", {x, f32({}, {1}), f32({}, {0})}, {}, 13),
-                           f32({4}, {0, 0, 0, 0})));
-  EXPECT_TRUE(tensors_near(run1("Clip", {make<int8_t>({3}, {-100, 5, 100}), make<int8_t>({}, {-10}),
-                                         make<int8_t>({}, {10})}, {}, 13),
-                           make<int8_t>({3}, {-10, 5, 10})));
+  EXPECT_TRUE(
+      tensors_near(run1("Clip", {x, f32({}, {1}), f32({}, {0})}, {}, 13), f32({4}, {0, 0, 0, 0})));
+  EXPECT_TRUE(tensors_near(
+      run1("Clip",
+           {make<int8_t>({3}, {-100, 5, 100}), make<int8_t>({}, {-10}), make<int8_t>({}, {10})}, {},
+           13),
+      make<int8_t>({3}, {-10, 5, 10})));
   EXPECT_THROW(run1("Clip", {x, f32({2}, {0, 1})}, {}, 13), Error);
 }
 
@@ -302,8 +312,7 @@ TEST(OpElementwise, Cast) {
   Tensor x = f32({5}, {-1.7f, -0.5f, 0, 2.9f, 300});
   EXPECT_TRUE(tensors_near(cast(x, DType::kI32), i32({5}, {-1, 0, 0, 2, 300})));
   EXPECT_TRUE(tensors_near(cast(x, DType::kBool), b8({5}, {true, true, false, true, true})));
-  EXPECT_TRUE(tensors_near(cast(x, DType::kF64),
-                           make<double>({5}, {-1.7f, -0.5f, 0, 2.9f, 300})));
+  EXPECT_TRUE(tensors_near(cast(x, DType::kF64), make<double>({5}, {-1.7f, -0.5f, 0, 2.9f, 300})));
   EXPECT_TRUE(tensors_near(cast(i32({2}, {257, -1}), DType::kU8), make<uint8_t>({2}, {1, 255})));
   EXPECT_TRUE(tensors_near(cast(b8({2}, {true, false}), DType::kF32), f32({2}, {1, 0})));
   EXPECT_TRUE(tensors_near(cast(f32({1}, {1.0f + 1.0f / 4096}), DType::kF16),

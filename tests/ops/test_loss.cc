@@ -13,8 +13,10 @@ const Tensor kScores = make<float>({2, 3}, {1, 2, 3, 4, 5, 6});
 const Tensor kTarget = make<int64_t>({2}, {2, 0});
 
 OpCall nll(std::string reduction, std::vector<Tensor> inputs = {kScores, kTarget}) {
-  return OpCall{"NegativeLogLikelihoodLoss", std::move(inputs),
-                {{"reduction", attr_string(std::move(reduction))}}, 13};
+  return OpCall{"NegativeLogLikelihoodLoss",
+                std::move(inputs),
+                {{"reduction", attr_string(std::move(reduction))}},
+                13};
 }
 
 TEST(OpLoss, NllReductions) {
@@ -28,11 +30,11 @@ TEST(OpLoss, NllReductions) {
 
 TEST(OpLoss, NllWeightsAndIgnoreIndex) {
   Tensor w = make<float>({3}, {0.5f, 1, 2});
-  EXPECT_TRUE(tensors_near(run_op(nll("none", {kScores, kTarget, w}))[0],
-                           make<float>({2}, {-6, -2})));
+  EXPECT_TRUE(
+      tensors_near(run_op(nll("none", {kScores, kTarget, w}))[0], make<float>({2}, {-6, -2})));
   // mean divides by the sum of applied weights: -8 / (2 + 0.5)
-  EXPECT_TRUE(tensors_near(run_op(nll("mean", {kScores, kTarget, w}))[0],
-                           Tensor::scalar<float>(-3.2f)));
+  EXPECT_TRUE(
+      tensors_near(run_op(nll("mean", {kScores, kTarget, w}))[0], Tensor::scalar<float>(-3.2f)));
   OpCall ii = nll("mean", {kScores, kTarget, w});
   ii.attrs["ignore_index"] = attr_int(2);
   EXPECT_TRUE(tensors_near(run_op(ii)[0], Tensor::scalar<float>(-4)));  // -2 / 0.5
@@ -92,22 +94,27 @@ TEST(OpLoss, SoftmaxCrossEntropy) {
   EXPECT_TRUE(tensors_near(out[1], make<float>({2, 2}, {-l2, -l2, -l2, -l2})));
   // scores [0, ln 3] -> probabilities [1/4, 3/4]; weights and "none".
   Tensor y = make<float>({1, 2}, {0, std::log(3.0f)});
-  OpCall w{"SoftmaxCrossEntropyLoss", {y, make<int64_t>({1}, {1}), make<float>({2}, {1, 2})},
-           {{"reduction", attr_string("none")}}, 13};
+  OpCall w{"SoftmaxCrossEntropyLoss",
+           {y, make<int64_t>({1}, {1}), make<float>({2}, {1, 2})},
+           {{"reduction", attr_string("none")}},
+           13};
   EXPECT_TRUE(tensors_near(run_op(w)[0], make<float>({1}, {-2 * std::log(0.75f)})));
   // f16 with ignore_index on a 3-d input.
   Tensor h = make<Float16>({1, 2, 2}, {Float16(0), Float16(1), Float16(0), Float16(1)});
-  OpCall f{"SoftmaxCrossEntropyLoss", {h, make<int64_t>({1, 2}, {1, 5})},
-           {{"reduction", attr_string("sum")}, {"ignore_index", attr_int(5)}}, 13};
+  OpCall f{"SoftmaxCrossEntropyLoss",
+           {h, make<int64_t>({1, 2}, {1, 5})},
+           {{"reduction", attr_string("sum")}, {"ignore_index", attr_int(5)}},
+           13};
   auto fo = run_op(f);
   EXPECT_EQ(fo[0].dtype(), DType::kF16);
   EXPECT_TRUE(tensors_near(fo[0], Tensor::scalar<Float16>(Float16(std::log(2.0f))), 1e-3, 1e-3));
 }
 
 TEST(OpLoss, SoftmaxCrossEntropyErrors) {
-  EXPECT_THROW(run_op({"SoftmaxCrossEntropyLoss", {make<float>({2}, {1, 2}),
-                                                   make<int64_t>({}, {0})}, {}, 13}),
-               Error);
+  EXPECT_THROW(
+      run_op(
+          {"SoftmaxCrossEntropyLoss", {make<float>({2}, {1, 2}), make<int64_t>({}, {0})}, {}, 13}),
+      Error);
   Tensor bad = make<int64_t>({2}, {0, -1});  // -1 without ignore_index
   EXPECT_THROW(run_op({"SoftmaxCrossEntropyLoss", {kScores, bad}, {}, 13}), Error);
 }

@@ -19,8 +19,8 @@ ir::Attribute attr_strings(std::vector<std::string> v) {
   return a;
 }
 
-OpCall training_call(const S& op, std::vector<Tensor> inputs,
-                     std::map<S, ir::Attribute> attrs, int num_outputs) {
+OpCall training_call(const S& op, std::vector<Tensor> inputs, std::map<S, ir::Attribute> attrs,
+                     int num_outputs) {
   OpCall c{op, std::move(inputs), std::move(attrs), 1, num_outputs};
   c.domain = kTraining;
   return c;
@@ -34,30 +34,30 @@ OpCall ml_call(const S& op, std::vector<Tensor> inputs, std::map<S, ir::Attribut
 }
 
 TEST(OpMl, Adagrad) {
-  OpCall c = training_call("Adagrad",
-                           {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(3),
-                            make<float>({1}, {1.0f}), make<float>({1}, {-1.0f}),
-                            make<float>({1}, {2.0f})},
-                           {{"decay_factor", attr_float(0.1f)},
-                            {"epsilon", attr_float(1e-5f)},
-                            {"norm_coefficient", attr_float(0.001f)}},
-                           2);
+  OpCall c =
+      training_call("Adagrad",
+                    {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(3),
+                     make<float>({1}, {1.0f}), make<float>({1}, {-1.0f}), make<float>({1}, {2.0f})},
+                    {{"decay_factor", attr_float(0.1f)},
+                     {"epsilon", attr_float(1e-5f)},
+                     {"norm_coefficient", attr_float(0.001f)}},
+                    2);
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({1}, {1.0443817f})));
   EXPECT_TRUE(tensors_near(out[1], make<float>({1}, {2.998001f})));
 }
 
 TEST(OpMl, Adam) {
-  OpCall c = training_call("Adam",
-                           {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(2),
-                            make<double>({1}, {1.2}), make<double>({1}, {-0.5}),
-                            make<double>({1}, {0.3}), make<double>({1}, {0.4})},
-                           {{"alpha", attr_float(0.95f)},
-                            {"beta", attr_float(0.1f)},
-                            {"epsilon", attr_float(1e-7f)},
-                            {"norm_coefficient", attr_float(0.001f)},
-                            {"norm_coefficient_post", attr_float(0.01f)}},
-                           3);
+  OpCall c = training_call(
+      "Adam",
+      {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(2), make<double>({1}, {1.2}),
+       make<double>({1}, {-0.5}), make<double>({1}, {0.3}), make<double>({1}, {0.4})},
+      {{"alpha", attr_float(0.95f)},
+       {"beta", attr_float(0.1f)},
+       {"epsilon", attr_float(1e-7f)},
+       {"norm_coefficient", attr_float(0.001f)},
+       {"norm_coefficient_post", attr_float(0.01f)}},
+      3);
   auto out = run_op(c);
   // Attributes are float32, so expect float-level agreement only.
   EXPECT_TRUE(tensors_near(out[0], make<double>({1}, {0.67657208}), 1e-6, 1e-5));
@@ -72,9 +72,8 @@ TEST(OpMl, MomentumStandardNesterovAndMultiple) {
                                       {"mode", attr_string("standard")}};
   Tensor x = make<float>({2}, {1, 2}), g = make<float>({2}, {1, 1}),
          v = make<float>({2}, {0.5f, -0.5f});
-  OpCall c = training_call("Momentum",
-                           {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(1), x, g, v},
-                           attrs, 2);
+  OpCall c = training_call(
+      "Momentum", {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(1), x, g, v}, attrs, 2);
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({2}, {0.945f, 2.035f})));
   EXPECT_TRUE(tensors_near(out[1], make<float>({2}, {0.55f, -0.35f})));
@@ -105,11 +104,11 @@ TEST(OpMl, OptimizerErrors) {
                            {}, 3);
   EXPECT_THROW(run_op(c), Error);
   // G's shape differs from X's.
-  OpCall d = training_call("Adagrad",
-                           {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(1),
-                            make<float>({2}, {1, 2}), make<float>({1}, {1}),
-                            make<float>({2}, {1, 1})},
-                           {}, 2);
+  OpCall d =
+      training_call("Adagrad",
+                    {Tensor::scalar<float>(0.1f), Tensor::scalar<int64_t>(1),
+                     make<float>({2}, {1, 2}), make<float>({1}, {1}), make<float>({2}, {1, 1})},
+                    {}, 2);
   EXPECT_THROW(run_op(d), Error);
 }
 
@@ -122,10 +121,10 @@ TEST(OpMl, LabelEncoderListForms) {
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<int64_t>({3}, {0, 42, 2})));
   c.attrs.erase("default_int64");
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<int64_t>({3}, {0, -1, 2})));
-  OpCall f = ml_call("LabelEncoder", {make<float>({2, 2}, {1.5f, NAN, 2.0f, 1.5f})},
-                     {{"keys_floats", attr_floats({1.5f, NAN})},
-                      {"values_strings", attr_strings({"x", "nan"})}},
-                     4);
+  OpCall f = ml_call(
+      "LabelEncoder", {make<float>({2, 2}, {1.5f, NAN, 2.0f, 1.5f})},
+      {{"keys_floats", attr_floats({1.5f, NAN})}, {"values_strings", attr_strings({"x", "nan"})}},
+      4);
   EXPECT_TRUE(tensors_near(run_op(f)[0], make<S>({2, 2}, {"x", "nan", "_Unused", "x"})));
 }
 
@@ -156,8 +155,8 @@ TEST(OpMl, LabelEncoderV1) {
 }
 
 TEST(OpMl, Binarizer) {
-  OpCall c = ml_call("Binarizer", {make<float>({4}, {0.5f, 1, 2, -3})},
-                     {{"threshold", attr_float(1.0f)}});
+  OpCall c =
+      ml_call("Binarizer", {make<float>({4}, {0.5f, 1, 2, -3})}, {{"threshold", attr_float(1.0f)}});
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({4}, {0, 0, 1, 0})));
   c.inputs = {make<int32_t>({2, 1}, {1, 2})};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<int32_t>({2, 1}, {0, 1})));
@@ -211,13 +210,13 @@ OpCall tree_call(Tensor x, std::vector<int64_t> roots, int64_t aggregate, int64_
 
 TEST(OpMl, TreeEnsemble) {
   Tensor x = make<float>({3, 2}, {1, 3, 1, 2, 2, 1});
-  EXPECT_TRUE(tensors_near(run_op(tree_call(x, {0}, 1, 0))[0],
-                           make<float>({3, 2}, {1, 0, 0, 2, 5, 0})));
+  EXPECT_TRUE(
+      tensors_near(run_op(tree_call(x, {0}, 1, 0))[0], make<float>({3, 2}, {1, 0, 0, 2, 5, 0})));
   // The same tree twice: SUM doubles, AVERAGE does not.
   EXPECT_TRUE(tensors_near(run_op(tree_call(x, {0, 0}, 1, 0))[0],
                            make<float>({3, 2}, {2, 0, 0, 4, 10, 0})));
-  EXPECT_TRUE(tensors_near(run_op(tree_call(x, {0, 0}, 0, 0))[0],
-                           make<float>({3, 2}, {1, 0, 0, 2, 5, 0})));
+  EXPECT_TRUE(
+      tensors_near(run_op(tree_call(x, {0, 0}, 0, 0))[0], make<float>({3, 2}, {1, 0, 0, 2, 5, 0})));
   // MIN: a target no tree reached holds the largest float (as the ONNX reference).
   const float big = std::numeric_limits<float>::max();
   EXPECT_TRUE(tensors_near(run_op(tree_call(x, {0}, 2, 0))[0],

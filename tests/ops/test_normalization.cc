@@ -16,20 +16,25 @@ TEST(OpNormalization, BatchNormInference) {
   Tensor x = make<float>({1, 2, 2}, {1, 3, 10, 20});
   auto out = run_op({"BatchNormalization",
                      {x, vec({2, 1}), vec({0, 1}), vec({2, 10}), vec({4, 100})},
-                     {{"epsilon", attr_float(0)}}, 15});
+                     {{"epsilon", attr_float(0)}},
+                     15});
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2, 2}, {-1, 1, 1, 2})));
   // Opset 9, rank 2 input.
-  out = run_op({"BatchNormalization", {make<float>({2, 1}, {1, 5}), vec({1}), vec({0}), vec({1}),
-                                       vec({4})},
-                {{"epsilon", attr_float(0)}}, 9});
+  out = run_op({"BatchNormalization",
+                {make<float>({2, 1}, {1, 5}), vec({1}), vec({0}), vec({1}), vec({4})},
+                {{"epsilon", attr_float(0)}},
+                9});
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 1}, {0, 2})));
 }
 
 TEST(OpNormalization, BatchNormTrainingMode) {
   Tensor x = make<float>({2, 1, 1}, {1, 3});  // batch mean 2, batch var 1
-  OpCall c{"BatchNormalization", {x, vec({1}), vec({0}), vec({0}), vec({1})},
-           {{"epsilon", attr_float(0)}, {"training_mode", attr_int(1)},
-            {"momentum", attr_float(0.5f)}}, 15, 3};
+  OpCall c{
+      "BatchNormalization",
+      {x, vec({1}), vec({0}), vec({0}), vec({1})},
+      {{"epsilon", attr_float(0)}, {"training_mode", attr_int(1)}, {"momentum", attr_float(0.5f)}},
+      15,
+      3};
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 1, 1}, {-1, 1})));
   EXPECT_TRUE(tensors_near(out[1], vec({1})));  // 0 * 0.5 + 2 * 0.5
@@ -44,8 +49,8 @@ TEST(OpNormalization, BatchNormBadChannelCountFails) {
 
 TEST(OpNormalization, LayerNormWithStatsOutputs) {
   Tensor x = make<float>({2, 2}, {1, 3, 2, 4});
-  OpCall c{"LayerNormalization", {x, vec({1, 2}), vec({0, 1})}, {{"epsilon", attr_float(0)}}, 17,
-           3};
+  OpCall c{
+      "LayerNormalization", {x, vec({1, 2}), vec({0, 1})}, {{"epsilon", attr_float(0)}}, 17, 3};
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {-1, 3, -1, 3})));
   EXPECT_TRUE(tensors_near(out[1], make<float>({2, 1}, {2, 3})));
@@ -54,19 +59,20 @@ TEST(OpNormalization, LayerNormWithStatsOutputs) {
 
 TEST(OpNormalization, LayerNormAxis0AndBroadcastScale) {
   Tensor x = make<float>({2, 2}, {0, 2, 4, 6});  // mean 3, var 5
-  auto out = run_op({"LayerNormalization", {x, make<float>({1}, {2})},
-                     {{"axis", attr_int(0)}, {"epsilon", attr_float(0)}}, 17});
+  auto out = run_op({"LayerNormalization",
+                     {x, make<float>({1}, {2})},
+                     {{"axis", attr_int(0)}, {"epsilon", attr_float(0)}},
+                     17});
   float s = 2 / std::sqrt(5.f);
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {-3 * s, -s, s, 3 * s})));
   EXPECT_THROW(run_op({"LayerNormalization", {x, vec({1, 2, 3})}, {}, 17}), Error);
 }
 
 TEST(OpNormalization, LayerNormSymbolicStatShape) {
-  OpCall c{"LayerNormalization", {make<float>({2, 3}, {1, 2, 3, 4, 5, 6}), vec({1, 1, 1})}, {},
-           17, 2};
+  OpCall c{
+      "LayerNormalization", {make<float>({2, 3}, {1, 2, 3, 4, 5, 6}), vec({1, 1, 1})}, {}, 17, 2};
   auto g = make_op_graph(c);
-  g->values[size_t(g->inputs[0])].shape =
-      ir::Shape({ir::Dim::sym("batch"), ir::Dim::constant(3)});
+  g->values[size_t(g->inputs[0])].shape = ir::Shape({ir::Dim::sym("batch"), ir::Dim::constant(3)});
   // make_op_graph inferred concrete output shapes; forget them so they are inferred again.
   for (int o : g->nodes[0].outputs) g->values[size_t(o)].shape = ir::Shape::unranked();
   ir::infer_shapes(*g);
@@ -85,8 +91,8 @@ TEST(OpNormalization, RMSNorm) {
 
 TEST(OpNormalization, InstanceNorm) {
   Tensor x = make<float>({1, 2, 2}, {1, 3, 5, 5});
-  auto out = run_op({"InstanceNormalization", {x, vec({2, 1}), vec({1, 0})},
-                     {{"epsilon", attr_float(0.f)}}, 6});
+  auto out = run_op(
+      {"InstanceNormalization", {x, vec({2, 1}), vec({1, 0})}, {{"epsilon", attr_float(0.f)}}, 6});
   // Channel 1 has zero variance: 0 * inf would be NaN, so use epsilon in a separate case.
   EXPECT_FLOAT_EQ(out[0].data<float>()[0], -1);
   EXPECT_FLOAT_EQ(out[0].data<float>()[1], 3);
@@ -97,14 +103,20 @@ TEST(OpNormalization, InstanceNorm) {
 TEST(OpNormalization, GroupNormPerChannelAndPerGroup) {
   // N=1, C=2, one element each; one group over both channels: mean 2, var 1.
   Tensor x = make<float>({1, 2, 1}, {1, 3});
-  auto out = run_op({"GroupNormalization", {x, vec({1, 2}), vec({0, 1})},
-                     {{"num_groups", attr_int(1)}, {"epsilon", attr_float(0)}}, 21});
+  auto out = run_op({"GroupNormalization",
+                     {x, vec({1, 2}), vec({0, 1})},
+                     {{"num_groups", attr_int(1)}, {"epsilon", attr_float(0)}},
+                     21});
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2, 1}, {-1, 3})));
-  out = run_op({"GroupNormalization", {x, vec({2}), vec({1})},
-                {{"num_groups", attr_int(1)}, {"epsilon", attr_float(0)}}, 18});
+  out = run_op({"GroupNormalization",
+                {x, vec({2}), vec({1})},
+                {{"num_groups", attr_int(1)}, {"epsilon", attr_float(0)}},
+                18});
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2, 1}, {-1, 3})));
-  EXPECT_THROW(run_op({"GroupNormalization", {x, vec({1, 1, 1}), vec({0, 0, 0})},
-                       {{"num_groups", attr_int(3)}}, 21}),
+  EXPECT_THROW(run_op({"GroupNormalization",
+                       {x, vec({1, 1, 1}), vec({0, 0, 0})},
+                       {{"num_groups", attr_int(3)}},
+                       21}),
                Error);
 }
 
@@ -129,8 +141,13 @@ TEST(OpNormalization, MeanVarianceNormalization) {
 
 TEST(OpNormalization, LRN) {
   Tensor x = make<float>({1, 2, 1, 1}, {1, 2});
-  auto out = run_op({"LRN", {x}, {{"size", attr_int(2)}, {"alpha", attr_float(2)},
-                                   {"beta", attr_float(1)}, {"bias", attr_float(1)}}, 13});
+  auto out = run_op({"LRN",
+                     {x},
+                     {{"size", attr_int(2)},
+                      {"alpha", attr_float(2)},
+                      {"beta", attr_float(1)},
+                      {"bias", attr_float(1)}},
+                     13});
   // size 2: channel c sees [c, c + 1]; y = x / (1 + 2/2 * sum sq).
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 2, 1, 1}, {1.f / 6, 2.f / 5})));
   EXPECT_THROW(run_op({"LRN", {x}, {}, 13}), Error);  // size is required

@@ -21,9 +21,13 @@ TEST(OpPool, MaxPool2dDefault) {
 
 TEST(OpPool, MaxPoolPadsStridesAndIndices) {
   // 4x4 input 1..16, kernel 3, stride 2, pads 1: windows centered on (0,0),(0,2),(2,0),(2,2).
-  OpCall c{"MaxPool", {iota_f32({1, 1, 4, 4})},
-           {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})},
-            {"pads", attr_ints({1, 1, 1, 1})}}, 12, 2};
+  OpCall c{"MaxPool",
+           {iota_f32({1, 1, 4, 4})},
+           {{"kernel_shape", attr_ints({3, 3})},
+            {"strides", attr_ints({2, 2})},
+            {"pads", attr_ints({1, 1, 1, 1})}},
+           12,
+           2};
   auto out = run_op(c);
   EXPECT_TRUE(tensors_near(out[0], make<float>({1, 1, 2, 2}, {6, 8, 14, 16})));
   EXPECT_TRUE(tensors_near(out[1], make<int64_t>({1, 1, 2, 2}, {5, 7, 13, 15})));
@@ -42,7 +46,8 @@ TEST(OpPool, MaxPoolIndicesIncludeBatchAndChannel) {
 
 TEST(OpPool, MaxPool1dCeilModeAndUint8) {
   // Length 5, kernel 2, stride 2: floor gives 2 outputs, ceil 3 (the last window is [4]).
-  OpCall c{"MaxPool", {make<uint8_t>({1, 1, 5}, {3, 1, 4, 1, 5})},
+  OpCall c{"MaxPool",
+           {make<uint8_t>({1, 1, 5}, {3, 1, 4, 1, 5})},
            {{"kernel_shape", attr_ints({2})}, {"strides", attr_ints({2})}}};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<uint8_t>({1, 1, 2}, {3, 4})));
   c.attrs["ceil_mode"] = attr_int(1);
@@ -52,19 +57,25 @@ TEST(OpPool, MaxPool1dCeilModeAndUint8) {
 TEST(OpPool, MaxPoolCeilModeDropsWindowStartingInPad) {
   // Length 4, kernel 2, stride 2, pad end 1: ceil((4+1-2)/2)+1 = 3, but window 3 would start
   // at 4 (in the pad), so 2 outputs.
-  OpCall c{"MaxPool", {iota_f32({1, 1, 4})},
-           {{"kernel_shape", attr_ints({2})}, {"strides", attr_ints({2})},
-            {"pads", attr_ints({0, 1})}, {"ceil_mode", attr_int(1)}}};
+  OpCall c{"MaxPool",
+           {iota_f32({1, 1, 4})},
+           {{"kernel_shape", attr_ints({2})},
+            {"strides", attr_ints({2})},
+            {"pads", attr_ints({0, 1})},
+            {"ceil_mode", attr_int(1)}}};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 2}, {2, 4})));
 }
 
 TEST(OpPool, MaxPoolSameUpperAndDilations) {
-  OpCall c{"MaxPool", {iota_f32({1, 1, 5})},
-           {{"kernel_shape", attr_ints({2})}, {"auto_pad", attr_string("SAME_UPPER")},
+  OpCall c{"MaxPool",
+           {iota_f32({1, 1, 5})},
+           {{"kernel_shape", attr_ints({2})},
+            {"auto_pad", attr_string("SAME_UPPER")},
             {"strides", attr_ints({2})}}};
   // out = ceil(5/2) = 3, total pad = 1 at the end: windows [1,2] [3,4] [5,pad].
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 3}, {2, 4, 5})));
-  OpCall d{"MaxPool", {make<float>({1, 1, 5}, {9, 1, 2, 8, 3})},
+  OpCall d{"MaxPool",
+           {make<float>({1, 1, 5}, {9, 1, 2, 8, 3})},
            {{"kernel_shape", attr_ints({2})}, {"dilations", attr_ints({3})}}};
   // Windows {0,3} and {1,4}.
   EXPECT_TRUE(tensors_near(run_op(d)[0], make<float>({1, 1, 2}, {9, 3})));
@@ -81,13 +92,14 @@ TEST(OpPool, MaxPool3dF16) {
 
 TEST(OpPool, AveragePoolCountIncludePad) {
   // 2x2 input [[1,2],[3,4]], kernel 2, pads 1 each side -> 3x3 output.
-  OpCall c{"AveragePool", {iota_f32({1, 1, 2, 2})},
+  OpCall c{"AveragePool",
+           {iota_f32({1, 1, 2, 2})},
            {{"kernel_shape", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}}};
-  EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 3, 3},
-                                                     {1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4})));
+  EXPECT_TRUE(
+      tensors_near(run_op(c)[0], make<float>({1, 1, 3, 3}, {1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4})));
   c.attrs["count_include_pad"] = attr_int(1);
-  EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 3, 3}, {0.25, 0.75, 0.5, 1, 2.5, 1.5,
-                                                                    0.75, 1.75, 1})));
+  EXPECT_TRUE(tensors_near(
+      run_op(c)[0], make<float>({1, 1, 3, 3}, {0.25, 0.75, 0.5, 1, 2.5, 1.5, 0.75, 1.75, 1})));
 }
 
 TEST(OpPool, AveragePoolStridesF64) {
@@ -97,7 +109,8 @@ TEST(OpPool, AveragePoolStridesF64) {
 }
 
 TEST(OpPool, LpPool) {
-  OpCall c{"LpPool", {make<float>({1, 1, 4}, {3, -4, 1, 1})},
+  OpCall c{"LpPool",
+           {make<float>({1, 1, 4}, {3, -4, 1, 1})},
            {{"kernel_shape", attr_ints({2})}, {"strides", attr_ints({2})}}};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 2}, {5, std::sqrt(2.0f)})));
   c.attrs["p"] = attr_int(1);
@@ -106,10 +119,9 @@ TEST(OpPool, LpPool) {
 
 TEST(OpPool, GlobalPools) {
   Tensor x = make<float>({1, 2, 2, 2}, {1, 2, 3, 4, -1, -2, -3, -4});
-  EXPECT_TRUE(tensors_near(run_op({"GlobalMaxPool", {x}})[0],
-                           make<float>({1, 2, 1, 1}, {4, -1})));
-  EXPECT_TRUE(tensors_near(run_op({"GlobalAveragePool", {x}})[0],
-                           make<float>({1, 2, 1, 1}, {2.5, -2.5})));
+  EXPECT_TRUE(tensors_near(run_op({"GlobalMaxPool", {x}})[0], make<float>({1, 2, 1, 1}, {4, -1})));
+  EXPECT_TRUE(
+      tensors_near(run_op({"GlobalAveragePool", {x}})[0], make<float>({1, 2, 1, 1}, {2.5, -2.5})));
   EXPECT_TRUE(tensors_near(run_op({"GlobalLpPool", {x}, {{"p", attr_int(1)}}})[0],
                            make<float>({1, 2, 1, 1}, {10, 10})));
 }
@@ -117,7 +129,10 @@ TEST(OpPool, GlobalPools) {
 TEST(OpPool, MaxUnpool) {
   Tensor x = make<float>({1, 1, 2, 2}, {5, 6, 7, 8});
   Tensor i = make<int64_t>({1, 1, 2, 2}, {5, 7, 13, 15});
-  OpCall c{"MaxUnpool", {x, i}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}}, 11};
+  OpCall c{"MaxUnpool",
+           {x, i},
+           {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}},
+           11};
   Tensor want(DType::kF32, {1, 1, 4, 4});
   want.data<float>()[5] = 5;
   want.data<float>()[7] = 6;
@@ -129,18 +144,22 @@ TEST(OpPool, MaxUnpool) {
 }
 
 TEST(OpPool, MaxRoiPool) {
-  OpCall c{"MaxRoiPool", {iota_f32({1, 1, 4, 4}), make<float>({1, 5}, {0, 0, 0, 3, 3})},
-           {{"pooled_shape", attr_ints({2, 2})}}, 1};
+  OpCall c{"MaxRoiPool",
+           {iota_f32({1, 1, 4, 4}), make<float>({1, 5}, {0, 0, 0, 3, 3})},
+           {{"pooled_shape", attr_ints({2, 2})}},
+           1};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<float>({1, 1, 2, 2}, {6, 8, 14, 16})));
 }
 
 TEST(OpPool, SymbolicShapes) {
-  OpCall c{"MaxPool", {iota_f32({1, 3, 8, 8})},
-           {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})},
+  OpCall c{"MaxPool",
+           {iota_f32({1, 3, 8, 8})},
+           {{"kernel_shape", attr_ints({3, 3})},
+            {"strides", attr_ints({2, 2})},
             {"pads", attr_ints({1, 1, 1, 1})}}};
   auto g = make_op_graph(c);
-  g->values[size_t(g->nodes[0].inputs[0])].shape =
-      ir::Shape({ir::Dim::sym("N"), ir::Dim::constant(3), ir::Dim::sym("H"), ir::Dim::constant(224)});
+  g->values[size_t(g->nodes[0].inputs[0])].shape = ir::Shape(
+      {ir::Dim::sym("N"), ir::Dim::constant(3), ir::Dim::sym("H"), ir::Dim::constant(224)});
   g->values[size_t(g->nodes[0].outputs[0])].shape = ir::Shape::unranked();
   ir::infer_shapes(*g);
   const ir::Shape& s = g->values[size_t(g->nodes[0].outputs[0])].shape;
@@ -157,14 +176,17 @@ TEST(OpPool, SymbolicShapes) {
   g2->values[size_t(g2->nodes[0].outputs[0])].shape = ir::Shape::unranked();
   ir::infer_shapes(*g2);
   EXPECT_EQ(g2->values[size_t(g2->nodes[0].outputs[0])].shape,
-            ir::Shape({ir::Dim::sym("N"), ir::Dim::sym("C"), ir::Dim::constant(1), ir::Dim::constant(1)}));
+            ir::Shape({ir::Dim::sym("N"), ir::Dim::sym("C"), ir::Dim::constant(1),
+                       ir::Dim::constant(1)}));
 }
 
 TEST(OpPool, Errors) {
   // kernel_shape rank does not match the input's spatial rank.
-  EXPECT_THROW(run_op({"MaxPool", {iota_f32({1, 1, 4, 4})}, {{"kernel_shape", attr_ints({2})}}}), Error);
+  EXPECT_THROW(run_op({"MaxPool", {iota_f32({1, 1, 4, 4})}, {{"kernel_shape", attr_ints({2})}}}),
+               Error);
   // Kernel larger than the (unpadded) input.
-  EXPECT_THROW(run_op({"AveragePool", {iota_f32({1, 1, 2})}, {{"kernel_shape", attr_ints({3})}}}), Error);
+  EXPECT_THROW(run_op({"AveragePool", {iota_f32({1, 1, 2})}, {{"kernel_shape", attr_ints({3})}}}),
+               Error);
   // Rank-2 input.
   EXPECT_THROW(run_op({"LpPool", {iota_f32({2, 2})}, {{"kernel_shape", attr_ints({1})}}}), Error);
 }

@@ -128,8 +128,11 @@ TEST(OpReduction, ArgMaxArgMin) {
   Tensor x = make<float>({2, 3}, {1, 3, 3, 5, 0, 5});
   auto out = run_op({"ArgMax", {x}, {{"axis", attr_int(1)}}, 13});
   EXPECT_TRUE(tensors_near(out[0], make<int64_t>({2, 1}, {1, 0})));
-  out = run_op({"ArgMax", {x}, {{"axis", attr_int(-1)}, {"select_last_index", attr_int(1)},
-                                {"keepdims", attr_int(0)}}, 13});
+  out = run_op(
+      {"ArgMax",
+       {x},
+       {{"axis", attr_int(-1)}, {"select_last_index", attr_int(1)}, {"keepdims", attr_int(0)}},
+       13});
   EXPECT_TRUE(tensors_near(out[0], make<int64_t>({2}, {2, 2})));
   out = run_op({"ArgMin", {x}, {{"keepdims", attr_int(0)}}, 13});
   EXPECT_TRUE(tensors_near(out[0], make<int64_t>({3}, {0, 1, 0})));
@@ -144,8 +147,8 @@ TEST(OpReduction, SoftmaxAlongAxisAndCoerced) {
   EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {0.5f, 0.5f, 1 / (1 + e2), e2 / (1 + e2)})));
   out = run_op({"Softmax", {x}, {{"axis", attr_int(0)}}, 13});
   float e1 = std::exp(1.f), e3 = std::exp(3.f);
-  EXPECT_TRUE(tensors_near(out[0], make<float>({2, 2}, {1 / (1 + e1), 1 / (1 + e3), e1 / (1 + e1),
-                                                        e3 / (1 + e3)})));
+  EXPECT_TRUE(tensors_near(
+      out[0], make<float>({2, 2}, {1 / (1 + e1), 1 / (1 + e3), e1 / (1 + e1), e3 / (1 + e3)})));
   // Opset 11, axis 0: the whole tensor is one row.
   out = run_op({"Softmax", {x}, {{"axis", attr_int(0)}}, 11});
   float s = 2 + e1 + e3;
@@ -174,8 +177,10 @@ TEST(OpReduction, CumSumVariants) {
   EXPECT_TRUE(tensors_near(run_op({"CumSum", {x, ax}, {{"reverse", attr_int(1)}}, 14})[0],
                            make<float>({2, 3}, {6, 5, 3, 15, 11, 6})));
   Tensor xi = make<int64_t>({3}, {2, 3, 4});
-  EXPECT_TRUE(tensors_near(run_op({"CumProd", {xi, make<int64_t>({1}, {-1})},
-                                   {{"exclusive", attr_int(1)}, {"reverse", attr_int(1)}}, 26})[0],
+  EXPECT_TRUE(tensors_near(run_op({"CumProd",
+                                   {xi, make<int64_t>({1}, {-1})},
+                                   {{"exclusive", attr_int(1)}, {"reverse", attr_int(1)}},
+                                   26})[0],
                            make<int64_t>({3}, {12, 4, 1})));
   EXPECT_THROW(run_op({"CumSum", {x, Tensor::scalar<int32_t>(2)}, {}, 14}), Error);
 }

@@ -16,20 +16,19 @@ ir::Attribute attr_strings(std::vector<std::string> v) {
 TEST(OpText, StringNormalizerStopwordsAndCase) {
   OpCall c{"StringNormalizer",
            {make<S>({6}, {"monday", "tuesday", "Monday", "wed", "MONDAY", "a1"})},
-           {{"stopwords", attr_strings({"monday"})},
-            {"case_change_action", attr_string("UPPER")}},
+           {{"stopwords", attr_strings({"monday"})}, {"case_change_action", attr_string("UPPER")}},
            10};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<S>({3}, {"TUESDAY", "WED", "A1"})));
   // Case-sensitive: only the exact stopword goes; LOWER keeps non-letters.
   c.attrs["is_case_sensitive"] = attr_int(1);
   c.attrs["case_change_action"] = attr_string("LOWER");
-  EXPECT_TRUE(tensors_near(run_op(c)[0],
-                           make<S>({5}, {"tuesday", "monday", "wed", "monday", "a1"})));
+  EXPECT_TRUE(
+      tensors_near(run_op(c)[0], make<S>({5}, {"tuesday", "monday", "wed", "monday", "a1"})));
 }
 
 TEST(OpText, StringNormalizerTwoDimAndEmptyResult) {
-  OpCall c{"StringNormalizer", {make<S>({1, 2}, {"x", "X"})},
-           {{"stopwords", attr_strings({"x"})}}, 10};
+  OpCall c{
+      "StringNormalizer", {make<S>({1, 2}, {"x", "X"})}, {{"stopwords", attr_strings({"x"})}}, 10};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<S>({1, 1}, {""})));
   OpCall d{"StringNormalizer", {make<S>({2}, {"Ab", "cD"})}, {}, 10};
   EXPECT_TRUE(tensors_near(run_op(d)[0], make<S>({2}, {"Ab", "cD"})));
@@ -38,14 +37,16 @@ TEST(OpText, StringNormalizerTwoDimAndEmptyResult) {
 TEST(OpText, StringNormalizerRejectsBadShape) {
   OpCall c{"StringNormalizer", {make<S>({2, 2}, {"a", "b", "c", "d"})}, {}, 10};
   EXPECT_THROW(run_op(c), Error);
-  OpCall d{"StringNormalizer", {make<S>({1}, {"a"})},
-           {{"case_change_action", attr_string("TITLE")}}, 10};
+  OpCall d{"StringNormalizer",
+           {make<S>({1}, {"a"})},
+           {{"case_change_action", attr_string("TITLE")}},
+           10};
   EXPECT_THROW(run_op(d), Error);
 }
 
 TEST(OpText, StringNormalizerSymbolicShape) {
-  OpCall c{"StringNormalizer", {make<S>({1, 2}, {"a", "b"})},
-           {{"stopwords", attr_strings({"a"})}}, 10};
+  OpCall c{
+      "StringNormalizer", {make<S>({1, 2}, {"a", "b"})}, {{"stopwords", attr_strings({"a"})}}, 10};
   c.input_shapes = {ir::Shape({ir::Dim::constant(1), ir::Dim::sym("n")})};
   auto g = make_op_graph(c);
   const ir::Shape& s = g->values[g->nodes[0].outputs[0]].shape;
@@ -65,11 +66,11 @@ TEST(OpText, StringConcatBroadcasts) {
 }
 
 TEST(OpText, StringSplitWithDelimiter) {
-  OpCall c{"StringSplit", {make<S>({3}, {"a,b,,c", "", "x"})},
-           {{"delimiter", attr_string(",")}}, 20, 2};
+  OpCall c{
+      "StringSplit", {make<S>({3}, {"a,b,,c", "", "x"})}, {{"delimiter", attr_string(",")}}, 20, 2};
   auto out = run_op(c);
-  EXPECT_TRUE(tensors_near(out[0], make<S>({3, 4}, {"a", "b", "", "c", "", "", "", "", "x", "",
-                                                    "", ""})));
+  EXPECT_TRUE(
+      tensors_near(out[0], make<S>({3, 4}, {"a", "b", "", "c", "", "", "", "", "x", "", "", ""})));
   EXPECT_TRUE(tensors_near(out[1], make<int64_t>({3}, {4, 1, 1})));
   c.attrs["maxsplit"] = attr_int(1);
   out = run_op(c);
@@ -95,10 +96,13 @@ TEST(OpText, StringSplitWhitespaceAndEmpty) {
 TEST(OpText, RegexFullMatch) {
   OpCall c{"RegexFullMatch",
            {make<S>({2, 2}, {"www.google.com", "www.facebook.com", "www.bbc.co.uk", "google.com"})},
-           {{"pattern", attr_string(R"(www\.[\w.-]+\.\bcom\b)")}}, 20};
+           {{"pattern", attr_string(R"(www\.[\w.-]+\.\bcom\b)")}},
+           20};
   EXPECT_TRUE(tensors_near(run_op(c)[0], make<bool>({2, 2}, {true, true, false, false})));
-  OpCall e{"RegexFullMatch", {make<S>({2}, {"john@gmail.com", "x@hotmail.com"})},
-           {{"pattern", attr_string(R"((\W|^)[\w.\-]{0,25}@(yahoo|gmail)\.com(\W|$))")}}, 20};
+  OpCall e{"RegexFullMatch",
+           {make<S>({2}, {"john@gmail.com", "x@hotmail.com"})},
+           {{"pattern", attr_string(R"((\W|^)[\w.\-]{0,25}@(yahoo|gmail)\.com(\W|$))")}},
+           20};
   EXPECT_TRUE(tensors_near(run_op(e)[0], make<bool>({2}, {true, false})));
   OpCall bad{"RegexFullMatch", {make<S>({1}, {"a"})}, {{"pattern", attr_string("(a")}}, 20};
   EXPECT_THROW(run_op(bad), Error);
@@ -157,8 +161,8 @@ TEST(OpText, TfIdfShapes) {
   ASSERT_EQ(s.rank(), 2);
   EXPECT_EQ(s.dims[0].symbol, "n");
   EXPECT_TRUE(s.dims[1].known_equal(ir::Dim::constant(7)));
-  EXPECT_TRUE(tensors_near(run_op(c)[0],
-                           make<float>({2, 7}, {2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0})));
+  EXPECT_TRUE(
+      tensors_near(run_op(c)[0], make<float>({2, 7}, {2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0})));
   OpCall bad = tfidf_call(make<float>({2}, {1, 2}), 1, 1, 0, "TF");
   EXPECT_THROW(run_op(bad), Error);
 }

@@ -25,13 +25,16 @@ void set_type(onnx::ValueInfoProto* vi, int32_t elem_type, const std::vector<int
   size_t sym = 0;
   for (int64_t d : dims) {
     auto* dim = shape->add_dim();
-    if (d >= 0) dim->set_dim_value(d);
-    else if (sym < symbols.size()) dim->set_dim_param(symbols[sym++]);
+    if (d >= 0)
+      dim->set_dim_value(d);
+    else if (sym < symbols.size())
+      dim->set_dim_param(symbols[sym++]);
   }
 }
 }  // namespace
 
-ModelBuilder& ModelBuilder::input(const std::string& name, int32_t elem_type, const std::vector<int64_t>& dims,
+ModelBuilder& ModelBuilder::input(const std::string& name, int32_t elem_type,
+                                  const std::vector<int64_t>& dims,
                                   const std::vector<std::string>& symbols) {
   auto* vi = model_.mutable_graph()->add_input();
   vi->set_name(name);
@@ -39,7 +42,8 @@ ModelBuilder& ModelBuilder::input(const std::string& name, int32_t elem_type, co
   return *this;
 }
 
-ModelBuilder& ModelBuilder::output(const std::string& name, int32_t elem_type, const std::vector<int64_t>& dims,
+ModelBuilder& ModelBuilder::output(const std::string& name, int32_t elem_type,
+                                   const std::vector<int64_t>& dims,
                                    const std::vector<std::string>& symbols) {
   auto* vi = model_.mutable_graph()->add_output();
   vi->set_name(name);
@@ -60,7 +64,8 @@ ModelBuilder& ModelBuilder::init_f32(const std::string& name, const std::vector<
   t->set_name(name);
   t->set_data_type(onnx::TensorProto::FLOAT);
   for (int64_t d : dims) t->add_dims(d);
-  t->set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
+  t->set_raw_data(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
   return *this;
 }
 
@@ -74,8 +79,8 @@ ModelBuilder& ModelBuilder::init_i64(const std::string& name, const std::vector<
   return *this;
 }
 
-ModelBuilder& ModelBuilder::init_random(const std::string& name, const std::vector<int64_t>& dims, float scale,
-                                        uint64_t seed) {
+ModelBuilder& ModelBuilder::init_random(const std::string& name, const std::vector<int64_t>& dims,
+                                        float scale, uint64_t seed) {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;
   std::mt19937_64 rng(seed);
@@ -86,7 +91,8 @@ ModelBuilder& ModelBuilder::init_random(const std::string& name, const std::vect
 }
 
 onnx::NodeProto& ModelBuilder::node(const std::string& op, const std::vector<std::string>& inputs,
-                                    const std::vector<std::string>& outputs, const std::string& name) {
+                                    const std::vector<std::string>& outputs,
+                                    const std::string& name) {
   auto* n = model_.mutable_graph()->add_node();
   n->set_op_type(op);
   n->set_name(name.empty() ? op + "_" + std::to_string(model_.graph().node_size() - 1) : name);
@@ -102,7 +108,8 @@ void ModelBuilder::set_int(onnx::NodeProto& n, const std::string& name, int64_t 
   a->set_i(v);
 }
 
-void ModelBuilder::set_ints(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& v) {
+void ModelBuilder::set_ints(onnx::NodeProto& n, const std::string& name,
+                            const std::vector<int64_t>& v) {
   auto* a = n.add_attribute();
   a->set_name(name);
   a->set_type(onnx::AttributeProto::INTS);

@@ -18,19 +18,23 @@ int main(int argc, char** argv) {
     std::cerr << "no schema for " << op << " at opset " << opset << "\n";
     return 1;
   }
-  std::cout << op << " since version " << s->SinceVersion() << "\n\n" << (s->doc() ? s->doc() : "") << "\n";
+  std::cout << op << " since version " << s->SinceVersion() << "\n\n"
+            << (s->doc() ? s->doc() : "") << "\n";
   std::cout << "\nAttributes:\n";
   for (const auto& [name, a] : s->attributes())
     std::cout << "  " << name << (a.required ? " (required)" : "") << ": " << a.description << "\n";
   std::cout << "\nInputs:\n";
   for (const auto& f : s->inputs())
     std::cout << "  " << f.GetName() << " : " << f.GetTypeStr()
-              << (f.GetOption() == onnx::OpSchema::Optional ? " (optional)" : f.GetOption() == onnx::OpSchema::Variadic ? " (variadic)" : "")
+              << (f.GetOption() == onnx::OpSchema::Optional   ? " (optional)"
+                  : f.GetOption() == onnx::OpSchema::Variadic ? " (variadic)"
+                                                              : "")
               << " — " << f.GetDescription() << "\n";
   std::cout << "\nOutputs:\n";
   for (const auto& f : s->outputs())
     std::cout << "  " << f.GetName() << " : " << f.GetTypeStr()
-              << (f.GetOption() == onnx::OpSchema::Optional ? " (optional)" : "") << " — " << f.GetDescription() << "\n";
+              << (f.GetOption() == onnx::OpSchema::Optional ? " (optional)" : "") << " — "
+              << f.GetDescription() << "\n";
   std::cout << "\nType constraints:\n";
   for (const auto& t : s->typeConstraintParams()) {
     std::cout << "  " << t.type_param_str << ":";

@@ -20,10 +20,14 @@ namespace fs = std::filesystem;
 
 const char* status_name(CaseResult::Status s) {
   switch (s) {
-    case CaseResult::Status::kPass: return "pass";
-    case CaseResult::Status::kFail: return "fail";
-    case CaseResult::Status::kError: return "error";
-    case CaseResult::Status::kSkip: return "skip";
+    case CaseResult::Status::kPass:
+      return "pass";
+    case CaseResult::Status::kFail:
+      return "fail";
+    case CaseResult::Status::kError:
+      return "error";
+    case CaseResult::Status::kSkip:
+      return "skip";
   }
   return "?";
 }
@@ -42,18 +46,24 @@ std::vector<std::string> collect_cases(const std::vector<std::string>& paths) {
     std::vector<std::string> sub;
     for (const auto& e : fs::directory_iterator(p, ec))
       if (e.is_directory() && fs::exists(e.path() / "model.onnx")) sub.push_back(e.path().string());
-    if (sub.empty()) throw Error(ErrorCode::kInvalidArgument, "'" + p + "' holds no test cases (folders with model.onnx)");
+    if (sub.empty())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "'" + p + "' holds no test cases (folders with model.onnx)");
     std::sort(sub.begin(), sub.end());
     cases.insert(cases.end(), sub.begin(), sub.end());
   }
-  if (cases.empty()) throw Error(ErrorCode::kInvalidArgument, "no test cases (folders with model.onnx) among the paths");
+  if (cases.empty())
+    throw Error(ErrorCode::kInvalidArgument,
+                "no test cases (folders with model.onnx) among the paths");
   return cases;
 }
 
 std::string compare_tensors(const Tensor& got, const Tensor& want, double atol, double rtol) {
   if (got.dtype() != want.dtype())
-    return std::string("element type ") + dtype_name(got.dtype()) + ", expected " + dtype_name(want.dtype());
-  if (got.dims() != want.dims()) return "dims " + dims_to_string(got.dims()) + ", expected " + dims_to_string(want.dims());
+    return std::string("element type ") + dtype_name(got.dtype()) + ", expected " +
+           dtype_name(want.dtype());
+  if (got.dims() != want.dims())
+    return "dims " + dims_to_string(got.dims()) + ", expected " + dims_to_string(want.dims());
   int64_t bad = 0, first = -1, worst = -1;
   double worst_err = -1;
   for (int64_t i = 0; i < got.numel(); ++i) {
@@ -63,8 +73,10 @@ std::string compare_tensors(const Tensor& got, const Tensor& want, double atol, 
       ok = got.data<std::string>()[i] == want.data<std::string>()[i];
     } else if (dtype_is_float(got.dtype())) {
       double a = got.element_as_double(i), b = want.element_as_double(i);
-      if (std::isnan(b)) ok = std::isnan(a);
-      else if (std::isinf(b)) ok = a == b;
+      if (std::isnan(b))
+        ok = std::isnan(a);
+      else if (std::isinf(b))
+        ok = a == b;
       else {
         err = std::fabs(a - b);
         ok = err <= atol + rtol * std::fabs(b);
@@ -85,10 +97,11 @@ std::string compare_tensors(const Tensor& got, const Tensor& want, double atol, 
   int64_t at = worst >= 0 ? worst : first;
   os << bad << " of " << got.numel() << " elements differ";
   if (got.dtype() == DType::kString) {
-    os << "; first at " << first << ": \"" << got.data<std::string>()[first] << "\" vs \"" << want.data<std::string>()[first] << "\"";
+    os << "; first at " << first << ": \"" << got.data<std::string>()[first] << "\" vs \""
+       << want.data<std::string>()[first] << "\"";
   } else {
-    os << "; max abs error " << worst_err << " at index " << at << " (got " << got.element_as_double(at) << ", expected "
-       << want.element_as_double(at) << ")";
+    os << "; max abs error " << worst_err << " at index " << at << " (got "
+       << got.element_as_double(at) << ", expected " << want.element_as_double(at) << ")";
   }
   return os.str();
 }
@@ -115,7 +128,8 @@ CaseResult check_case(const std::string& case_dir, const CheckOptions& opt) {
       const auto& outs = s.output_info();
       if (want.size() > outs.size()) {
         r.status = CaseResult::Status::kFail;
-        r.message = set_name + ": " + std::to_string(want.size()) + " reference outputs, the model has " + std::to_string(outs.size());
+        r.message = set_name + ": " + std::to_string(want.size()) +
+                    " reference outputs, the model has " + std::to_string(outs.size());
         return r;
       }
       for (size_t i = 0; i < want.size(); ++i) {
@@ -181,7 +195,9 @@ CaseResult check_case_isolated(const std::string& case_dir, const CheckOptions& 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opt.timeout_seconds);
   bool timed_out = false;
   for (;;) {
-    int left_ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
+    int left_ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count());
     if (left_ms <= 0) {
       timed_out = true;
       break;
@@ -210,7 +226,8 @@ CaseResult check_case_isolated(const std::string& case_dir, const CheckOptions& 
     r.message = signal_text(WTERMSIG(status));
   } else if (data.empty()) {
     r.status = CaseResult::Status::kError;
-    r.message = "the case's process exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
+    r.message = "the case's process exited with status " + std::to_string(WEXITSTATUS(status)) +
+                " and no result";
   } else {
     r.status = CaseResult::Status(data[0] - '0');
     r.message = data.substr(1);

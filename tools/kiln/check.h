@@ -17,7 +17,7 @@ struct CheckOptions {
   double atol = 1e-7;
   double rtol = 1e-3;
   int opt_level = 3;
-  bool isolate = true;      // one child process per case
+  bool isolate = true;        // one child process per case
   int timeout_seconds = 300;  // per case, when isolated
 };
 

@@ -48,9 +48,11 @@ int64_t Args::to_int(const std::string& flag, const std::string& v, int64_t lo, 
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != v.size()) throw UsageError(flag + " expects an integer, got '" + v + "'");
+  if (used == 0 || used != v.size())
+    throw UsageError(flag + " expects an integer, got '" + v + "'");
   if (x < lo || x > hi)
-    throw UsageError(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v);
+    throw UsageError(flag + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                     "], got " + v);
   return x;
 }
 
@@ -62,7 +64,8 @@ double Args::to_double(const std::string& flag, const std::string& v) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != v.size() || !(x >= 0)) throw UsageError(flag + " expects a non-negative number, got '" + v + "'");
+  if (used == 0 || used != v.size() || !(x >= 0))
+    throw UsageError(flag + " expects a non-negative number, got '" + v + "'");
   return x;
 }
 
@@ -70,7 +73,8 @@ Dims parse_dims(const std::string& s) {
   Dims dims;
   if (s.empty() || s == "scalar") return dims;
   static const std::regex kDims(R"(\d+([x,]\d+)*)");
-  if (!std::regex_match(s, kDims)) throw UsageError("bad dims '" + s + "' (expected e.g. 1x3x224x224)");
+  if (!std::regex_match(s, kDims))
+    throw UsageError("bad dims '" + s + "' (expected e.g. 1x3x224x224)");
   size_t pos = 0;
   while (pos <= s.size()) {
     size_t end = s.find_first_of("x,", pos);
@@ -88,33 +92,64 @@ Tensor random_input(DType dtype, const Dims& dims, uint64_t seed) {
   std::uniform_int_distribution<int> small(0, 15);
   for (int64_t i = 0; i < t.numel(); ++i) {
     switch (dtype) {
-      case DType::kF32: t.data<float>()[i] = u(rng); break;
-      case DType::kF64: t.data<double>()[i] = u(rng); break;
-      case DType::kF16: t.data<Float16>()[i] = Float16(u(rng)); break;
-      case DType::kBF16: t.data<BFloat16>()[i] = BFloat16(u(rng)); break;
-      case DType::kI8: t.data<int8_t>()[i] = int8_t(small(rng)); break;
-      case DType::kI16: t.data<int16_t>()[i] = int16_t(small(rng)); break;
-      case DType::kI32: t.data<int32_t>()[i] = small(rng); break;
-      case DType::kI64: t.data<int64_t>()[i] = small(rng); break;
-      case DType::kU8: t.data<uint8_t>()[i] = uint8_t(small(rng)); break;
-      case DType::kU16: t.data<uint16_t>()[i] = uint16_t(small(rng)); break;
-      case DType::kU32: t.data<uint32_t>()[i] = uint32_t(small(rng)); break;
-      case DType::kU64: t.data<uint64_t>()[i] = uint64_t(small(rng)); break;
-      case DType::kBool: t.data<bool>()[i] = small(rng) & 1; break;
-      case DType::kString: t.data<std::string>()[i] = std::to_string(small(rng)); break;
-      default: throw UsageError(std::string("cannot make random values of type ") + dtype_name(dtype));
+      case DType::kF32:
+        t.data<float>()[i] = u(rng);
+        break;
+      case DType::kF64:
+        t.data<double>()[i] = u(rng);
+        break;
+      case DType::kF16:
+        t.data<Float16>()[i] = Float16(u(rng));
+        break;
+      case DType::kBF16:
+        t.data<BFloat16>()[i] = BFloat16(u(rng));
+        break;
+      case DType::kI8:
+        t.data<int8_t>()[i] = int8_t(small(rng));
+        break;
+      case DType::kI16:
+        t.data<int16_t>()[i] = int16_t(small(rng));
+        break;
+      case DType::kI32:
+        t.data<int32_t>()[i] = small(rng);
+        break;
+      case DType::kI64:
+        t.data<int64_t>()[i] = small(rng);
+        break;
+      case DType::kU8:
+        t.data<uint8_t>()[i] = uint8_t(small(rng));
+        break;
+      case DType::kU16:
+        t.data<uint16_t>()[i] = uint16_t(small(rng));
+        break;
+      case DType::kU32:
+        t.data<uint32_t>()[i] = uint32_t(small(rng));
+        break;
+      case DType::kU64:
+        t.data<uint64_t>()[i] = uint64_t(small(rng));
+        break;
+      case DType::kBool:
+        t.data<bool>()[i] = small(rng) & 1;
+        break;
+      case DType::kString:
+        t.data<std::string>()[i] = std::to_string(small(rng));
+        break;
+      default:
+        throw UsageError(std::string("cannot make random values of type ") + dtype_name(dtype));
     }
   }
   return t;
 }
 
 Dims concrete_dims(const ValueInfo& info) {
-  if (!info.has_shape) throw UsageError("input '" + info.name + "' has no declared shape; give --input " + info.name + "=random:DIMS");
+  if (!info.has_shape)
+    throw UsageError("input '" + info.name + "' has no declared shape; give --input " + info.name +
+                     "=random:DIMS");
   Dims dims;
   for (const auto& d : info.shape) {
     if (!d.is_constant())
-      throw UsageError("input '" + info.name + "' " + info.to_string() + " has symbolic dims; give its shape, e.g. " +
-                       info.name + "=random:DIMS");
+      throw UsageError("input '" + info.name + "' " + info.to_string() +
+                       " has symbolic dims; give its shape, e.g. " + info.name + "=random:DIMS");
     dims.push_back(d.value);
   }
   return dims;
@@ -129,10 +164,12 @@ Tensor tile_batch(const Tensor& t, int64_t batch) {
   Tensor out(t.dtype(), dims);
   int64_t row_elems = rows ? t.numel() / rows : 0;
   for (int64_t b = 0; b < batch; ++b) {
-    Tensor dst = Tensor::view(out.dtype(), {row_elems},
-                              static_cast<char*>(out.raw_data()) + size_t(b * row_elems) * dtype_size(out.dtype()));
-    Tensor src = Tensor::view(t.dtype(), {row_elems},
-                              static_cast<char*>(t.raw_data()) + size_t((b % rows) * row_elems) * dtype_size(t.dtype()));
+    Tensor dst = Tensor::view(
+        out.dtype(), {row_elems},
+        static_cast<char*>(out.raw_data()) + size_t(b * row_elems) * dtype_size(out.dtype()));
+    Tensor src = Tensor::view(
+        t.dtype(), {row_elems},
+        static_cast<char*>(t.raw_data()) + size_t((b % rows) * row_elems) * dtype_size(t.dtype()));
     dst.copy_from(src);
   }
   return out;
@@ -180,10 +217,12 @@ TensorMap load_data_set_inputs(const Session& s, const std::string& dir) {
       bytes.assign((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     }
     Tensor t = parse_tensor_proto(bytes.data(), bytes.size(), &name);
-    bool named = std::any_of(infos.begin(), infos.end(), [&](const ValueInfo& v) { return v.name == name; });
+    bool named =
+        std::any_of(infos.begin(), infos.end(), [&](const ValueInfo& v) { return v.name == name; });
     if (!named) {
       if (i >= infos.size())
-        throw Error(ErrorCode::kInvalidArgument, files[i] + ": the model has only " + std::to_string(infos.size()) + " inputs");
+        throw Error(ErrorCode::kInvalidArgument,
+                    files[i] + ": the model has only " + std::to_string(infos.size()) + " inputs");
       name = infos[i].name;
     }
     inputs[name] = t;
@@ -201,11 +240,21 @@ std::string json_quote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

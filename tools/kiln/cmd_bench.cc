@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 }  // namespace
 
 int cmd_bench(Args& args) {
@@ -28,15 +30,21 @@ int cmd_bench(Args& args) {
   std::map<std::string, std::vector<Dims>> shapes;
   while (!args.done()) {
     std::string v;
-    if (args.flag_value("--threads", &v)) threads = int(Args::to_int("--threads", v, 0, 1024));
-    else if (args.flag_value("--runs", &v)) runs = int(Args::to_int("--runs", v, 1, 1000000));
-    else if (args.flag_value("--warmup", &v)) warmup = int(Args::to_int("--warmup", v, 0, 1000000));
-    else if (args.flag_value("--batch", &v)) batch = Args::to_int("--batch", v, 1, 1 << 20);
+    if (args.flag_value("--threads", &v))
+      threads = int(Args::to_int("--threads", v, 0, 1024));
+    else if (args.flag_value("--runs", &v))
+      runs = int(Args::to_int("--runs", v, 1, 1000000));
+    else if (args.flag_value("--warmup", &v))
+      warmup = int(Args::to_int("--warmup", v, 0, 1000000));
+    else if (args.flag_value("--batch", &v))
+      batch = Args::to_int("--batch", v, 1, 1 << 20);
     else if (args.flag_value("--shape", &v)) {
       size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
+      if (eq == std::string::npos || eq == 0)
+        throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
       shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
-    } else if (args.flag("--json")) json = true;
+    } else if (args.flag("--json"))
+      json = true;
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("bench: unknown option " + a);
@@ -48,7 +56,8 @@ int cmd_bench(Args& args) {
   std::string model = path, data_dir;
   if (fs::is_directory(path)) {
     model = (fs::path(path) / "model.onnx").string();
-    if (fs::exists(fs::path(path) / "test_data_set_0")) data_dir = (fs::path(path) / "test_data_set_0").string();
+    if (fs::exists(fs::path(path) / "test_data_set_0"))
+      data_dir = (fs::path(path) / "test_data_set_0").string();
   }
   SessionOptions so;
   so.intra_op_threads = threads;
@@ -59,7 +68,8 @@ int cmd_bench(Args& args) {
   for (const auto& [name, list] : shapes) {
     bool known = false;
     for (const auto& in : s.input_info()) known |= in.name == name;
-    if (!known) throw Error(ErrorCode::kInvalidArgument, "--shape names unknown input '" + name + "'");
+    if (!known)
+      throw Error(ErrorCode::kInvalidArgument, "--shape names unknown input '" + name + "'");
   }
   // The input sets to cycle through.
   size_t cycle = 1;
@@ -72,10 +82,14 @@ int cmd_bench(Args& args) {
     for (const auto& in : s.input_info()) {
       auto sh = shapes.find(in.name);
       Tensor t;
-      if (sh != shapes.end()) t = random_input(in.dtype, sh->second[k % sh->second.size()], seed++);
-      else if (base.count(in.name)) t = base.at(in.name);
-      else if (in.has_default) continue;
-      else t = random_input(in.dtype, concrete_dims(in), seed++);
+      if (sh != shapes.end())
+        t = random_input(in.dtype, sh->second[k % sh->second.size()], seed++);
+      else if (base.count(in.name))
+        t = base.at(in.name);
+      else if (in.has_default)
+        continue;
+      else
+        t = random_input(in.dtype, concrete_dims(in), seed++);
       if (batch > 0 && sh == shapes.end()) t = tile_batch(t, batch);
       sets[k][in.name] = t;
     }
@@ -94,21 +108,24 @@ int cmd_bench(Args& args) {
   }
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) { return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))]; };
+  auto pct = [&](double p) {
+    return sorted[std::min(sorted.size() - 1, size_t(p * double(sorted.size() - 1) + 0.5))];
+  };
   double median = pct(0.5), p90 = pct(0.9), min = sorted.front();
   auto st = s.stats();
   if (json) {
     std::ostringstream os;
     os << "{\"model\":" << json_quote(model) << ",\"threads\":" << threads << ",\"runs\":" << runs
-       << ",\"create_ms\":" << create_ms << ",\"first_run_ms\":" << first_ms << ",\"median_ms\":" << median
-       << ",\"p90_ms\":" << p90 << ",\"min_ms\":" << min << ",\"shapes\":" << cycle
-       << ",\"distinct_shapes\":" << st.distinct_shapes << "}";
+       << ",\"create_ms\":" << create_ms << ",\"first_run_ms\":" << first_ms
+       << ",\"median_ms\":" << median << ",\"p90_ms\":" << p90 << ",\"min_ms\":" << min
+       << ",\"shapes\":" << cycle << ",\"distinct_shapes\":" << st.distinct_shapes << "}";
     std::cout << os.str() << "\n";
   } else {
     std::cout << "model      " << model << "\n";
     std::cout << "create     " << create_ms << " ms\n";
     std::cout << "first run  " << first_ms << " ms\n";
-    std::cout << "median     " << median << " ms  (" << runs << " runs, " << cycle << " input shape(s))\n";
+    std::cout << "median     " << median << " ms  (" << runs << " runs, " << cycle
+              << " input shape(s))\n";
     std::cout << "p90        " << p90 << " ms\n";
     std::cout << "min        " << min << " ms\n";
   }

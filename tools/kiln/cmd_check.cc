@@ -12,26 +12,36 @@ int cmd_check(Args& args) {
   std::vector<std::string> paths;
   while (!args.done()) {
     std::string v;
-    if (args.flag_value("--atol", &v)) opt.atol = Args::to_double("--atol", v);
-    else if (args.flag_value("--rtol", &v)) opt.rtol = Args::to_double("--rtol", v);
-    else if (args.flag_value("--opt-level", &v)) opt.opt_level = int(Args::to_int("--opt-level", v, 0, 3));
-    else if (args.flag_value("--timeout", &v)) opt.timeout_seconds = int(Args::to_int("--timeout", v, 1, 86400));
-    else if (args.flag("--json")) json = true;
-    else if (args.flag("--no-isolate")) opt.isolate = false;
+    if (args.flag_value("--atol", &v))
+      opt.atol = Args::to_double("--atol", v);
+    else if (args.flag_value("--rtol", &v))
+      opt.rtol = Args::to_double("--rtol", v);
+    else if (args.flag_value("--opt-level", &v))
+      opt.opt_level = int(Args::to_int("--opt-level", v, 0, 3));
+    else if (args.flag_value("--timeout", &v))
+      opt.timeout_seconds = int(Args::to_int("--timeout", v, 1, 86400));
+    else if (args.flag("--json"))
+      json = true;
+    else if (args.flag("--no-isolate"))
+      opt.isolate = false;
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("check: unknown option " + a);
       paths.push_back(a);
     }
   }
-  if (paths.empty()) throw UsageError("check: give test case folders (with model.onnx and test_data_set_N/)");
+  if (paths.empty())
+    throw UsageError("check: give test case folders (with model.onnx and test_data_set_N/)");
   auto cases = collect_cases(paths);
   int passed = 0, failed = 0, skipped = 0;
   for (const auto& c : cases) {
     CaseResult r = check_case_isolated(c, opt);
-    if (r.status == CaseResult::Status::kPass) ++passed;
-    else if (r.status == CaseResult::Status::kSkip) ++skipped;
-    else ++failed;
+    if (r.status == CaseResult::Status::kPass)
+      ++passed;
+    else if (r.status == CaseResult::Status::kSkip)
+      ++skipped;
+    else
+      ++failed;
     if (json) {
       std::cout << "{\"name\":" << json_quote(r.name) << ",\"status\":\"" << status_name(r.status)
                 << "\",\"msg\":" << json_quote(r.message) << "}\n";

@@ -21,7 +21,8 @@ std::string infos_json(const std::vector<ValueInfo>& vs) {
   std::string s = "[";
   for (size_t i = 0; i < vs.size(); ++i) {
     if (i) s += ",";
-    s += "{\"name\":" + json_quote(vs[i].name) + ",\"dtype\":\"" + dtype_name(vs[i].dtype) + "\",\"shape\":" + dims_json(vs[i]);
+    s += "{\"name\":" + json_quote(vs[i].name) + ",\"dtype\":\"" + dtype_name(vs[i].dtype) +
+         "\",\"shape\":" + dims_json(vs[i]);
     if (vs[i].has_default) s += ",\"has_default\":true";
     s += "}";
   }
@@ -34,7 +35,8 @@ int cmd_info(Args& args) {
   bool json = false;
   std::string path;
   while (!args.done()) {
-    if (args.flag("--json")) json = true;
+    if (args.flag("--json"))
+      json = true;
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("info: unknown option " + a);
@@ -75,9 +77,11 @@ int cmd_info(Args& args) {
   for (auto& [d, v] : s.opsets()) std::cout << " " << (d.empty() ? "ai.onnx" : d) << "=" << v;
   std::cout << "\ninputs:\n";
   for (const auto& v : s.input_info())
-    std::cout << "  " << v.name << ": " << v.to_string() << (v.has_default ? "  (has default)" : "") << "\n";
+    std::cout << "  " << v.name << ": " << v.to_string() << (v.has_default ? "  (has default)" : "")
+              << "\n";
   std::cout << "outputs:\n";
-  for (const auto& v : s.output_info()) std::cout << "  " << v.name << ": " << v.to_string() << "\n";
+  for (const auto& v : s.output_info())
+    std::cout << "  " << v.name << ": " << v.to_string() << "\n";
   std::cout << "ops (" << nodes << " nodes):\n";
   for (auto& [op, n] : hist) std::cout << "  " << op << " " << n << "\n";
   std::cout << "values:\n";

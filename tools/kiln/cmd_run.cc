@@ -14,9 +14,12 @@ int cmd_run(Args& args) {
   SessionOptions so;
   while (!args.done()) {
     std::string v;
-    if (args.flag_value("--input", &v)) specs.push_back(v);
-    else if (args.flag_value("--out", &v)) out_dir = v;
-    else if (args.flag_value("--threads", &v)) so.intra_op_threads = int(Args::to_int("--threads", v, 0, 1024));
+    if (args.flag_value("--input", &v))
+      specs.push_back(v);
+    else if (args.flag_value("--out", &v))
+      out_dir = v;
+    else if (args.flag_value("--threads", &v))
+      so.intra_op_threads = int(Args::to_int("--threads", v, 0, 1024));
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("run: unknown option " + a);
@@ -32,7 +35,8 @@ int cmd_run(Args& args) {
   uint64_t seed = 1;
   for (const auto& spec : specs) {
     size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) throw UsageError("--input expects NAME=FILE.pb or NAME=random:DIMS, got '" + spec + "'");
+    if (eq == std::string::npos || eq == 0)
+      throw UsageError("--input expects NAME=FILE.pb or NAME=random:DIMS, got '" + spec + "'");
     std::string name = spec.substr(0, eq), what = spec.substr(eq + 1);
     const ValueInfo* info = nullptr;
     for (const auto& in : s.input_info())
@@ -40,13 +44,17 @@ int cmd_run(Args& args) {
     if (!info) {
       std::string names;
       for (const auto& in : s.input_info()) names += (names.empty() ? "" : ", ") + in.name;
-      throw Error(ErrorCode::kInvalidArgument, "unknown input '" + name + "'; the model's inputs are: " + names);
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown input '" + name + "'; the model's inputs are: " + names);
     }
-    if (what.rfind("random:", 0) == 0) inputs[name] = random_input(info->dtype, parse_dims(what.substr(7)), seed++);
-    else inputs[name] = read_tensor_proto(what);
+    if (what.rfind("random:", 0) == 0)
+      inputs[name] = random_input(info->dtype, parse_dims(what.substr(7)), seed++);
+    else
+      inputs[name] = read_tensor_proto(what);
   }
   for (const auto& in : s.input_info())
-    if (!inputs.count(in.name) && !in.has_default) inputs[in.name] = random_input(in.dtype, concrete_dims(in), seed++);
+    if (!inputs.count(in.name) && !in.has_default)
+      inputs[in.name] = random_input(in.dtype, concrete_dims(in), seed++);
   auto t2 = std::chrono::steady_clock::now();
   TensorMap outputs = s.run(inputs);
   auto t3 = std::chrono::steady_clock::now();
@@ -60,7 +68,8 @@ int cmd_run(Args& args) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
       std::string file = (std::filesystem::path(out_dir) / (safe + ".pb")).string();
       write_tensor_proto(t, o.name, file);
-      std::cout << o.name << ": " << dtype_name(t.dtype()) << dims_to_string(t.dims()) << " -> " << file << "\n";
+      std::cout << o.name << ": " << dtype_name(t.dtype()) << dims_to_string(t.dims()) << " -> "
+                << file << "\n";
     } else {
       std::cout << o.name << ": " << t.to_string(8) << "\n";
     }

@@ -5,7 +5,8 @@ namespace kiln::kernels {
 
 std::vector<int64_t> strides_of(const Dims& dims) {
   std::vector<int64_t> s(dims.size(), 1);
-  for (int i = int(dims.size()) - 2; i >= 0; --i) s[size_t(i)] = s[size_t(i) + 1] * dims[size_t(i) + 1];
+  for (int i = int(dims.size()) - 2; i >= 0; --i)
+    s[size_t(i)] = s[size_t(i) + 1] * dims[size_t(i) + 1];
   return s;
 }
 
@@ -117,7 +118,8 @@ void copy_elements(const Tensor& src, int64_t src_offset, const Tensor& dst, int
   }
   size_t es = dtype_size(src.dtype());
   std::memmove(static_cast<char*>(dst.raw_data()) + size_t(dst_offset) * es,
-               static_cast<const char*>(src.raw_data()) + size_t(src_offset) * es, size_t(count) * es);
+               static_cast<const char*>(src.raw_data()) + size_t(src_offset) * es,
+               size_t(count) * es);
 }
 
 }  // namespace kiln::kernels

@@ -22,8 +22,8 @@ struct TypeTag {
 
 /// Arithmetic type for T: float for the 16-bit floats, T otherwise.
 template <class T>
-using Compute = std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>,
-                                   float, T>;
+using Compute =
+    std::conditional_t<std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>, float, T>;
 
 template <class T>
 inline Compute<T> to_compute(T v) {
@@ -43,19 +43,24 @@ inline T from_compute(C v) {
 }
 
 template <class T>
-constexpr bool kIsFloat = std::is_floating_point_v<T> || std::is_same_v<T, Float16> ||
-                          std::is_same_v<T, BFloat16>;
+constexpr bool kIsFloat =
+    std::is_floating_point_v<T> || std::is_same_v<T, Float16> || std::is_same_v<T, BFloat16>;
 
 /// Calls f(TypeTag<T>{}) for the C++ type of `t` among the float types (f16, bf16, f32, f64);
 /// fails with kUnsupported otherwise.
 template <class F>
 decltype(auto) dispatch_float(DType t, const NodeAttrs& ctx, F&& f) {
   switch (t) {
-    case DType::kF32: return f(TypeTag<float>{});
-    case DType::kF64: return f(TypeTag<double>{});
-    case DType::kF16: return f(TypeTag<Float16>{});
-    case DType::kBF16: return f(TypeTag<BFloat16>{});
-    default: ctx.unsupported(std::string("element type ") + dtype_name(t) + " is not supported");
+    case DType::kF32:
+      return f(TypeTag<float>{});
+    case DType::kF64:
+      return f(TypeTag<double>{});
+    case DType::kF16:
+      return f(TypeTag<Float16>{});
+    case DType::kBF16:
+      return f(TypeTag<BFloat16>{});
+    default:
+      ctx.unsupported(std::string("element type ") + dtype_name(t) + " is not supported");
   }
 }
 
@@ -63,15 +68,24 @@ decltype(auto) dispatch_float(DType t, const NodeAttrs& ctx, F&& f) {
 template <class F>
 decltype(auto) dispatch_int(DType t, const NodeAttrs& ctx, F&& f) {
   switch (t) {
-    case DType::kI8: return f(TypeTag<int8_t>{});
-    case DType::kI16: return f(TypeTag<int16_t>{});
-    case DType::kI32: return f(TypeTag<int32_t>{});
-    case DType::kI64: return f(TypeTag<int64_t>{});
-    case DType::kU8: return f(TypeTag<uint8_t>{});
-    case DType::kU16: return f(TypeTag<uint16_t>{});
-    case DType::kU32: return f(TypeTag<uint32_t>{});
-    case DType::kU64: return f(TypeTag<uint64_t>{});
-    default: ctx.unsupported(std::string("element type ") + dtype_name(t) + " is not supported");
+    case DType::kI8:
+      return f(TypeTag<int8_t>{});
+    case DType::kI16:
+      return f(TypeTag<int16_t>{});
+    case DType::kI32:
+      return f(TypeTag<int32_t>{});
+    case DType::kI64:
+      return f(TypeTag<int64_t>{});
+    case DType::kU8:
+      return f(TypeTag<uint8_t>{});
+    case DType::kU16:
+      return f(TypeTag<uint16_t>{});
+    case DType::kU32:
+      return f(TypeTag<uint32_t>{});
+    case DType::kU64:
+      return f(TypeTag<uint64_t>{});
+    default:
+      ctx.unsupported(std::string("element type ") + dtype_name(t) + " is not supported");
   }
 }
 

@@ -9,10 +9,22 @@ namespace {
 Tensor constant_value(const NodeAttrs& n) {
   int count = 0;
   Tensor t;
-  if (const Tensor* v = n.attr_tensor("value")) { t = *v; ++count; }
-  if (n.has_attr("value_float")) { t = Tensor::scalar<float>(n.attr_float("value_float", 0)); ++count; }
-  if (n.has_attr("value_int")) { t = Tensor::scalar<int64_t>(n.attr_int("value_int", 0)); ++count; }
-  if (n.has_attr("value_string")) { t = Tensor::scalar<std::string>(n.attr_string("value_string", "")); ++count; }
+  if (const Tensor* v = n.attr_tensor("value")) {
+    t = *v;
+    ++count;
+  }
+  if (n.has_attr("value_float")) {
+    t = Tensor::scalar<float>(n.attr_float("value_float", 0));
+    ++count;
+  }
+  if (n.has_attr("value_int")) {
+    t = Tensor::scalar<int64_t>(n.attr_int("value_int", 0));
+    ++count;
+  }
+  if (n.has_attr("value_string")) {
+    t = Tensor::scalar<std::string>(n.attr_string("value_string", ""));
+    ++count;
+  }
   if (n.has_attr("value_floats")) {
     auto v = n.attr_floats("value_floats");
     t = Tensor::from_vector<float>({int64_t(v.size())}, v);
@@ -50,7 +62,8 @@ void infer_dropout(InferContext& ctx) {
 void run_dropout(KernelContext& ctx) {
   if (ctx.has_input(2)) {
     const Tensor& training = ctx.input(2);
-    if (training.numel() != 1) ctx.fail("training_mode must be a scalar", ErrorCode::kInvalidArgument);
+    if (training.numel() != 1)
+      ctx.fail("training_mode must be a scalar", ErrorCode::kInvalidArgument);
     if (training.element_as_int(0) != 0) {
       // Training mode is deterministic only when nothing is dropped.
       double ratio = ctx.has_input(1) ? ctx.input(1).element_as_double(0) : 0.5;

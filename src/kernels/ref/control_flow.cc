@@ -47,8 +47,9 @@ ir::Shape insert_dim(const ir::Shape& s, int axis, const ir::Dim& n) {
 
 bool scalar_true(const KernelContext& ctx, const Tensor& t, const char* what) {
   if (t.numel() != 1)
-    ctx.fail(std::string(what) + " must have exactly one element, got shape " + dims_to_string(t.dims()),
-             ErrorCode::kInvalidArgument);
+    ctx.fail(
+        std::string(what) + " must have exactly one element, got shape " + dims_to_string(t.dims()),
+        ErrorCode::kInvalidArgument);
   return t.element_as_int(0) != 0;
 }
 
@@ -61,7 +62,8 @@ Tensor take_slice(const Tensor& t, int axis, int64_t index) {
   for (int i = axis + 1; i < t.rank(); ++i) inner *= d[size_t(i)];
   d.erase(d.begin() + axis);
   Tensor s(t.dtype(), d);
-  for (int64_t o = 0; o < outer; ++o) copy_elements(t, (o * len + index) * inner, s, o * inner, inner);
+  for (int64_t o = 0; o < outer; ++o)
+    copy_elements(t, (o * len + index) * inner, s, o * inner, inner);
   return s;
 }
 
@@ -112,8 +114,8 @@ void infer_if(InferContext& ctx) {
   const ir::Graph& else_g = ctx.required_graph("else_branch");
   size_t n = size_t(ctx.num_outputs());
   if (then_g.outputs.size() != n || else_g.outputs.size() != n)
-    ctx.fail("then_branch and else_branch must each have " + std::to_string(n) +
-             " outputs, got " + std::to_string(then_g.outputs.size()) + " and " +
+    ctx.fail("then_branch and else_branch must each have " + std::to_string(n) + " outputs, got " +
+             std::to_string(then_g.outputs.size()) + " and " +
              std::to_string(else_g.outputs.size()));
   const Tensor* cond = ctx.input_value(0);
   for (size_t i = 0; i < n; ++i) {
@@ -122,8 +124,8 @@ void infer_if(InferContext& ctx) {
     require_tensor(ctx, tv, "then_branch output");
     require_tensor(ctx, ev, "else_branch output");
     if (tv.dtype != DType::kUndefined && ev.dtype != DType::kUndefined && tv.dtype != ev.dtype)
-      ctx.fail("output " + std::to_string(i) + " is " + dtype_name(tv.dtype) + " in then_branch but " +
-               dtype_name(ev.dtype) + " in else_branch");
+      ctx.fail("output " + std::to_string(i) + " is " + dtype_name(tv.dtype) +
+               " in then_branch but " + dtype_name(ev.dtype) + " in else_branch");
     DType dt = tv.dtype != DType::kUndefined ? tv.dtype : ev.dtype;
     ir::Shape shape;
     if (ctx.is_runtime()) {
@@ -156,7 +158,8 @@ void infer_loop(InferContext& ctx) {
   int n = ctx.num_inputs() - 2;
   if (n < 0) ctx.fail("Loop needs the M and cond inputs (possibly empty)");
   if (int(body.inputs.size()) != n + 2)
-    ctx.fail("body must have " + std::to_string(n + 2) + " inputs, has " + std::to_string(body.inputs.size()));
+    ctx.fail("body must have " + std::to_string(n + 2) + " inputs, has " +
+             std::to_string(body.inputs.size()));
   int k = int(body.outputs.size()) - 1 - n;
   if (k < 0 || ctx.num_outputs() > n + k)
     ctx.fail("body has " + std::to_string(body.outputs.size()) + " outputs; expected cond, " +
@@ -166,10 +169,12 @@ void infer_loop(InferContext& ctx) {
     require_tensor(ctx, bv, "body output");
     if (i < n) {
       DType dt = ctx.input_dtype(2 + i);
-      ctx.set_output(i, dt, ctx.is_runtime() ? ir::Shape::unranked()
-                                              : merge_shapes(ctx, ctx.input_shape(2 + i), bv.shape));
+      ctx.set_output(i, dt,
+                     ctx.is_runtime() ? ir::Shape::unranked()
+                                      : merge_shapes(ctx, ctx.input_shape(2 + i), bv.shape));
     } else {
-      ir::Shape s = ctx.is_runtime() ? ir::Shape::unranked() : insert_dim(bv.shape, 0, ctx.fresh_dim());
+      ir::Shape s =
+          ctx.is_runtime() ? ir::Shape::unranked() : insert_dim(bv.shape, 0, ctx.fresh_dim());
       ctx.set_output(i, bv.dtype, s);
     }
   }
@@ -224,7 +229,8 @@ ScanAttrs read_scan_attrs(const NodeAttrs& ctx, int num_inputs, const ir::Graph&
   a.n = num_inputs - first - a.m;
   if (a.m < 1 || a.n < 0) ctx.fail("num_scan_inputs must be in [1, number of inputs]");
   if (int(body.inputs.size()) != a.n + a.m)
-    ctx.fail("body must have " + std::to_string(a.n + a.m) + " inputs, has " + std::to_string(body.inputs.size()));
+    ctx.fail("body must have " + std::to_string(a.n + a.m) + " inputs, has " +
+             std::to_string(body.inputs.size()));
   a.k = int(body.outputs.size()) - a.n;
   if (a.k < 0) ctx.fail("body must have at least " + std::to_string(a.n) + " outputs");
   if (ctx.opset() < 9) {
@@ -291,7 +297,8 @@ std::vector<Tensor> scan_core(const KernelContext& ctx, const ir::Graph& body, c
     axes.push_back(ax);
     if (seq >= 0 && t.dim(ax) != seq)
       ctx.fail("scan inputs have different sequence lengths: " + std::to_string(seq) + " and " +
-                   std::to_string(t.dim(ax)), ErrorCode::kInvalidArgument);
+                   std::to_string(t.dim(ax)),
+               ErrorCode::kInvalidArgument);
     seq = t.dim(ax);
   }
   std::vector<std::vector<Tensor>> scans(size_t(a.k));
@@ -308,8 +315,9 @@ std::vector<Tensor> scan_core(const KernelContext& ctx, const ir::Graph& body, c
   std::vector<Tensor> result = states;
   for (int j = 0; j < a.k; ++j) {
     const ir::Value& bv = graph_output(body, size_t(a.n + j));
-    result.push_back(stack_slices(ctx, scans[size_t(j)], a.out_axes[size_t(j)], a.out_dirs[size_t(j)] != 0,
-                                  bv.dtype, fallback_dims(bv), "a Scan output"));
+    result.push_back(stack_slices(ctx, scans[size_t(j)], a.out_axes[size_t(j)],
+                                  a.out_dirs[size_t(j)] != 0, bv.dtype, fallback_dims(bv),
+                                  "a Scan output"));
   }
   return result;
 }
@@ -338,12 +346,14 @@ void run_scan(KernelContext& ctx) {
       std::vector<Tensor> states, inputs;
       for (int i = 0; i < a.n; ++i) {
         const Tensor& s = ctx.input(1 + i);
-        if (s.rank() < 1 || s.dim(0) != batch) ctx.fail("states must have the batch axis 0", ErrorCode::kInvalidArgument);
+        if (s.rank() < 1 || s.dim(0) != batch)
+          ctx.fail("states must have the batch axis 0", ErrorCode::kInvalidArgument);
         states.push_back(take_slice(s, 0, b));
       }
       for (int j = 0; j < a.m; ++j) {
         const Tensor& s = ctx.input(1 + a.n + j);
-        if (s.rank() < 2 || s.dim(0) != batch) ctx.fail("scan inputs must be [batch, sequence, ...]", ErrorCode::kInvalidArgument);
+        if (s.rank() < 2 || s.dim(0) != batch)
+          ctx.fail("scan inputs must be [batch, sequence, ...]", ErrorCode::kInvalidArgument);
         inputs.push_back(take_slice(s, 0, b));
       }
       std::vector<Tensor> r = scan_core(ctx, body, a, states, inputs);
@@ -353,10 +363,12 @@ void run_scan(KernelContext& ctx) {
       const ir::Value& bv = graph_output(body, size_t(i));
       Dims fb = fallback_dims(bv);
       if (i >= a.n) fb.insert(fb.begin(), max_seq);
-      results.push_back(stack_slices(ctx, per_out[size_t(i)], 0, false, bv.dtype, fb, "a Scan output"));
+      results.push_back(
+          stack_slices(ctx, per_out[size_t(i)], 0, false, bv.dtype, fb, "a Scan output"));
     }
   }
-  for (int i = 0; i < ctx.num_outputs() && i < int(results.size()); ++i) ctx.set_output(i, results[size_t(i)]);
+  for (int i = 0; i < ctx.num_outputs() && i < int(results.size()); ++i)
+    ctx.set_output(i, results[size_t(i)]);
 }
 
 }  // namespace
@@ -364,8 +376,8 @@ void run_scan(KernelContext& ctx) {
 // Types the untyped inputs of a Loop or Scan body from the node's inputs, as ONNX shape inference
 // does (function-expanded models, e.g. LinearAttention's Scan, leave body inputs untyped). The
 // shape-inference driver calls it (OpSchema::seed_subgraph) before inferring `attr_name` of `node`.
-void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const std::string& attr_name,
-                          ir::Graph& sub) {
+void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node,
+                          const std::string& attr_name, ir::Graph& sub) {
   if (attr_name != "body" || (node.op_type != "Loop" && node.op_type != "Scan")) return;
   auto outer = [&](size_t i) -> const ir::Value* {
     if (i >= node.inputs.size() || node.inputs[i] < 0) return nullptr;
@@ -401,7 +413,8 @@ void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node, const s
   if (m <= 0 || size_t(m) + first > node.inputs.size()) return;
   size_t n = node.inputs.size() - first - size_t(m);
   for (size_t i = 0; i < n; ++i)
-    if (const ir::Value* v = outer(first + i)) seed(i, v->dtype, batched ? drop_axis(v->shape, 0) : v->shape);
+    if (const ir::Value* v = outer(first + i))
+      seed(i, v->dtype, batched ? drop_axis(v->shape, 0) : v->shape);
   for (size_t j = 0; j < size_t(m); ++j) {
     const ir::Value* v = outer(first + n + j);
     if (!v) continue;

@@ -94,13 +94,21 @@ void numeric_unary(KernelContext& ctx, F f) {
 
 /// Wrapping integer arithmetic: computed on uint64 (modulo 2^64) and narrowed (modulo 2^bits).
 template <class T>
-T wrap_add(T a, T b) { return T(uint64_t(a) + uint64_t(b)); }
+T wrap_add(T a, T b) {
+  return T(uint64_t(a) + uint64_t(b));
+}
 template <class T>
-T wrap_sub(T a, T b) { return T(uint64_t(a) - uint64_t(b)); }
+T wrap_sub(T a, T b) {
+  return T(uint64_t(a) - uint64_t(b));
+}
 template <class T>
-T wrap_mul(T a, T b) { return T(uint64_t(a) * uint64_t(b)); }
+T wrap_mul(T a, T b) {
+  return T(uint64_t(a) * uint64_t(b));
+}
 template <class T>
-T wrap_neg(T a) { return T(uint64_t(0) - uint64_t(a)); }
+T wrap_neg(T a) {
+  return T(uint64_t(0) - uint64_t(a));
+}
 
 /// double -> integer T, truncating toward zero. C++ leaves out-of-range conversions undefined, so
 /// this defines them: NaN gives 0, values beyond int64 (uint64 for uint64) saturate, and the
@@ -109,8 +117,7 @@ template <class T>
 T float_to_int(double v) {
   if (std::isnan(v)) return T(0);
   if constexpr (std::is_same_v<T, uint64_t>) {
-    if (v >= 9223372036854775808.0)
-      return v >= 18446744073709551616.0 ? UINT64_MAX : uint64_t(v);
+    if (v >= 9223372036854775808.0) return v >= 18446744073709551616.0 ? UINT64_MAX : uint64_t(v);
   }
   if (v >= 9223372036854775808.0) return T(INT64_MAX);
   if (v < -9223372036854775808.0) return T(INT64_MIN);

@@ -41,7 +41,9 @@ void run_leaky_relu(KernelContext& ctx) {
   ew::float_unary(ctx, [&](auto v) { return v < 0 ? decltype(v)(alpha) * v : v; });
 }
 
-void run_sigmoid(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return sigmoid(v); }); }
+void run_sigmoid(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return sigmoid(v); });
+}
 
 void run_hard_sigmoid(KernelContext& ctx) {
   const float alpha = ctx.attr_float("alpha", 0.2f), beta = ctx.attr_float("beta", 0.5f);
@@ -58,7 +60,9 @@ void run_hard_swish(KernelContext& ctx) {
   });
 }
 
-void run_tanh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::tanh(v); }); }
+void run_tanh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::tanh(v); });
+}
 
 void run_elu(KernelContext& ctx) {
   const float alpha = ctx.attr_float("alpha", 1.0f);
@@ -83,7 +87,9 @@ void run_celu(KernelContext& ctx) {
   });
 }
 
-void run_softplus(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return softplus(v); }); }
+void run_softplus(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return softplus(v); });
+}
 
 void run_softsign(KernelContext& ctx) {
   ew::float_unary(ctx, [](auto v) { return v / (decltype(v)(1) + std::fabs(v)); });

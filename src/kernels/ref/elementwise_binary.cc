@@ -25,23 +25,31 @@ void numeric_binary(KernelContext& ctx, Op op) {
   const Tensor& out = ctx.output(0, a.dtype(), broadcast_dims(ctx, a.dims(), b.dims()));
   dispatch_numeric(a.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    ew::map_binary<T, T, T>(a, b, out, [&](T x, T y) {
-      return from_compute<T>(op(to_compute(x), to_compute(y)));
-    });
+    ew::map_binary<T, T, T>(
+        a, b, out, [&](T x, T y) { return from_compute<T>(op(to_compute(x), to_compute(y))); });
   });
 }
 
 template <class T>
 T add_of(T x, T y) {
-  if constexpr (std::is_integral_v<T>) return ew::wrap_add(x, y); else return x + y;
+  if constexpr (std::is_integral_v<T>)
+    return ew::wrap_add(x, y);
+  else
+    return x + y;
 }
 template <class T>
 T sub_of(T x, T y) {
-  if constexpr (std::is_integral_v<T>) return ew::wrap_sub(x, y); else return x - y;
+  if constexpr (std::is_integral_v<T>)
+    return ew::wrap_sub(x, y);
+  else
+    return x - y;
 }
 template <class T>
 T mul_of(T x, T y) {
-  if constexpr (std::is_integral_v<T>) return ew::wrap_mul(x, y); else return x * y;
+  if constexpr (std::is_integral_v<T>)
+    return ew::wrap_mul(x, y);
+  else
+    return x * y;
 }
 
 template <class T>
@@ -302,8 +310,12 @@ void compare(KernelContext& ctx, bool any_type, Op op) {
 void run_equal(KernelContext& ctx) {
   compare(ctx, true, [](const auto& x, const auto& y) { return x == y; });
 }
-void run_less(KernelContext& ctx) { compare(ctx, false, [](auto x, auto y) { return x < y; }); }
-void run_greater(KernelContext& ctx) { compare(ctx, false, [](auto x, auto y) { return x > y; }); }
+void run_less(KernelContext& ctx) {
+  compare(ctx, false, [](auto x, auto y) { return x < y; });
+}
+void run_greater(KernelContext& ctx) {
+  compare(ctx, false, [](auto x, auto y) { return x > y; });
+}
 void run_less_equal(KernelContext& ctx) {
   compare(ctx, false, [](auto x, auto y) { return x <= y; });
 }
@@ -328,9 +340,15 @@ void logic(KernelContext& ctx, Op op) {
   ew::map_binary<bool, bool, bool>(a, b, out, op);
 }
 
-void run_and(KernelContext& ctx) { logic(ctx, [](bool x, bool y) { return x && y; }); }
-void run_or(KernelContext& ctx) { logic(ctx, [](bool x, bool y) { return x || y; }); }
-void run_xor(KernelContext& ctx) { logic(ctx, [](bool x, bool y) { return x != y; }); }
+void run_and(KernelContext& ctx) {
+  logic(ctx, [](bool x, bool y) { return x && y; });
+}
+void run_or(KernelContext& ctx) {
+  logic(ctx, [](bool x, bool y) { return x || y; });
+}
+void run_xor(KernelContext& ctx) {
+  logic(ctx, [](bool x, bool y) { return x != y; });
+}
 
 // out = op(a, b) on integers of the same type, as their unsigned bit patterns.
 template <class Op>
@@ -348,9 +366,15 @@ void bitwise(KernelContext& ctx, Op op) {
   });
 }
 
-void run_bitwise_and(KernelContext& ctx) { bitwise(ctx, [](auto x, auto y) { return x & y; }); }
-void run_bitwise_or(KernelContext& ctx) { bitwise(ctx, [](auto x, auto y) { return x | y; }); }
-void run_bitwise_xor(KernelContext& ctx) { bitwise(ctx, [](auto x, auto y) { return x ^ y; }); }
+void run_bitwise_and(KernelContext& ctx) {
+  bitwise(ctx, [](auto x, auto y) { return x & y; });
+}
+void run_bitwise_or(KernelContext& ctx) {
+  bitwise(ctx, [](auto x, auto y) { return x | y; });
+}
+void run_bitwise_xor(KernelContext& ctx) {
+  bitwise(ctx, [](auto x, auto y) { return x ^ y; });
+}
 
 // BitShift: shifts by the type's width or more give 0 (C++ leaves them undefined).
 bool shift_left(const NodeAttrs& ctx) {

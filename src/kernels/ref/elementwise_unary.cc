@@ -39,32 +39,72 @@ T sign_of(T v) {
   return v;  // 0 (or NaN)
 }
 
-void run_abs(KernelContext& ctx) { ew::numeric_unary(ctx, [](auto v) { return abs_of(v); }); }
-void run_neg(KernelContext& ctx) { ew::numeric_unary(ctx, [](auto v) { return neg_of(v); }); }
-void run_sign(KernelContext& ctx) { ew::numeric_unary(ctx, [](auto v) { return sign_of(v); }); }
-void run_floor(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::floor(v); }); }
-void run_ceil(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::ceil(v); }); }
+void run_abs(KernelContext& ctx) {
+  ew::numeric_unary(ctx, [](auto v) { return abs_of(v); });
+}
+void run_neg(KernelContext& ctx) {
+  ew::numeric_unary(ctx, [](auto v) { return neg_of(v); });
+}
+void run_sign(KernelContext& ctx) {
+  ew::numeric_unary(ctx, [](auto v) { return sign_of(v); });
+}
+void run_floor(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::floor(v); });
+}
+void run_ceil(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::ceil(v); });
+}
 void run_round(KernelContext& ctx) {
   ew::float_unary(ctx, [](auto v) { return std::nearbyint(v); });
 }
-void run_sqrt(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::sqrt(v); }); }
+void run_sqrt(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::sqrt(v); });
+}
 void run_reciprocal(KernelContext& ctx) {
   ew::float_unary(ctx, [](auto v) { return decltype(v)(1) / v; });
 }
-void run_exp(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::exp(v); }); }
-void run_log(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::log(v); }); }
-void run_sin(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::sin(v); }); }
-void run_cos(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::cos(v); }); }
-void run_tan(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::tan(v); }); }
-void run_asin(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::asin(v); }); }
-void run_acos(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::acos(v); }); }
-void run_atan(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::atan(v); }); }
-void run_sinh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::sinh(v); }); }
-void run_cosh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::cosh(v); }); }
-void run_asinh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::asinh(v); }); }
-void run_acosh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::acosh(v); }); }
-void run_atanh(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::atanh(v); }); }
-void run_erf(KernelContext& ctx) { ew::float_unary(ctx, [](auto v) { return std::erf(v); }); }
+void run_exp(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::exp(v); });
+}
+void run_log(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::log(v); });
+}
+void run_sin(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::sin(v); });
+}
+void run_cos(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::cos(v); });
+}
+void run_tan(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::tan(v); });
+}
+void run_asin(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::asin(v); });
+}
+void run_acos(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::acos(v); });
+}
+void run_atan(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::atan(v); });
+}
+void run_sinh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::sinh(v); });
+}
+void run_cosh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::cosh(v); });
+}
+void run_asinh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::asinh(v); });
+}
+void run_acosh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::acosh(v); });
+}
+void run_atanh(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::atanh(v); });
+}
+void run_erf(KernelContext& ctx) {
+  ew::float_unary(ctx, [](auto v) { return std::erf(v); });
+}
 
 // Neg of a small int shape tensor stays symbolic: 0 - d.
 void infer_neg(InferContext& ctx) {

@@ -101,9 +101,9 @@ void nll_from_log_probs(KernelContext& ctx, const std::vector<double>& lp, int64
       int64_t t = target.element_as_int(k);
       if (has_ignore && t == ignore) continue;
       if (t < 0 || t >= c)
-        ctx.fail("target value " + std::to_string(t) + " is out of range [0, " +
-                     std::to_string(c) + ")",
-                 ErrorCode::kInvalidArgument);
+        ctx.fail(
+            "target value " + std::to_string(t) + " is out of range [0, " + std::to_string(c) + ")",
+            ErrorCode::kInvalidArgument);
       double wv = w ? double(to_compute(w[t])) : 1.0;
       double l = -lp[size_t((i * c + t) * d + j)] * wv;
       loss[size_t(k)] = l;

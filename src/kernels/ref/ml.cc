@@ -210,7 +210,10 @@ Tensor list_attr(const NodeAttrs& ctx, const std::string& prefix) {
     t = floats_tensor(ctx.attr_floats(prefix + "_floats"));
     ++count;
   }
-  if (const Tensor* v = ctx.attr_tensor(prefix + "_tensor")) { t = *v; ++count; }
+  if (const Tensor* v = ctx.attr_tensor(prefix + "_tensor")) {
+    t = *v;
+    ++count;
+  }
   if (count != 1)
     ctx.fail("exactly one of " + prefix + "_strings, " + prefix + "_int64s, " + prefix +
              "_floats, " + prefix + "_tensor must be set");
@@ -517,13 +520,20 @@ Ensemble read_ensemble(const NodeAttrs& ctx) {
 bool goes_true(const TreeNode& nd, double x) {
   if (std::isnan(x) && nd.missing_tracks_true) return true;
   switch (nd.mode) {
-    case kLeq: return x <= nd.split;
-    case kLt: return x < nd.split;
-    case kGte: return x >= nd.split;
-    case kGt: return x > nd.split;
-    case kEq: return x == nd.split;
-    case kNeq: return x != nd.split;
-    default: return std::find(nd.members.begin(), nd.members.end(), x) != nd.members.end();
+    case kLeq:
+      return x <= nd.split;
+    case kLt:
+      return x < nd.split;
+    case kGte:
+      return x >= nd.split;
+    case kGt:
+      return x > nd.split;
+    case kEq:
+      return x == nd.split;
+    case kNeq:
+      return x != nd.split;
+    default:
+      return std::find(nd.members.begin(), nd.members.end(), x) != nd.members.end();
   }
 }
 
@@ -581,11 +591,10 @@ void run_tree_ensemble(KernelContext& ctx) {
                    std::to_string(features),
                ErrorCode::kInvalidArgument);
   Tensor& y = ctx.output(0, x.dtype(), {rows, e.n_targets});
-  const double type_max = x.dtype() == DType::kF64   ? std::numeric_limits<double>::max()
-                          : x.dtype() == DType::kF16 ? 65504.0
-                          : x.dtype() == DType::kBF16
-                              ? 3.3895313892515355e38
-                              : double(std::numeric_limits<float>::max());
+  const double type_max = x.dtype() == DType::kF64    ? std::numeric_limits<double>::max()
+                          : x.dtype() == DType::kF16  ? 65504.0
+                          : x.dtype() == DType::kBF16 ? 3.3895313892515355e38
+                                                      : double(std::numeric_limits<float>::max());
   const size_t max_steps = e.nodes.size() + 1;  // a longer walk means the "tree" has a cycle
   std::vector<double> acc(size_t(e.n_targets));
   std::vector<int64_t> hits(size_t(e.n_targets));

@@ -74,10 +74,9 @@ std::vector<double> broadcast_param(const KernelContext& ctx, const Tensor& t, c
 //   y = (x - mean) / sqrt(var + eps) * scale[k] + bias[k],  k = param(row, j).
 // With center=false (RMSNormalization) mean is 0 and var is the mean of squares.
 template <class T, class Param>
-void normalize_rows(const Tensor& x, Tensor& y, int64_t rows, int64_t len, double eps,
-                    bool center, const std::vector<double>& scale, const std::vector<double>* bias,
-                    Param param, std::vector<double>* means = nullptr,
-                    std::vector<double>* inv_stds = nullptr) {
+void normalize_rows(const Tensor& x, Tensor& y, int64_t rows, int64_t len, double eps, bool center,
+                    const std::vector<double>& scale, const std::vector<double>* bias, Param param,
+                    std::vector<double>* means = nullptr, std::vector<double>* inv_stds = nullptr) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   for (int64_t r = 0; r < rows; ++r) {
@@ -280,8 +279,9 @@ void run_layer_norm(KernelContext& ctx) {
   std::vector<double> means(static_cast<size_t>(rows)), inv_stds(static_cast<size_t>(rows));
   dispatch_float(x.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    normalize_rows<T>(x, y, rows, len, eps, !rms, scale, bias.empty() ? nullptr : &bias,
-                      [](int64_t, int64_t j) { return j; }, &means, &inv_stds);
+    normalize_rows<T>(
+        x, y, rows, len, eps, !rms, scale, bias.empty() ? nullptr : &bias,
+        [](int64_t, int64_t j) { return j; }, &means, &inv_stds);
   });
   Dims stat(x.dims().begin(), x.dims().begin() + axis);
   stat.resize(size_t(rank), 1);
@@ -523,10 +523,9 @@ void register_normalization_ops(Registry& r) {
   r.add({"", "BatchNormalization", 1, PatternKind::kOpaque, infer_batchnorm, run_batchnorm});
   r.add({"", "LayerNormalization", 17, PatternKind::kOpaque, infer_layer_norm, run_layer_norm});
   r.add({"", "RMSNormalization", 23, PatternKind::kOpaque, infer_layer_norm, run_layer_norm});
-  r.add({"", "InstanceNormalization", 1, PatternKind::kOpaque, infer_channel_norm,
-         run_channel_norm});
-  r.add({"", "GroupNormalization", 18, PatternKind::kOpaque, infer_channel_norm,
-         run_channel_norm});
+  r.add(
+      {"", "InstanceNormalization", 1, PatternKind::kOpaque, infer_channel_norm, run_channel_norm});
+  r.add({"", "GroupNormalization", 18, PatternKind::kOpaque, infer_channel_norm, run_channel_norm});
   r.add({"", "LpNormalization", 1, PatternKind::kOpaque, infer_lp_norm, run_lp_norm});
   r.add({"", "MeanVarianceNormalization", 1, PatternKind::kOpaque, infer_mvn, run_mvn});
   r.add({"", "LRN", 1, PatternKind::kOpaque, infer_lrn, run_lrn});

@@ -126,7 +126,8 @@ struct Window {
 };
 
 Window make_window(const KernelContext& ctx, const Tensor& x) {
-  if (x.rank() < 3) ctx.fail("input must have rank >= 3 ([N, C, D1, ...]), got " + dims_to_string(x.dims()));
+  if (x.rank() < 3)
+    ctx.fail("input must have rank >= 3 ([N, C, D1, ...]), got " + dims_to_string(x.dims()));
   Window w;
   int nsp = x.rank() - 2;
   w.a = read_pool_attrs(ctx, nsp);
@@ -202,7 +203,8 @@ void run_maxpool(KernelContext& ctx) {
       for (int64_t pl = 0; pl < w.planes; ++pl) {
         const T* plane = xp + pl * in_plane;
         C best = std::numeric_limits<C>::lowest();
-        if constexpr (std::numeric_limits<C>::has_infinity) best = -std::numeric_limits<C>::infinity();
+        if constexpr (std::numeric_limits<C>::has_infinity)
+          best = -std::numeric_limits<C>::infinity();
         int64_t arg = -1;
         for (size_t k = 0; k < rm.size(); ++k) {
           C v = to_compute(plane[rm[k]]);
@@ -212,7 +214,9 @@ void run_maxpool(KernelContext& ctx) {
           }
         }
         yp[pl * out_plane + oi] = from_compute<T>(best);
-        if (ip) ip[pl * out_plane + oi] = arg < 0 ? 0 : pl * in_plane + (col_major ? cm : rm)[size_t(arg)];
+        if (ip)
+          ip[pl * out_plane + oi] =
+              arg < 0 ? 0 : pl * in_plane + (col_major ? cm : rm)[size_t(arg)];
       }
     });
   });
@@ -230,8 +234,8 @@ void run_averagepool(KernelContext& ctx) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    for_each_window(w, [&](int64_t oi, const std::vector<int64_t>& rm,
-                           const std::vector<int64_t>&, int64_t padded) {
+    for_each_window(w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>&,
+                           int64_t padded) {
       double count = double(include_pad ? padded : int64_t(rm.size()));
       for (int64_t pl = 0; pl < w.planes; ++pl) {
         const T* plane = xp + pl * in_plane;
@@ -256,15 +260,15 @@ void run_lppool(KernelContext& ctx) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    for_each_window(w, [&](int64_t oi, const std::vector<int64_t>& rm,
-                           const std::vector<int64_t>&, int64_t) {
-      for (int64_t pl = 0; pl < w.planes; ++pl) {
-        const T* plane = xp + pl * in_plane;
-        double sum = 0;
-        for (int64_t off : rm) sum += std::pow(std::abs(double(to_compute(plane[off]))), p);
-        yp[pl * out_plane + oi] = from_compute<T>(std::pow(sum, 1.0 / p));
-      }
-    });
+    for_each_window(
+        w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>&, int64_t) {
+          for (int64_t pl = 0; pl < w.planes; ++pl) {
+            const T* plane = xp + pl * in_plane;
+            double sum = 0;
+            for (int64_t off : rm) sum += std::pow(std::abs(double(to_compute(plane[off]))), p);
+            yp[pl * out_plane + oi] = from_compute<T>(std::pow(sum, 1.0 / p));
+          }
+        });
   });
 }
 
@@ -299,9 +303,12 @@ void run_global_pool(KernelContext& ctx) {
       double acc = K == GlobalKind::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
       for (int64_t i = 0; i < plane; ++i) {
         double v = double(to_compute(in[i]));
-        if constexpr (K == GlobalKind::kMax) acc = std::max(acc, v);
-        else if constexpr (K == GlobalKind::kAverage) acc += v;
-        else acc += std::pow(std::abs(v), p);
+        if constexpr (K == GlobalKind::kMax)
+          acc = std::max(acc, v);
+        else if constexpr (K == GlobalKind::kAverage)
+          acc += v;
+        else
+          acc += std::pow(std::abs(v), p);
       }
       if constexpr (K == GlobalKind::kAverage) acc = plane > 0 ? acc / double(plane) : 0.0;
       if constexpr (K == GlobalKind::kLp) acc = std::pow(acc, 1.0 / p);
@@ -343,7 +350,8 @@ void infer_maxunpool(InferContext& ctx) {
   const ir::Shape& in = ctx.input_shape(0);
   if (!in.has_rank) return ctx.set_output(0, dt, ir::Shape::unranked());
   if (in.rank() < 3) ctx.fail("input must have rank >= 3");
-  if (in.is_concrete()) return ctx.set_output(0, dt, to_shape(unpool_default_dims(ctx, in.concrete())));
+  if (in.is_concrete())
+    return ctx.set_output(0, dt, to_shape(unpool_default_dims(ctx, in.concrete())));
   std::vector<ir::Dim> out = {in.dims[0], in.dims[1]};
   for (int i = 2; i < in.rank(); ++i)
     out.push_back(in.dims[size_t(i)].is_const() ? ir::Dim::unknown() : ctx.fresh_dim());
@@ -362,7 +370,8 @@ void run_maxunpool(KernelContext& ctx) {
   if (x.rank() < 3) ctx.fail("input must have rank >= 3");
   if (idx.dims() != x.dims())
     ctx.fail("indices shape " + dims_to_string(idx.dims()) + " must equal X's shape " +
-             dims_to_string(x.dims()), ErrorCode::kInvalidArgument);
+                 dims_to_string(x.dims()),
+             ErrorCode::kInvalidArgument);
   // Indices address the default-shaped output; an explicit output_shape re-addresses the same
   // coordinates in the bigger tensor (as the ONNX test data expects).
   Dims base_dims = unpool_default_dims(ctx, x.dims());
@@ -371,7 +380,8 @@ void run_maxunpool(KernelContext& ctx) {
     const Tensor& os = ctx.input(2);
     for (int64_t i = 0; i < os.numel(); ++i) out_dims.push_back(os.element_as_int(i));
     if (out_dims.size() != x.dims().size())
-      ctx.fail("output_shape must have rank " + std::to_string(x.rank()), ErrorCode::kInvalidArgument);
+      ctx.fail("output_shape must have rank " + std::to_string(x.rank()),
+               ErrorCode::kInvalidArgument);
   } else {
     out_dims = base_dims;
   }
@@ -395,7 +405,8 @@ void run_maxunpool(KernelContext& ctx) {
       }
       if (!ok)
         ctx.fail("index " + std::to_string(j) + " is out of range for output " +
-                 dims_to_string(out_dims), ErrorCode::kInvalidArgument);
+                     dims_to_string(out_dims),
+                 ErrorCode::kInvalidArgument);
       yp[off] = xp[i];
     }
   });
@@ -434,7 +445,8 @@ void run_maxroipool(KernelContext& ctx) {
     for (int64_t r = 0; r < nr; ++r) {
       int64_t b = int64_t(rois.element_as_double(r * 5));
       if (b < 0 || b >= n)
-        ctx.fail("RoI batch index " + std::to_string(b) + " is out of range", ErrorCode::kInvalidArgument);
+        ctx.fail("RoI batch index " + std::to_string(b) + " is out of range",
+                 ErrorCode::kInvalidArgument);
       int64_t x1 = int64_t(std::round(rois.element_as_double(r * 5 + 1) * scale));
       int64_t y1 = int64_t(std::round(rois.element_as_double(r * 5 + 2) * scale));
       int64_t x2 = int64_t(std::round(rois.element_as_double(r * 5 + 3) * scale));
@@ -448,7 +460,8 @@ void run_maxroipool(KernelContext& ctx) {
             int64_t hs = std::clamp<int64_t>(int64_t(std::floor(double(ph) * bin_h)) + y1, 0, h);
             int64_t he = std::clamp<int64_t>(int64_t(std::ceil(double(ph + 1) * bin_h)) + y1, 0, h);
             int64_t ws = std::clamp<int64_t>(int64_t(std::floor(double(pw) * bin_w)) + x1, 0, wd);
-            int64_t we = std::clamp<int64_t>(int64_t(std::ceil(double(pw + 1) * bin_w)) + x1, 0, wd);
+            int64_t we =
+                std::clamp<int64_t>(int64_t(std::ceil(double(pw + 1) * bin_w)) + x1, 0, wd);
             double best = 0;
             bool any = false;
             for (int64_t i = hs; i < he; ++i)

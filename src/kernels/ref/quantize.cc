@@ -31,11 +31,26 @@ bool is_quant_type(DType t) {
 
 void quant_range(DType t, double* lo, double* hi) {
   switch (t) {
-    case DType::kU8: *lo = 0; *hi = 255; return;
-    case DType::kI8: *lo = -128; *hi = 127; return;
-    case DType::kU16: *lo = 0; *hi = 65535; return;
-    case DType::kI16: *lo = -32768; *hi = 32767; return;
-    default: *lo = -2147483648.0; *hi = 2147483647.0; return;
+    case DType::kU8:
+      *lo = 0;
+      *hi = 255;
+      return;
+    case DType::kI8:
+      *lo = -128;
+      *hi = 127;
+      return;
+    case DType::kU16:
+      *lo = 0;
+      *hi = 65535;
+      return;
+    case DType::kI16:
+      *lo = -32768;
+      *hi = 32767;
+      return;
+    default:
+      *lo = -2147483648.0;
+      *hi = 2147483647.0;
+      return;
   }
 }
 
@@ -62,10 +77,10 @@ DType quantize_out_type(const NodeAttrs& ctx, bool has_zp, DType zp_type) {
 
 // Which scale / zero-point element serves each element of x.
 struct QuantLayout {
-  int64_t axis_len = 1;   // x.shape[axis]
-  int64_t inner = 1;      // elements after the axis
-  int64_t blocks = 1;     // scale.shape[axis] (blocked)
-  int64_t block = 0;      // block_size (blocked), 0 otherwise
+  int64_t axis_len = 1;  // x.shape[axis]
+  int64_t inner = 1;     // elements after the axis
+  int64_t blocks = 1;    // scale.shape[axis] (blocked)
+  int64_t block = 0;     // block_size (blocked), 0 otherwise
   enum { kTensor, kAxis, kBlocked } mode = kTensor;
 
   int64_t index(int64_t i) const {
@@ -148,10 +163,14 @@ std::vector<double> as_doubles(const Tensor& t) {
 // Rounds v through a float type (what storing it in that type would give).
 double round_through(DType t, double v) {
   switch (t) {
-    case DType::kF16: return double(float(Float16(float(v))));
-    case DType::kBF16: return double(float(BFloat16(float(v))));
-    case DType::kF32: return double(float(v));
-    default: return v;
+    case DType::kF16:
+      return double(float(Float16(float(v))));
+    case DType::kBF16:
+      return double(float(BFloat16(float(v))));
+    case DType::kF32:
+      return double(float(v));
+    default:
+      return v;
   }
 }
 
@@ -163,8 +182,8 @@ void infer_quantize(InferContext& ctx) {
     ctx.unsupported(std::string("input type ") + dtype_name(xt) + " is not supported");
   if (!dtype_is_float(ctx.input_dtype(1))) ctx.fail("y_scale must be a float tensor");
   bool has_zp = ctx.has_input(2);
-  infer_quant_common(ctx, quantize_out_type(ctx, has_zp, has_zp ? ctx.input_dtype(2)
-                                                                 : DType::kUndefined));
+  infer_quant_common(
+      ctx, quantize_out_type(ctx, has_zp, has_zp ? ctx.input_dtype(2) : DType::kUndefined));
 }
 
 void run_quantize(KernelContext& ctx) {
@@ -179,9 +198,12 @@ void run_quantize(KernelContext& ctx) {
   DType prec = dtype_attr(ctx, "precision");
   DType st = scale.dtype(), xt = x.dtype();
   if (prec == DType::kUndefined) {
-    if (xt == DType::kF64 || st == DType::kF64 || xt == DType::kI32) prec = DType::kF64;
-    else if (xt == st) prec = xt;
-    else prec = DType::kF32;
+    if (xt == DType::kF64 || st == DType::kF64 || xt == DType::kI32)
+      prec = DType::kF64;
+    else if (xt == st)
+      prec = xt;
+    else
+      prec = DType::kF32;
   } else if (!dtype_is_float(prec)) {
     ctx.fail(std::string("precision must be a float type, got ") + dtype_name(prec));
   }
@@ -509,8 +531,10 @@ void run_qlinear_conv(KernelContext& ctx) {
         if (std::isnan(v)) v = y_zp;  // a zero or NaN scale; keep the cast below defined
         v = std::nearbyint(std::clamp(v, lo, hi));
         int64_t flat = (b * m + oc) * out_size + op;
-        if (yt == DType::kU8) out.data<uint8_t>()[flat] = uint8_t(v);
-        else out.data<int8_t>()[flat] = int8_t(v);
+        if (yt == DType::kU8)
+          out.data<uint8_t>()[flat] = uint8_t(v);
+        else
+          out.data<int8_t>()[flat] = int8_t(v);
       }
     }
   }
@@ -633,7 +657,10 @@ void run_nms(KernelContext& ctx) {
         Box bx = box_at(bp + (b * nbox + i) * 4, center);
         bool drop = false;
         for (const Box& k : kept)
-          if (suppresses(k, bx, iou)) { drop = true; break; }
+          if (suppresses(k, bx, iou)) {
+            drop = true;
+            break;
+          }
         if (drop) continue;
         kept.push_back(bx);
         sel.insert(sel.end(), {b, c, i});

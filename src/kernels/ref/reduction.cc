@@ -27,12 +27,16 @@ namespace {
 enum class Reduce { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
 Reduce reduce_kind(const NodeAttrs& n) {
-  static const std::map<std::string, Reduce> kKinds = {
-      {"ReduceSum", Reduce::kSum},       {"ReduceMean", Reduce::kMean},
-      {"ReduceMax", Reduce::kMax},       {"ReduceMin", Reduce::kMin},
-      {"ReduceProd", Reduce::kProd},     {"ReduceL1", Reduce::kL1},
-      {"ReduceL2", Reduce::kL2},         {"ReduceLogSum", Reduce::kLogSum},
-      {"ReduceLogSumExp", Reduce::kLogSumExp}, {"ReduceSumSquare", Reduce::kSumSquare}};
+  static const std::map<std::string, Reduce> kKinds = {{"ReduceSum", Reduce::kSum},
+                                                       {"ReduceMean", Reduce::kMean},
+                                                       {"ReduceMax", Reduce::kMax},
+                                                       {"ReduceMin", Reduce::kMin},
+                                                       {"ReduceProd", Reduce::kProd},
+                                                       {"ReduceL1", Reduce::kL1},
+                                                       {"ReduceL2", Reduce::kL2},
+                                                       {"ReduceLogSum", Reduce::kLogSum},
+                                                       {"ReduceLogSumExp", Reduce::kLogSumExp},
+                                                       {"ReduceSumSquare", Reduce::kSumSquare}};
   auto it = kKinds.find(n.op_type());
   if (it == kKinds.end()) n.fail("is not a reduction");
   return it->second;
@@ -130,12 +134,16 @@ Acc<T> reduce_init() {
   using A = Acc<T>;
   if constexpr (K == Reduce::kProd) return A(1);
   if constexpr (K == Reduce::kMax) {
-    if constexpr (kIsFloat<T>) return -std::numeric_limits<double>::infinity();
-    else return A(std::numeric_limits<T>::lowest());
+    if constexpr (kIsFloat<T>)
+      return -std::numeric_limits<double>::infinity();
+    else
+      return A(std::numeric_limits<T>::lowest());
   }
   if constexpr (K == Reduce::kMin) {
-    if constexpr (kIsFloat<T>) return std::numeric_limits<double>::infinity();
-    else return A(std::numeric_limits<T>::max());
+    if constexpr (kIsFloat<T>)
+      return std::numeric_limits<double>::infinity();
+    else
+      return A(std::numeric_limits<T>::max());
   }
   return A(0);
 }
@@ -158,12 +166,17 @@ void accumulate(const Tensor& x, const Dims& kd, std::vector<Acc<T>>& acc,
     } else if constexpr (K == Reduce::kProd) {
       a *= v;
     } else if constexpr (K == Reduce::kL1) {
-      if constexpr (std::is_unsigned_v<Acc<T>>) a += v;
-      else a += v < 0 ? -v : v;
+      if constexpr (std::is_unsigned_v<Acc<T>>)
+        a += v;
+      else
+        a += v < 0 ? -v : v;
     } else if constexpr (K == Reduce::kMax || K == Reduce::kMin) {
       if constexpr (kIsFloat<T>) {
         if (std::isnan(a)) continue;
-        if (std::isnan(v)) { a = v; continue; }
+        if (std::isnan(v)) {
+          a = v;
+          continue;
+        }
       }
       if (K == Reduce::kMax ? v > a : v < a) a = v;
     } else if constexpr (K == Reduce::kLogSum) {
@@ -224,16 +237,26 @@ void reduce_typed(const Tensor& x, const Dims& kd, int64_t count, Tensor& y) {
 template <class T>
 void reduce_dispatch(Reduce k, const Tensor& x, const Dims& kd, int64_t count, Tensor& y) {
   switch (k) {
-    case Reduce::kSum: return reduce_typed<T, Reduce::kSum>(x, kd, count, y);
-    case Reduce::kMean: return reduce_typed<T, Reduce::kMean>(x, kd, count, y);
-    case Reduce::kMax: return reduce_typed<T, Reduce::kMax>(x, kd, count, y);
-    case Reduce::kMin: return reduce_typed<T, Reduce::kMin>(x, kd, count, y);
-    case Reduce::kProd: return reduce_typed<T, Reduce::kProd>(x, kd, count, y);
-    case Reduce::kL1: return reduce_typed<T, Reduce::kL1>(x, kd, count, y);
-    case Reduce::kL2: return reduce_typed<T, Reduce::kL2>(x, kd, count, y);
-    case Reduce::kLogSum: return reduce_typed<T, Reduce::kLogSum>(x, kd, count, y);
-    case Reduce::kLogSumExp: return reduce_typed<T, Reduce::kLogSumExp>(x, kd, count, y);
-    case Reduce::kSumSquare: return reduce_typed<T, Reduce::kSumSquare>(x, kd, count, y);
+    case Reduce::kSum:
+      return reduce_typed<T, Reduce::kSum>(x, kd, count, y);
+    case Reduce::kMean:
+      return reduce_typed<T, Reduce::kMean>(x, kd, count, y);
+    case Reduce::kMax:
+      return reduce_typed<T, Reduce::kMax>(x, kd, count, y);
+    case Reduce::kMin:
+      return reduce_typed<T, Reduce::kMin>(x, kd, count, y);
+    case Reduce::kProd:
+      return reduce_typed<T, Reduce::kProd>(x, kd, count, y);
+    case Reduce::kL1:
+      return reduce_typed<T, Reduce::kL1>(x, kd, count, y);
+    case Reduce::kL2:
+      return reduce_typed<T, Reduce::kL2>(x, kd, count, y);
+    case Reduce::kLogSum:
+      return reduce_typed<T, Reduce::kLogSum>(x, kd, count, y);
+    case Reduce::kLogSumExp:
+      return reduce_typed<T, Reduce::kLogSumExp>(x, kd, count, y);
+    case Reduce::kSumSquare:
+      return reduce_typed<T, Reduce::kSumSquare>(x, kd, count, y);
   }
 }
 
@@ -304,9 +327,12 @@ struct AxisLayout {
 AxisLayout axis_layout(const Dims& d, int axis) {
   AxisLayout l;
   for (int i = 0; i < int(d.size()); ++i) {
-    if (i < axis) l.outer *= d[size_t(i)];
-    else if (i == axis) l.n = d[size_t(i)];
-    else l.inner *= d[size_t(i)];
+    if (i < axis)
+      l.outer *= d[size_t(i)];
+    else if (i == axis)
+      l.n = d[size_t(i)];
+    else
+      l.inner *= d[size_t(i)];
   }
   return l;
 }
@@ -480,8 +506,8 @@ void run_softmax(KernelContext& ctx) {
 
 std::optional<int64_t> scalar_axis(const NodeAttrs& n, std::optional<std::vector<int64_t>> v) {
   if (!v) return std::nullopt;
-  if (v->size() != 1) n.fail("axis input must hold exactly one value, got " +
-                             std::to_string(v->size()));
+  if (v->size() != 1)
+    n.fail("axis input must hold exactly one value, got " + std::to_string(v->size()));
   return (*v)[0];
 }
 
@@ -496,8 +522,8 @@ void infer_cumulative(InferContext& ctx) {
 }
 
 template <class T>
-void cumulative_typed(const Tensor& x, const AxisLayout& l, bool prod, bool exclusive,
-                      bool reverse, Tensor& y) {
+void cumulative_typed(const Tensor& x, const AxisLayout& l, bool prod, bool exclusive, bool reverse,
+                      Tensor& y) {
   const T* px = x.data<T>();
   T* py = y.data<T>();
   for (int64_t o = 0; o < l.outer; ++o) {
@@ -549,8 +575,7 @@ void run_cumulative(KernelContext& ctx) {
 void check_k(const NodeAttrs& n, int64_t k, const ir::Dim& d) {
   if (k < 0) n.fail("k must be >= 0, got " + std::to_string(k));
   if (d.is_const() && k > d.value)
-    n.fail("k = " + std::to_string(k) + " is larger than the axis size " +
-           std::to_string(d.value));
+    n.fail("k = " + std::to_string(k) + " is larger than the axis size " + std::to_string(d.value));
 }
 
 void infer_topk(InferContext& ctx) {
@@ -650,9 +675,9 @@ void run_topk(KernelContext& ctx) {
 }  // namespace
 
 void register_reduction_ops(Registry& r) {
-  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-                         "ReduceSumSquare"})
+  for (const char* op :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"})
     r.add({"", op, 1, PatternKind::kReduction, infer_reduce, run_reduce});
   r.add({"", "ArgMax", 1, PatternKind::kReduction, infer_arg, run_arg});
   r.add({"", "ArgMin", 1, PatternKind::kReduction, infer_arg, run_arg});

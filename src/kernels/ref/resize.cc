@@ -52,9 +52,9 @@ ResizeAttrs read_resize_attrs(const NodeAttrs& n) {
     return a;
   }
   a.ctm = n.attr_string("coordinate_transformation_mode", "half_pixel");
-  static const char* kModes[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                 "tf_crop_and_resize", "tf_half_pixel_for_nn",
-                                 "half_pixel_symmetric"};
+  static const char* kModes[] = {
+      "half_pixel",         "pytorch_half_pixel",   "align_corners",       "asymmetric",
+      "tf_crop_and_resize", "tf_half_pixel_for_nn", "half_pixel_symmetric"};
   if (std::find(std::begin(kModes), std::end(kModes), a.ctm) == std::end(kModes))
     n.fail("unknown coordinate_transformation_mode '" + a.ctm + "'");
   a.nearest_mode = n.attr_string("nearest_mode", "round_prefer_floor");
@@ -90,8 +90,8 @@ std::vector<double> tensor_doubles(const Tensor& t) {
 
 // What the roi / scales / sizes inputs say, as far as known.
 struct ResizeArgs {
-  bool use_sizes = false;   // sizes decide the output (else scales)
-  bool known = false;       // the deciding values are known
+  bool use_sizes = false;                         // sizes decide the output (else scales)
+  bool known = false;                             // the deciding values are known
   std::vector<double> scales;                     // over `axes`
   std::vector<int64_t> sizes;                     // over `axes`
   std::optional<std::vector<ir::Dim>> size_dims;  // symbolic sizes (load time)
@@ -230,8 +230,8 @@ void infer_resize(InferContext& ctx) {
     std::optional<std::vector<ir::Dim>> sd;
     if (sizes_present) sd = ctx.input_dims_value(sl.sizes);
     for (size_t k = 0; k < axes.size(); ++k)
-      out[size_t(axes[k])] = sd && sd->size() == axes.size() && a.policy == "stretch"
-                                 ? (*sd)[k] : ctx.fresh_dim();
+      out[size_t(axes[k])] =
+          sd && sd->size() == axes.size() && a.policy == "stretch" ? (*sd)[k] : ctx.fresh_dim();
   }
   ctx.set_output(0, dt, ir::Shape(out));
 }
@@ -273,7 +273,7 @@ AxisMap map_axis(const ResizeAttrs& a, int64_t in, int64_t out, double scale, do
   bool nearest = a.mode == "nearest";
   bool aa = a.antialias && scale < 1 && !nearest;
   double fs = std::min(scale, 1.0);  // filter scale for antialias
-  int64_t start;  // first tap offset from x_int
+  int64_t start;                     // first tap offset from x_int
   if (nearest) {
     start = 0;
     m.taps = 1;
@@ -326,10 +326,14 @@ AxisMap map_axis(const ResizeAttrs& a, int64_t in, int64_t out, double scale, do
     }
     if (nearest) {
       bool up;
-      if (ratio == 1) up = true;
-      else if (a.nearest_mode == "round_prefer_floor") up = ratio > 0.5;
-      else if (a.nearest_mode == "round_prefer_ceil") up = ratio >= 0.5;
-      else up = a.nearest_mode == "ceil";
+      if (ratio == 1)
+        up = true;
+      else if (a.nearest_mode == "round_prefer_floor")
+        up = ratio > 0.5;
+      else if (a.nearest_mode == "round_prefer_ceil")
+        up = ratio >= 0.5;
+      else
+        up = a.nearest_mode == "ceil";
       m.idx[base] = clamp(x_int + (up ? 1 : 0));
       m.w[base] = 1;
       continue;
@@ -339,8 +343,10 @@ AxisMap map_axis(const ResizeAttrs& a, int64_t in, int64_t out, double scale, do
       int64_t off = start + t;
       double d = double(off) - ratio;  // tap position minus x_original
       double w;
-      if (a.mode == "linear") w = aa ? std::clamp(1 - std::abs(d * fs), 0.0, 1.0) : std::max(0.0, 1 - std::abs(d));
-      else w = cubic_weight(aa ? d * fs : d, a.cubic_a);
+      if (a.mode == "linear")
+        w = aa ? std::clamp(1 - std::abs(d * fs), 0.0, 1.0) : std::max(0.0, 1 - std::abs(d));
+      else
+        w = cubic_weight(aa ? d * fs : d, a.cubic_a);
       int64_t i = x_int + off;
       if (a.exclude_outside && (i < 0 || i >= in)) w = 0;
       m.idx[base + size_t(t)] = clamp(i);
@@ -359,7 +365,8 @@ T saturate_round(double v) {
     return from_compute<T>(v);
   } else {
     double r = std::nearbyint(v);
-    r = std::clamp(r, double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max()));
+    r = std::clamp(r, double(std::numeric_limits<T>::lowest()),
+                   double(std::numeric_limits<T>::max()));
     return static_cast<T>(r);
   }
 }
@@ -382,8 +389,9 @@ void run_resize(KernelContext& ctx) {
   std::vector<double> roi_start(size_t(rank), 0.0), roi_end(size_t(rank), 1.0);
   if (a.ctm == "tf_crop_and_resize") {
     if (args.roi.size() != 2 * axes.size())
-      ctx.fail("roi must have " + std::to_string(2 * axes.size()) + " entries for tf_crop_and_resize",
-               ErrorCode::kInvalidArgument);
+      ctx.fail(
+          "roi must have " + std::to_string(2 * axes.size()) + " entries for tf_crop_and_resize",
+          ErrorCode::kInvalidArgument);
     for (size_t k = 0; k < axes.size(); ++k) {
       roi_start[size_t(axes[k])] = args.roi[k];
       roi_end[size_t(axes[k])] = args.roi[k + axes.size()];
@@ -395,7 +403,8 @@ void run_resize(KernelContext& ctx) {
                             roi_start[size_t(ax)], roi_end[size_t(ax)]));
   Tensor& y = ctx.output(0, x.dtype(), out_dims);
   if (y.numel() == 0) return;
-  if (x.numel() == 0) ctx.fail("cannot resize an empty input to a non-empty output", ErrorCode::kInvalidArgument);
+  if (x.numel() == 0)
+    ctx.fail("cannot resize an empty input to a non-empty output", ErrorCode::kInvalidArgument);
   bool any_outside = false;
   for (const auto& m : maps)
     for (char o : m.outside) any_outside |= o != 0;
@@ -408,7 +417,8 @@ void run_resize(KernelContext& ctx) {
       const T* xp = x.data<T>();
       T* yp = y.data<T>();
       T extra{};
-      if constexpr (std::is_arithmetic_v<T> || kIsFloat<T>) extra = saturate_round<T>(a.extrapolation);
+      if constexpr (std::is_arithmetic_v<T> || kIsFloat<T>)
+        extra = saturate_round<T>(a.extrapolation);
       std::vector<int64_t> o(size_t(rank), 0);
       for (int64_t i = 0; i < y.numel(); ++i) {
         int64_t off = 0;
@@ -516,11 +526,13 @@ void run_gridsample(KernelContext& ctx) {
   int r = x.rank() - 2;
   if (r < 1 || grid.rank() != x.rank() || grid.dims().back() != r || grid.dim(0) != x.dim(0))
     ctx.fail("X " + dims_to_string(x.dims()) + " and grid " + dims_to_string(grid.dims()) +
-             " do not match (grid must be [N, H1..Hr, r])", ErrorCode::kInvalidArgument);
+                 " do not match (grid must be [N, H1..Hr, r])",
+             ErrorCode::kInvalidArgument);
   std::string mode = ctx.attr_string("mode", ctx.opset() >= 20 ? "linear" : "bilinear");
   if (mode == "bilinear") mode = "linear";
   if (mode == "bicubic") mode = "cubic";
-  if (mode != "linear" && mode != "nearest" && mode != "cubic") ctx.fail("unknown mode '" + mode + "'");
+  if (mode != "linear" && mode != "nearest" && mode != "cubic")
+    ctx.fail("unknown mode '" + mode + "'");
   std::string pad = ctx.attr_string("padding_mode", "zeros");
   if (pad != "zeros" && pad != "border" && pad != "reflection")
     ctx.fail("unknown padding_mode '" + pad + "'");
@@ -538,8 +550,10 @@ void run_gridsample(KernelContext& ctx) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    std::vector<std::vector<int64_t>> ti(static_cast<size_t>(r), std::vector<int64_t>(static_cast<size_t>(taps)));
-    std::vector<std::vector<double>> tw(static_cast<size_t>(r), std::vector<double>(static_cast<size_t>(taps)));
+    std::vector<std::vector<int64_t>> ti(static_cast<size_t>(r),
+                                         std::vector<int64_t>(static_cast<size_t>(taps)));
+    std::vector<std::vector<double>> tw(static_cast<size_t>(r),
+                                        std::vector<double>(static_cast<size_t>(taps)));
     std::vector<int> cnt(static_cast<size_t>(r));
     for (int64_t b = 0; b < n; ++b)
       for (int64_t p = 0; p < out_pts; ++p) {
@@ -551,8 +565,10 @@ void run_gridsample(KernelContext& ctx) {
           double v = align ? (g + 1) / 2 * (len - 1) : ((g + 1) * len - 1) / 2;
           if (mode == "nearest") v = std::nearbyint(v);
           if (v < lo || v > hi) {
-            if (pad == "border") v = std::clamp(v, 0.0, len - 1);
-            else if (pad == "reflection") v = gs_reflect(v, lo, hi);
+            if (pad == "border")
+              v = std::clamp(v, 0.0, len - 1);
+            else if (pad == "reflection")
+              v = gs_reflect(v, lo, hi);
           }
           // Maps a tap index by the padding mode; -1 reads zero.
           auto pixel = [&](int64_t i) -> int64_t {
@@ -593,8 +609,10 @@ void run_gridsample(KernelContext& ctx) {
               size_t u = size_t(d);
               w *= tw[u][size_t(cnt[u])];
               int64_t i = ti[u][size_t(cnt[u])];
-              if (i < 0) zero = true;
-              else off += i * sp_strides[u];
+              if (i < 0)
+                zero = true;
+              else
+                off += i * sp_strides[u];
             }
             if (!zero && w != 0) acc += w * double(to_compute(plane[off]));
             int d = r - 1;

@@ -610,7 +610,8 @@ DType eye_like_dtype(const NodeAttrs& ctx, DType input) {
   if (!ctx.has_attr("dtype")) return input;
   int64_t v = ctx.attr_int("dtype", 0);
   auto t = ir::dtype_from_onnx(v);
-  if (!t || *t == DType::kString) ctx.unsupported("dtype " + std::to_string(v) + " is not supported");
+  if (!t || *t == DType::kString)
+    ctx.unsupported("dtype " + std::to_string(v) + " is not supported");
   return *t;
 }
 
