@@ -50,6 +50,21 @@ std::unique_ptr<ir::Graph> make_op_graph(const OpCall& call) {
   return g;
 }
 
+std::vector<ir::Shape> infer_symbolic_shapes(const std::string& op,
+                                             const std::vector<std::pair<DType, ir::Shape>>& inputs,
+                                             const std::map<std::string, ir::Attribute>& attrs,
+                                             int opset, int num_outputs) {
+  OpCall call{op, {}, attrs, opset, num_outputs};
+  for (const auto& [dtype, shape] : inputs) {
+    call.inputs.push_back(Tensor(dtype, {}));  // only the dtype is used: the shape is declared
+    call.input_shapes.push_back(shape);
+  }
+  auto g = make_op_graph(call);
+  std::vector<ir::Shape> out;
+  for (int id : g->nodes[0].outputs) out.push_back(g->values[size_t(id)].shape);
+  return out;
+}
+
 std::vector<Tensor> run_op(const OpCall& call) {
   auto g = make_op_graph(call);
   engine::Executor ex(*g);

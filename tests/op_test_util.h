@@ -73,6 +73,13 @@ std::unique_ptr<ir::Graph> make_op_graph(const OpCall& call);
 /// Runs the op through shape inference (load-time) and the executor; returns its outputs.
 std::vector<Tensor> run_op(const OpCall& call);
 
+/// Load-time output shapes of a one-node graph whose inputs are declared with (dtype, symbolic
+/// shape) and carry no data: what shape inference makes of symbols.
+std::vector<ir::Shape> infer_symbolic_shapes(const std::string& op,
+                                             const std::vector<std::pair<DType, ir::Shape>>& inputs,
+                                             const std::map<std::string, ir::Attribute>& attrs = {},
+                                             int opset = 18, int num_outputs = 1);
+
 /// Float comparison |got-want| <= atol + rtol*|want| (NaN equals NaN); exact for the rest.
 ::testing::AssertionResult tensors_near(const Tensor& got, const Tensor& want, double atol = 1e-5,
                                         double rtol = 1e-4);

@@ -176,39 +176,9 @@ TEST(OpAttention, BadShapesFail) {
 std::vector<ir::Shape> infer_symbolic(const std::string& op, int opset,
                                       std::vector<ir::Shape> shapes, int num_outputs,
                                       std::map<std::string, ir::Attribute> attrs) {
-  ir::Graph g;
-  g.opsets[""] = opset;
-  ir::Node n;
-  n.name = "n";
-  n.op_type = op;
-  n.opset = opset;
-  n.attrs = std::move(attrs);
-  n.schema = kernels::Registry::global().find("", op, opset);
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    ir::Value v;
-    v.name = "in" + std::to_string(i);
-    v.dtype = DType::kF32;
-    v.shape = shapes[i];
-    v.is_graph_input = true;
-    int id = g.add_value(std::move(v));
-    g.inputs.push_back(id);
-    n.inputs.push_back(id);
-  }
-  std::vector<int> outs;
-  for (int i = 0; i < num_outputs; ++i) {
-    ir::Value out;
-    out.name = "out" + std::to_string(i);
-    out.producer = 0;
-    int oid = g.add_value(std::move(out));
-    n.outputs.push_back(oid);
-    g.outputs.push_back(oid);
-    outs.push_back(oid);
-  }
-  g.nodes.push_back(std::move(n));
-  ir::infer_shapes(g);
-  std::vector<ir::Shape> result;
-  for (int id : outs) result.push_back(g.values[size_t(id)].shape);
-  return result;
+  std::vector<std::pair<DType, ir::Shape>> inputs;
+  for (auto& s : shapes) inputs.emplace_back(DType::kF32, s);
+  return infer_symbolic_shapes(op, inputs, attrs, opset, num_outputs);
 }
 
 TEST(OpAttention, SymbolicShapes) {

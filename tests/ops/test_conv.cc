@@ -161,33 +161,9 @@ TEST(OpConv, Errors) {
 // Load-time shape of a Conv-like node on symbolic inputs.
 ir::Shape infer_symbolic(const std::string& op, std::vector<ir::Shape> shapes,
                          std::map<std::string, ir::Attribute> attrs) {
-  ir::Graph g;
-  g.opsets[""] = 18;
-  ir::Node n;
-  n.name = "n";
-  n.op_type = op;
-  n.opset = 18;
-  n.attrs = std::move(attrs);
-  n.schema = kernels::Registry::global().find("", op, 18);
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    ir::Value v;
-    v.name = "in" + std::to_string(i);
-    v.dtype = DType::kF32;
-    v.shape = shapes[i];
-    v.is_graph_input = true;
-    int id = g.add_value(std::move(v));
-    g.inputs.push_back(id);
-    n.inputs.push_back(id);
-  }
-  ir::Value out;
-  out.name = "out";
-  out.producer = 0;
-  int oid = g.add_value(std::move(out));
-  n.outputs.push_back(oid);
-  g.outputs.push_back(oid);
-  g.nodes.push_back(std::move(n));
-  ir::infer_shapes(g);
-  return g.values[size_t(oid)].shape;
+  std::vector<std::pair<DType, ir::Shape>> inputs;
+  for (auto& s : shapes) inputs.emplace_back(DType::kF32, s);
+  return infer_symbolic_shapes(op, inputs, attrs)[0];
 }
 
 TEST(OpConv, SymbolicShapes) {

@@ -10,33 +10,7 @@ using ir::Dim;
 // Load-time output shape of a one-node graph whose inputs have the given (symbolic) shapes.
 ir::Shape infer_symbolic(const std::string& op, std::vector<std::pair<DType, ir::Shape>> inputs,
                          std::map<std::string, ir::Attribute> attrs = {}, int opset = 18) {
-  ir::Graph g;
-  g.opsets[""] = opset;
-  ir::Node n;
-  n.name = "n";
-  n.op_type = op;
-  n.opset = opset;
-  n.attrs = std::move(attrs);
-  n.schema = kernels::Registry::global().find("", op, opset);
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    ir::Value v;
-    v.name = "in" + std::to_string(i);
-    v.dtype = inputs[i].first;
-    v.shape = inputs[i].second;
-    v.is_graph_input = true;
-    int id = g.add_value(std::move(v));
-    g.inputs.push_back(id);
-    n.inputs.push_back(id);
-  }
-  ir::Value out;
-  out.name = "out";
-  out.producer = 0;
-  int oid = g.add_value(std::move(out));
-  n.outputs.push_back(oid);
-  g.outputs.push_back(oid);
-  g.nodes.push_back(std::move(n));
-  ir::infer_shapes(g);
-  return g.values[size_t(oid)].shape;
+  return infer_symbolic_shapes(op, inputs, attrs, opset)[0];
 }
 
 ir::Shape sym(std::vector<Dim> d) { return ir::Shape(std::move(d)); }

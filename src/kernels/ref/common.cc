@@ -104,6 +104,26 @@ void infer_same_as_input0(InferContext& ctx) {
   ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0));
 }
 
+std::vector<double> to_doubles(const NodeAttrs& ctx, const Tensor& t) {
+  std::vector<double> v(size_t(t.numel()));
+  dispatch_float(t.dtype(), ctx, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = t.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = double(to_compute(p[i]));
+  });
+  return v;
+}
+
+void store_doubles(const NodeAttrs& ctx, const std::vector<double>& v, const Tensor& t) {
+  if (int64_t(v.size()) != t.numel())
+    throw Error(ErrorCode::kInternal, "store_doubles size mismatch");
+  dispatch_numeric(t.dtype(), ctx, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* p = t.data<T>();
+    for (size_t i = 0; i < v.size(); ++i) p[i] = from_compute<T>(Compute<T>(v[i]));
+  });
+}
+
 void copy_elements(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset,
                    int64_t count) {
   if (count <= 0) return;

@@ -143,6 +143,12 @@ ir::Shape to_shape(const Dims& d);
 /// Shape function for ops whose single output has input 0's dtype and shape.
 void infer_same_as_input0(InferContext& ctx);
 
+/// The elements of a float tensor (f16, bf16, f32, f64) as doubles.
+std::vector<double> to_doubles(const NodeAttrs& ctx, const Tensor& t);
+/// Stores doubles into a float or integer tensor of v.size() elements (integers truncate, as
+/// numpy's astype does).
+void store_doubles(const NodeAttrs& ctx, const std::vector<double>& v, const Tensor& t);
+
 /// Copies elements between tensors of the same dtype (any type, strings too).
 void copy_elements(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset,
                    int64_t count);

@@ -146,10 +146,7 @@ void run_nll(KernelContext& ctx) {
   split_scores(ctx, x, &n, &c, &d);
   dispatch_float(x.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* p = x.data<T>();
-    std::vector<double> lp(size_t(x.numel()));
-    for (int64_t i = 0; i < x.numel(); ++i) lp[size_t(i)] = double(to_compute(p[i]));
-    nll_from_log_probs<T>(ctx, lp, n, c, d);
+    nll_from_log_probs<T>(ctx, to_doubles(ctx, x), n, c, d);
   });
 }
 

@@ -189,24 +189,6 @@ std::vector<Activation> parse_activations(const NodeAttrs& n, Cell cell, int nd)
 
 // ---- kernel ----------------------------------------------------------------------------------
 
-std::vector<double> load(const KernelContext& ctx, const Tensor& t) {
-  std::vector<double> v(size_t(t.numel()));
-  dispatch_float(t.dtype(), ctx, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* p = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = double(to_compute(p[i]));
-  });
-  return v;
-}
-
-void store(const KernelContext& ctx, const std::vector<double>& v, Tensor& t) {
-  dispatch_float(t.dtype(), ctx, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* p = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) p[i] = from_compute<T>(Compute<T>(v[i]));
-  });
-}
-
 // Swaps the two leading axes of a [a, b, rest] buffer.
 std::vector<double> swap01(const std::vector<double>& v, int64_t a, int64_t b, int64_t rest) {
   std::vector<double> out(v.size());
@@ -248,11 +230,11 @@ void run_recurrent(KernelContext& ctx) {
   const bool lbr = cell == Cell::kGru && ctx.attr_int("linear_before_reset", 0) != 0;
   const bool input_forget = cell == Cell::kLstm && ctx.attr_int("input_forget", 0) != 0;
 
-  std::vector<double> x = load(ctx, xt);
+  std::vector<double> x = to_doubles(ctx, xt);
   if (layout == 1) x = swap01(x, batch, seq, in);  // -> [seq, batch, in]
-  std::vector<double> w = load(ctx, wt), r = load(ctx, ctx.input(2));
-  std::vector<double> b =
-      ctx.has_input(3) ? load(ctx, ctx.input(3)) : std::vector<double>(size_t(nd * 2 * gh), 0.0);
+  std::vector<double> w = to_doubles(ctx, wt), r = to_doubles(ctx, ctx.input(2));
+  std::vector<double> b = ctx.has_input(3) ? to_doubles(ctx, ctx.input(3))
+                                           : std::vector<double>(size_t(nd * 2 * gh), 0.0);
   std::vector<int64_t> lens(size_t(batch), seq);
   if (ctx.has_input(4)) {
     const Tensor& sl = ctx.input(4);
@@ -266,13 +248,13 @@ void run_recurrent(KernelContext& ctx) {
   }
   auto load_state = [&](int i) {
     if (!ctx.has_input(i)) return std::vector<double>(size_t(nd * batch * hid), 0.0);
-    std::vector<double> v = load(ctx, ctx.input(i));
+    std::vector<double> v = to_doubles(ctx, ctx.input(i));
     return layout == 1 ? swap01(v, batch, nd, hid) : v;  // -> [nd, batch, hid]
   };
   std::vector<double> h0 = load_state(5);
   std::vector<double> c0 = cell == Cell::kLstm ? load_state(6) : std::vector<double>();
   std::vector<double> p = cell == Cell::kLstm && ctx.has_input(7)
-                              ? load(ctx, ctx.input(7))
+                              ? to_doubles(ctx, ctx.input(7))
                               : std::vector<double>(size_t(nd * 3 * hid), 0.0);
 
   std::vector<double> y(size_t(seq * nd * batch * hid), 0.0);  // [seq, nd, batch, hid]
@@ -375,13 +357,13 @@ void run_recurrent(KernelContext& ctx) {
               yo[size_t(((bi * seq + t) * nd + d) * hid + k)] =
                   y[size_t(((t * nd + d) * batch + bi) * hid + k)];
     }
-    store(ctx, yo, ctx.output(0, dt, ydims));
+    store_doubles(ctx, yo, ctx.output(0, dt, ydims));
   }
   Dims sdims = layout == 0 ? Dims{nd, batch, hid} : Dims{batch, nd, hid};
   if (ctx.num_outputs() > 1)
-    store(ctx, layout == 1 ? swap01(yh, nd, batch, hid) : yh, ctx.output(1, dt, sdims));
+    store_doubles(ctx, layout == 1 ? swap01(yh, nd, batch, hid) : yh, ctx.output(1, dt, sdims));
   if (cell == Cell::kLstm && ctx.num_outputs() > 2)
-    store(ctx, layout == 1 ? swap01(yc, nd, batch, hid) : yc, ctx.output(2, dt, sdims));
+    store_doubles(ctx, layout == 1 ? swap01(yc, nd, batch, hid) : yc, ctx.output(2, dt, sdims));
 }
 
 }  // namespace

@@ -21,25 +21,6 @@ namespace {
 
 using Complex = std::complex<double>;
 
-std::vector<double> load(const NodeAttrs& ctx, const Tensor& t) {
-  std::vector<double> v(size_t(t.numel()));
-  dispatch_float(t.dtype(), ctx, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* p = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) v[i] = double(to_compute(p[i]));
-  });
-  return v;
-}
-
-// Stores doubles into a float or integer tensor (integers truncate, as a numpy astype does).
-void store(const NodeAttrs& ctx, const std::vector<double>& v, Tensor& t) {
-  dispatch_numeric(t.dtype(), ctx, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* p = t.data<T>();
-    for (size_t i = 0; i < v.size(); ++i) p[i] = from_compute<T>(Compute<T>(v[i]));
-  });
-}
-
 // A scalar (or one-element) integer input, read at run time.
 int64_t scalar_int(const KernelContext& ctx, int i, const char* name) {
   const Tensor& t = ctx.input(i);
@@ -170,7 +151,7 @@ void run_dft(KernelContext& ctx) {
   od[size_t(axis)] = n_out;
   od.back() = out_comps;
 
-  std::vector<double> xv = load(ctx, x);
+  std::vector<double> xv = to_doubles(ctx, x);
   std::vector<double> yv(static_cast<size_t>(outer * n_out * inner * out_comps));
   auto w = twiddles(n, inverse ? 1.0 : -1.0);
   // irfft rebuilds the full Hermitian spectrum from bins 0..n/2 (numpy's irfft: missing bins are
@@ -201,7 +182,7 @@ void run_dft(KernelContext& ctx) {
         if (!irfft) yv[at + 1] = v.imag();
       }
     }
-  store(ctx, yv, ctx.output(0, x.dtype(), od));
+  store_doubles(ctx, yv, ctx.output(0, x.dtype(), od));
 }
 
 // ---- STFT ------------------------------------------------------------------------------------
@@ -249,7 +230,7 @@ void run_stft(KernelContext& ctx) {
   const int64_t batch = x.dims()[0], len = x.dims()[1], comps = x.dims()[2];
   const int64_t step = scalar_int(ctx, 1, "frame_step");
   std::vector<double> win;
-  if (ctx.has_input(2)) win = load(ctx, ctx.input(2));
+  if (ctx.has_input(2)) win = to_doubles(ctx, ctx.input(2));
   int64_t fl = ctx.has_input(3)   ? scalar_int(ctx, 3, "frame_length")
                : ctx.has_input(2) ? int64_t(win.size())
                                   : len;
@@ -261,7 +242,7 @@ void run_stft(KernelContext& ctx) {
   const bool onesided = ctx.attr_int("onesided", 1) != 0;
   const int64_t bins = onesided ? fl / 2 + 1 : fl;
 
-  std::vector<double> xv = load(ctx, x);
+  std::vector<double> xv = to_doubles(ctx, x);
   std::vector<double> yv(static_cast<size_t>(batch * frames * bins * 2));
   auto w = twiddles(fl, -1.0);
   std::vector<Complex> frame(win.size()), res(static_cast<size_t>(bins));
@@ -284,7 +265,7 @@ void run_stft(KernelContext& ctx) {
         yv[at + 1] = res[size_t(k)].imag();
       }
     }
-  store(ctx, yv, ctx.output(0, x.dtype(), {batch, frames, bins, 2}));
+  store_doubles(ctx, yv, ctx.output(0, x.dtype(), {batch, frames, bins, 2}));
 }
 
 // ---- windows and the mel matrix --------------------------------------------------------------
@@ -322,7 +303,7 @@ void run_window(KernelContext& ctx) {
       v[size_t(i)] = 0.42 - 0.5 * std::cos(a) + 0.08 * std::cos(2 * a);
     if (denom <= 0) v[size_t(i)] = 1;  // a window of one point (symmetric) is just 1
   }
-  store(ctx, v, ctx.output(0, output_datatype(ctx), {size}));
+  store_doubles(ctx, v, ctx.output(0, output_datatype(ctx), {size}));
 }
 
 void infer_mel(InferContext& ctx) {
@@ -346,7 +327,7 @@ void run_mel(KernelContext& ctx) {
   auto scalar_float = [&](int i) {
     const Tensor& t = ctx.input(i);
     if (t.numel() != 1) ctx.fail("edge frequencies must be scalars", ErrorCode::kInvalidArgument);
-    return load(ctx, t)[0];
+    return to_doubles(ctx, t)[0];
   };
   const double lo_hz = scalar_float(3), hi_hz = scalar_float(4);
   const int64_t spec_bins = dft / 2 + 1;
@@ -374,7 +355,7 @@ void run_mel(KernelContext& ctx) {
     }
     for (int64_t j = center; j < right; ++j) set(j, i, double(right - j) / double(right - center));
   }
-  store(ctx, out, ctx.output(0, output_datatype(ctx), {spec_bins, mels}));
+  store_doubles(ctx, out, ctx.output(0, output_datatype(ctx), {spec_bins, mels}));
 }
 
 // ---- Det -------------------------------------------------------------------------------------
@@ -397,7 +378,7 @@ void run_det(KernelContext& ctx) {
   const int64_t m = d.back();
   Dims od(d.begin(), d.end() - 2);
   const int64_t count = num_elements(od);
-  std::vector<double> xv = load(ctx, x), out(static_cast<size_t>(count));
+  std::vector<double> xv = to_doubles(ctx, x), out(static_cast<size_t>(count));
   for (int64_t b = 0; b < count; ++b) {
     std::vector<double> a(xv.begin() + b * m * m, xv.begin() + (b + 1) * m * m);
     double det = 1;
@@ -422,7 +403,7 @@ void run_det(KernelContext& ctx) {
     }
     out[size_t(b)] = det;
   }
-  store(ctx, out, ctx.output(0, x.dtype(), od));
+  store_doubles(ctx, out, ctx.output(0, x.dtype(), od));
 }
 
 // ---- AffineGrid ------------------------------------------------------------------------------
@@ -478,7 +459,7 @@ void run_affine_grid(KernelContext& ctx) {
   const int64_t n = size[0];
   const int64_t d = spatial == 3 ? size[2] : 1;
   const int64_t h = size[size_t(spatial == 3 ? 3 : 2)], w = size[size_t(spatial == 3 ? 4 : 3)];
-  std::vector<double> th = load(ctx, theta);
+  std::vector<double> th = to_doubles(ctx, theta);
   std::vector<double> out(static_cast<size_t>(n * d * h * w * spatial));
   size_t o = 0;
   const int cols = spatial + 1;
@@ -495,7 +476,7 @@ void run_affine_grid(KernelContext& ctx) {
           }
         }
   Dims od = spatial == 3 ? Dims{n, d, h, w, 3} : Dims{n, h, w, 2};
-  store(ctx, out, ctx.output(0, theta.dtype(), od));
+  store_doubles(ctx, out, ctx.output(0, theta.dtype(), od));
 }
 
 // ---- RoiAlign --------------------------------------------------------------------------------
@@ -544,7 +525,7 @@ void run_roi_align(KernelContext& ctx) {
   if (ctm != "half_pixel" && ctm != "output_half_pixel")
     ctx.fail("coordinate_transformation_mode must be half_pixel or output_half_pixel");
   const bool half_pixel = ctm == "half_pixel";
-  std::vector<double> x = load(ctx, xt), rois = load(ctx, ctx.input(1));
+  std::vector<double> x = to_doubles(ctx, xt), rois = to_doubles(ctx, ctx.input(1));
   std::vector<double> out(static_cast<size_t>(num_rois * ch * oh * ow), 0.0);
 
   struct Sample {
@@ -622,7 +603,7 @@ void run_roi_align(KernelContext& ctx) {
       }
     }
   }
-  store(ctx, out, ctx.output(0, xt.dtype(), {num_rois, ch, oh, ow}));
+  store_doubles(ctx, out, ctx.output(0, xt.dtype(), {num_rois, ch, oh, ow}));
 }
 
 // ---- DeformConv ------------------------------------------------------------------------------
@@ -710,9 +691,12 @@ void run_deform_conv(KernelContext& ctx) {
     ctx.fail("B must be [" + std::to_string(oc) + "]");
   if (ctx.has_input(4) && ctx.input(4).dims() != Dims{n, p.offset_group * k, oh, ow})
     ctx.fail("mask must be " + dims_to_string({n, p.offset_group * k, oh, ow}));
-  std::vector<double> x = load(ctx, xt), wv = load(ctx, wt), off = load(ctx, ctx.input(2));
-  std::vector<double> bias = ctx.has_input(3) ? load(ctx, ctx.input(3)) : std::vector<double>();
-  std::vector<double> mask = ctx.has_input(4) ? load(ctx, ctx.input(4)) : std::vector<double>();
+  std::vector<double> x = to_doubles(ctx, xt), wv = to_doubles(ctx, wt),
+                      off = to_doubles(ctx, ctx.input(2));
+  std::vector<double> bias =
+      ctx.has_input(3) ? to_doubles(ctx, ctx.input(3)) : std::vector<double>();
+  std::vector<double> mask =
+      ctx.has_input(4) ? to_doubles(ctx, ctx.input(4)) : std::vector<double>();
   // Bilinear sample of one channel plane; corners outside the plane read 0.
   auto sample = [&](const double* plane, double y, double xx) {
     double y0 = std::floor(y), x0 = std::floor(xx);
@@ -762,7 +746,7 @@ void run_deform_conv(KernelContext& ctx) {
         }
     }
   }
-  store(ctx, out, ctx.output(0, xt.dtype(), {n, oc, oh, ow}));
+  store_doubles(ctx, out, ctx.output(0, xt.dtype(), {n, oc, oh, ow}));
 }
 
 }  // namespace
