@@ -116,6 +116,9 @@ class KILN_API Session {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Every operator Kiln runs, one entry per registration: "Conv (ai.onnx, opset 1+)".
+KILN_API std::vector<std::string> supported_operators();
+
 /// "0.1.0"
 KILN_API const char* version();
 /// Versions of Kiln, its LLVM and the host CPU with the features the JIT will target.

@@ -10,6 +10,7 @@
 #include "ir/onnx_import.h"
 #include "ir/shape_inference.h"
 #include "jit/host_target.h"
+#include "kernels/registry.h"
 
 namespace kiln {
 
@@ -20,6 +21,14 @@ std::string build_info() {
   os << "kiln " << version() << " (LLVM " << jit::llvm_version() << ", host cpu "
      << jit::host_cpu_name() << ", f32 vector lanes " << jit::host_vector_lanes_f32() << ")";
   return os.str();
+}
+
+std::vector<std::string> supported_operators() {
+  std::vector<std::string> out;
+  for (const auto* s : kernels::Registry::global().all())
+    out.push_back(s->op + " (" + (s->domain.empty() ? std::string("ai.onnx") : s->domain) +
+                  ", opset " + std::to_string(s->since_version) + "+)");
+  return out;
 }
 
 std::string ValueInfo::to_string() const {

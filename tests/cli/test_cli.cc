@@ -82,6 +82,9 @@ TEST(Cli, RunInfoBenchAndCheckWork) {
   Result run = kiln_cli("run " + m + " --input image=random:2x3x32x32 --out " + dir.file("out"));
   EXPECT_EQ(run.exit_code, 0) << run.out;
   EXPECT_TRUE(std::filesystem::exists(dir.file("out/probs.pb"))) << run.out;
+  Result ops = kiln_cli("ops");
+  EXPECT_EQ(ops.exit_code, 0) << ops.out;
+  EXPECT_NE(ops.out.find("Conv (ai.onnx, opset 1+)"), std::string::npos) << ops.out;
   Result info = kiln_cli("info " + m + " --json");
   EXPECT_EQ(info.exit_code, 0) << info.out;
   EXPECT_NE(info.out.find("\"shape\":[\"batch\",3,32,32]"), std::string::npos) << info.out;

@@ -18,6 +18,8 @@ commands:
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
         [--shape NAME=DIMS]... [--json]
       times session creation, the first run and steady-state runs
+  ops
+      every supported operator with the opset it is registered from
   version
       Kiln, LLVM and host CPU versions
 )";
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(args);
     if (cmd == "check") return cmd_check(args);
     if (cmd == "bench") return cmd_bench(args);
+    if (cmd == "ops") {
+      auto ops = kiln::supported_operators();
+      for (const auto& op : ops) std::cout << op << "\n";
+      std::cout << ops.size() << " registrations\n";
+      return 0;
+    }
     if (cmd == "version" || cmd == "--version") {
       std::cout << kiln::build_info() << "\n";
       return 0;
