@@ -61,6 +61,8 @@ void run_trilu(KernelContext& ctx) {
 int64_t blocksize(const NodeAttrs& ctx) {
   int64_t b = ctx.required_int("blocksize");
   if (b < 1) ctx.fail("blocksize must be positive, got " + std::to_string(b));
+  // blocksize^2 must not overflow: no tensor has 2^31 channels per block row.
+  if (b > (int64_t(1) << 31)) ctx.fail("blocksize " + std::to_string(b) + " is out of range");
   return b;
 }
 

@@ -139,6 +139,10 @@ Window make_window(const KernelContext& ctx, const Tensor& x) {
   return w;
 }
 
+// Floor and ceiling of a / b for b > 0.
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
 // Calls f(out_offset, row_major_offsets, col_major_offsets, padded_count) for each output
 // position: the in-plane offsets of the window's real input elements, in kernel row-major order,
 // and how many window positions lie inside the explicitly padded input.
@@ -150,19 +154,25 @@ void for_each_window(const Window& w, F&& f) {
   for (size_t i = 1; i < nsp; ++i) cm_stride[i] = cm_stride[i - 1] * w.in_sp[i - 1];
   std::vector<int64_t> o(nsp, 0), rm, cm, next_rm, next_cm, coords;
   for (int64_t oi = 0; oi < out_n; ++oi) {
-    int64_t padded = 1;
+    double padded =
+        1;  // a product of tap counts: double, as a huge malformed window overflows int64
     rm.assign(1, 0);
     cm.assign(1, 0);
     for (size_t i = 0; i < nsp; ++i) {
-      int64_t cnt = 0;
+      // Window taps j in [0, kernel) sit at start + j * dilation. Count the taps inside the padded
+      // input and list those inside the real input arithmetically, so the work is bounded by the
+      // input's size even when a malformed kernel_shape is huge.
       coords.clear();
-      int64_t start = o[i] * w.a.strides[i] - w.a.pad_begin[i];
-      for (int64_t j = 0; j < w.a.kernel[i]; ++j) {
-        int64_t p = start + j * w.a.dilations[i];
-        if (p >= -w.a.pad_begin[i] && p < w.in_sp[i] + w.a.pad_end[i]) ++cnt;
-        if (p >= 0 && p < w.in_sp[i]) coords.push_back(p);
-      }
-      padded *= cnt;
+      int64_t start = o[i] * w.a.strides[i] - w.a.pad_begin[i], d = w.a.dilations[i];
+      auto taps = [&](int64_t lo, int64_t hi) {  // tap range with positions in [lo, hi)
+        int64_t first = std::max<int64_t>(0, ceil_div(lo - start, d));
+        int64_t last = std::min<int64_t>(w.a.kernel[i] - 1, floor_div(hi - 1 - start, d));
+        return std::make_pair(first, last);
+      };
+      auto [pf, pl] = taps(-w.a.pad_begin[i], w.in_sp[i] + w.a.pad_end[i]);
+      padded *= double(std::max<int64_t>(0, pl - pf + 1));
+      auto [rf, rl] = taps(0, w.in_sp[i]);
+      for (int64_t j = rf; j <= rl; ++j) coords.push_back(start + j * d);
       // Earlier dims stay outermost, so the offsets come in kernel row-major order.
       next_rm.clear();
       next_cm.clear();
@@ -198,27 +208,27 @@ void run_maxpool(KernelContext& ctx) {
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     int64_t* ip = ind ? ind->data<int64_t>() : nullptr;
-    for_each_window(w, [&](int64_t oi, const std::vector<int64_t>& rm,
-                           const std::vector<int64_t>& cm, int64_t) {
-      for (int64_t pl = 0; pl < w.planes; ++pl) {
-        const T* plane = xp + pl * in_plane;
-        C best = std::numeric_limits<C>::lowest();
-        if constexpr (std::numeric_limits<C>::has_infinity)
-          best = -std::numeric_limits<C>::infinity();
-        int64_t arg = -1;
-        for (size_t k = 0; k < rm.size(); ++k) {
-          C v = to_compute(plane[rm[k]]);
-          if (arg < 0 || v > best) {
-            best = v;
-            arg = int64_t(k);
+    for_each_window(
+        w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>& cm, double) {
+          for (int64_t pl = 0; pl < w.planes; ++pl) {
+            const T* plane = xp + pl * in_plane;
+            C best = std::numeric_limits<C>::lowest();
+            if constexpr (std::numeric_limits<C>::has_infinity)
+              best = -std::numeric_limits<C>::infinity();
+            int64_t arg = -1;
+            for (size_t k = 0; k < rm.size(); ++k) {
+              C v = to_compute(plane[rm[k]]);
+              if (arg < 0 || v > best) {
+                best = v;
+                arg = int64_t(k);
+              }
+            }
+            yp[pl * out_plane + oi] = from_compute<T>(best);
+            if (ip)
+              ip[pl * out_plane + oi] =
+                  arg < 0 ? 0 : pl * in_plane + (col_major ? cm : rm)[size_t(arg)];
           }
-        }
-        yp[pl * out_plane + oi] = from_compute<T>(best);
-        if (ip)
-          ip[pl * out_plane + oi] =
-              arg < 0 ? 0 : pl * in_plane + (col_major ? cm : rm)[size_t(arg)];
-      }
-    });
+        });
   });
 }
 
@@ -235,8 +245,8 @@ void run_averagepool(KernelContext& ctx) {
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     for_each_window(w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>&,
-                           int64_t padded) {
-      double count = double(include_pad ? padded : int64_t(rm.size()));
+                           double padded) {
+      double count = include_pad ? padded : double(rm.size());
       for (int64_t pl = 0; pl < w.planes; ++pl) {
         const T* plane = xp + pl * in_plane;
         double sum = 0;
@@ -261,7 +271,7 @@ void run_lppool(KernelContext& ctx) {
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
     for_each_window(
-        w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>&, int64_t) {
+        w, [&](int64_t oi, const std::vector<int64_t>& rm, const std::vector<int64_t>&, double) {
           for (int64_t pl = 0; pl < w.planes; ++pl) {
             const T* plane = xp + pl * in_plane;
             double sum = 0;

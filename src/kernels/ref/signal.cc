@@ -547,8 +547,15 @@ void run_roi_align(KernelContext& ctx) {
       rh = std::max(rh, 1.0);
     }
     const double bin_h = rh / double(oh), bin_w = rw / double(ow);
-    const int64_t grid_h = ratio > 0 ? ratio : int64_t(std::ceil(rh / double(oh)));
-    const int64_t grid_w = ratio > 0 ? ratio : int64_t(std::ceil(rw / double(ow)));
+    const double gh = ratio > 0 ? double(ratio) : std::ceil(rh / double(oh));
+    const double gw = ratio > 0 ? double(ratio) : std::ceil(rw / double(ow));
+    // A malformed sampling_ratio or ROI must not turn into an endless loop.
+    constexpr double kMaxSamplesPerBin = 1 << 20;
+    if (!(gh * gw <= kMaxSamplesPerBin))
+      ctx.fail("ROI " + std::to_string(r) + " needs " + std::to_string(gh) + "x" +
+                   std::to_string(gw) + " samples per bin; at most 2^20 are supported",
+               ErrorCode::kInvalidArgument);
+    const int64_t grid_h = int64_t(gh), grid_w = int64_t(gw);
     const double count = double(std::max<int64_t>(grid_h * grid_w, 1));
     // Sample positions and weights, shared by every channel.
     std::vector<Sample> samples;

@@ -350,7 +350,8 @@ void count_ngrams(const TfIdfAttrs& a, const std::vector<K>& pool, const K* item
   std::vector<K> gram;
   for (int64_t r = 0; r < rows; ++r) {
     const K* row = items + r * cols;
-    for (int64_t dist = 1; dist <= a.max_skip + 1; ++dist) {
+    // Skips past the row's length select nothing: bound the loop by the row, not the attribute.
+    for (int64_t dist = 1; dist <= std::min(a.max_skip, cols) + 1; ++dist) {
       // Unigrams do not depend on the skip distance: count them at distance 1 only.
       const int64_t first_n = dist == 1 ? a.min_gram : std::max<int64_t>(a.min_gram, 2);
       for (int64_t start = 0; start < cols; ++start) {
