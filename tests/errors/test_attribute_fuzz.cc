@@ -1,11 +1,13 @@
 // Attribute mutations of the ONNX node-suite models: every int / ints attribute of every node set
-// to values a malformed model may hold (0, -1, -7, 2^40, an empty list). Each mutant must load and
+// to values a malformed model may hold (0, -1, -7, 2^40, an empty list), every float one to NaN,
+// infinity, -1e30 and 0, every string one to an unknown mode. Each mutant must load and
 // run, or fail with kiln::Error — never crash, hang or throw anything else. Each mutant runs in a
 // child process so that a crash is reported as this test's failure instead of ending the run.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -66,6 +68,28 @@ TEST(Fuzz, AttributeMutationsOfNodeTests) {
       const auto& attr = node.attribute(a);
       bool is_int = attr.type() == onnx::AttributeProto::INT;
       bool is_ints = attr.type() == onnx::AttributeProto::INTS;
+      bool is_float = attr.type() == onnx::AttributeProto::FLOAT;
+      bool is_string = attr.type() == onnx::AttributeProto::STRING;
+      if (is_float || is_string) {
+        const float kFloats[] = {NAN, INFINITY, -1e30f, 0.f};
+        for (int k = 0; k < (is_float ? 4 : 1); ++k) {
+          onnx::ModelProto m = model;
+          auto* ma = m.mutable_graph()->mutable_node(0)->mutable_attribute(a);
+          if (is_float)
+            ma->set_f(kFloats[k]);
+          else
+            ma->set_s("no_such_mode");
+          ++mutants;
+          std::string why = check_in_child(m.SerializeAsString(), data);
+          if (!why.empty()) {
+            problems.push_back(std::filesystem::path(dir).filename().string() + " " + attr.name() +
+                               (is_float ? "=" + std::to_string(kFloats[k]) : "=no_such_mode") +
+                               ": " + why);
+            std::printf("misbehaved: %s\n", problems.back().c_str());
+          }
+        }
+        continue;
+      }
       if (!is_int && !is_ints) continue;
       for (int k = 0; k < (is_ints ? 5 : 4); ++k) {
         onnx::ModelProto m = model;
