@@ -4,6 +4,7 @@
 namespace kiln::kernels {
 
 std::vector<int64_t> strides_of(const Dims& dims) {
+  num_elements(dims);  // throws kInvalidArgument when the element count overflows
   std::vector<int64_t> s(dims.size(), 1);
   for (int i = int(dims.size()) - 2; i >= 0; --i)
     s[size_t(i)] = s[size_t(i) + 1] * dims[size_t(i) + 1];

@@ -380,8 +380,10 @@ void run_col2im(KernelContext& ctx) {
     int64_t span = a.dilations[i] * (block[i] - 1) + 1;
     int64_t padded = image[i] + a.pads[i] + a.pads[nd + i];
     blocks[i] = padded >= span ? (padded - span) / a.strides[i] + 1 : 0;
-    kprod *= block[i];
-    lprod *= blocks[i];
+    if (__builtin_mul_overflow(kprod, block[i], &kprod) ||
+        __builtin_mul_overflow(lprod, blocks[i], &lprod))
+      ctx.fail("block_shape, image_shape and pads give more blocks than an int64 holds",
+               ErrorCode::kInvalidArgument);
   }
   int64_t n = x.dims()[0];
   if (x.dims()[1] % kprod != 0 || x.dims()[2] != lprod)

@@ -518,6 +518,7 @@ void run_roi_align(KernelContext& ctx) {
   const int64_t oh = ctx.attr_int("output_height", 1), ow = ctx.attr_int("output_width", 1);
   const int64_t ratio = ctx.attr_int("sampling_ratio", 0);
   const double scale = ctx.attr_float("spatial_scale", 1.0f);
+  if (!std::isfinite(scale)) ctx.fail("spatial_scale must be finite");
   const bool is_max = ctx.attr_string("mode", "avg") == "max";
   // Opset 16 added coordinate_transformation_mode (default half_pixel); before, output_half_pixel.
   const std::string ctm = ctx.attr_string("coordinate_transformation_mode",
@@ -526,6 +527,8 @@ void run_roi_align(KernelContext& ctx) {
     ctx.fail("coordinate_transformation_mode must be half_pixel or output_half_pixel");
   const bool half_pixel = ctm == "half_pixel";
   std::vector<double> x = to_doubles(ctx, xt), rois = to_doubles(ctx, ctx.input(1));
+  for (double v : rois)
+    if (!std::isfinite(v)) ctx.fail("rois must be finite", ErrorCode::kInvalidArgument);
   std::vector<double> out(static_cast<size_t>(num_rois * ch * oh * ow), 0.0);
 
   struct Sample {

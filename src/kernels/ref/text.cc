@@ -306,6 +306,9 @@ TfIdfAttrs tfidf_attrs(const NodeAttrs& ctx) {
   if (!a.weights.empty() && int64_t(a.weights.size()) < a.output_size)
     ctx.fail("weights has " + std::to_string(a.weights.size()) + " entries, need " +
              std::to_string(a.output_size));
+  // The pool holds no n-gram longer than ngram_counts.size(): longer ones can never match, so
+  // bound the counting work by the pool rather than by the attribute.
+  a.max_gram = std::min<int64_t>(a.max_gram, int64_t(a.ngram_counts.size()));
   return a;
 }
 
