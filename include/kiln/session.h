@@ -96,7 +96,8 @@ class KILN_API Session {
   /// Runs the model; returns every model output as an owning tensor.
   TensorMap run(const TensorMap& inputs) const;
   /// Runs the model writing into caller-provided tensors (views or owning); each named output
-  /// must already have the right dtype and dims. Outputs not named are computed and dropped.
+  /// must already have the right dtype and dims, and must not overlap an input's memory. Outputs
+  /// not named are computed and dropped.
   void run(const TensorMap& inputs, const TensorMap& outputs) const;
 
   SessionStats stats() const;
