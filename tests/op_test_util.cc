@@ -5,6 +5,68 @@
 
 namespace kiln::testing {
 
+GraphBuilder::GraphBuilder(const std::string& name, int opset_version) : opset(opset_version) {
+  g->name = name;
+  g->opsets[""] = opset;
+}
+
+int GraphBuilder::input(const std::string& name, DType dtype, const std::vector<int64_t>& dims) {
+  std::vector<ir::Dim> d;
+  for (int64_t v : dims) d.push_back(ir::Dim::constant(v));
+  return symbolic_input(name, dtype, std::move(d));
+}
+
+int GraphBuilder::symbolic_input(const std::string& name, DType dtype, std::vector<ir::Dim> dims) {
+  ir::Value v;
+  v.name = name;
+  v.dtype = dtype;
+  v.shape = ir::Shape(std::move(dims));
+  v.is_graph_input = true;
+  int id = g->add_value(std::move(v));
+  g->inputs.push_back(id);
+  return id;
+}
+
+int GraphBuilder::constant(const std::string& name, Tensor t) {
+  ir::Value v;
+  v.name = name;
+  v.dtype = t.dtype();
+  v.shape = ir::Shape::of(t.dims());
+  v.constant = std::move(t);
+  return g->add_value(std::move(v));
+}
+
+int GraphBuilder::node(const std::string& op, std::vector<int> inputs,
+                       std::map<std::string, ir::Attribute> attrs) {
+  ir::Node n;
+  n.name = op + std::to_string(g->nodes.size());
+  n.op_type = op;
+  n.opset = opset;
+  n.attrs = std::move(attrs);
+  n.schema = kernels::Registry::global().find("", op, opset);
+  if (!n.schema) throw Error(ErrorCode::kUnsupported, op + " not registered");
+  n.inputs = std::move(inputs);
+  ir::Value v;
+  v.name = n.name + "_out";
+  v.producer = int(g->nodes.size());
+  int id = g->add_value(std::move(v));
+  n.outputs.push_back(id);
+  g->nodes.push_back(std::move(n));
+  return id;
+}
+
+void GraphBuilder::finish(std::vector<int> outputs) {
+  g->outputs = std::move(outputs);
+  ir::infer_shapes(*g);
+}
+
+ir::Attribute GraphBuilder::attr() const {
+  ir::Attribute a;
+  a.kind = ir::Attribute::Kind::kGraph;
+  a.g = g;
+  return a;
+}
+
 std::unique_ptr<ir::Graph> make_op_graph(const OpCall& call) {
   auto g = std::make_unique<ir::Graph>();
   g->name = "test_" + call.op;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,28 @@ struct OpCall {
   /// When not empty: the (symbolic) shapes the graph inputs are declared with, one per input, so
   /// load-time inference can be tested on symbols (make_op_graph); runs still use the tensors.
   std::vector<ir::Shape> input_shapes;
+};
+
+/// Builds a graph (or a subgraph for If/Loop/Scan) value by value and node by node.
+struct GraphBuilder {
+  std::shared_ptr<ir::Graph> g = std::make_shared<ir::Graph>();
+  int opset;
+
+  explicit GraphBuilder(const std::string& name = "test", int opset_version = 18);
+  /// A graph input with concrete dims, or with dims that may be symbols.
+  int input(const std::string& name, DType dtype, const std::vector<int64_t>& dims);
+  int symbolic_input(const std::string& name, DType dtype, std::vector<ir::Dim> dims);
+  /// An initializer.
+  int constant(const std::string& name, Tensor t);
+  /// A node of the default domain with one output; throws when the op is not registered.
+  int node(const std::string& op, std::vector<int> inputs,
+           std::map<std::string, ir::Attribute> attrs = {});
+  void output(int id) { g->outputs.push_back(id); }
+  /// Sets the outputs and runs load-time shape inference.
+  void finish(std::vector<int> outputs);
+  const ir::Shape& shape(int id) const { return g->values[size_t(id)].shape; }
+  /// The graph as a graph attribute (a branch or body).
+  ir::Attribute attr() const;
 };
 
 /// Builds a one-node graph for `call` (inputs typed with their concrete shapes).

@@ -11,54 +11,8 @@ void seed_subgraph_inputs(const ir::Graph& parent, const ir::Node& node,
 namespace kiln::testing {
 namespace {
 
-// Builds a subgraph value by value and node by node.
-struct SubGraph {
-  std::shared_ptr<ir::Graph> g = std::make_shared<ir::Graph>();
-  int opset = 18;
-
-  SubGraph() {
-    g->opsets[""] = opset;
-    g->name = "body";
-  }
-  int input(const std::string& name, DType dt, const std::vector<int64_t>& dims) {
-    ir::Value v;
-    v.name = name;
-    v.dtype = dt;
-    v.shape = ir::Shape::of(dims);
-    v.is_graph_input = true;
-    int id = g->add_value(std::move(v));
-    g->inputs.push_back(id);
-    return id;
-  }
-  int node(const std::string& op, std::vector<int> inputs,
-           std::map<std::string, ir::Attribute> attrs = {}) {
-    ir::Node n;
-    n.name = op + std::to_string(g->nodes.size());
-    n.op_type = op;
-    n.opset = opset;
-    n.attrs = std::move(attrs);
-    n.schema = kernels::Registry::global().find("", op, opset);
-    if (!n.schema) throw Error(ErrorCode::kUnsupported, op + " not registered");
-    n.inputs = std::move(inputs);
-    ir::Value v;
-    v.name = n.name + "_out";
-    v.producer = int(g->nodes.size());
-    int id = g->add_value(std::move(v));
-    n.outputs.push_back(id);
-    g->nodes.push_back(std::move(n));
-    return id;
-  }
-  void output(int id) { g->outputs.push_back(id); }
-  ir::Attribute attr() const {
-    ir::Attribute a;
-    a.kind = ir::Attribute::Kind::kGraph;
-    a.g = g;
-    return a;
-  }
-};
-
 ir::Attribute constant_branch(Tensor value) {
-  SubGraph b;
+  GraphBuilder b("body");
   b.output(b.node("Constant", {}, {{"value", attr_tensor(std::move(value))}}));
   return b.attr();
 }
@@ -94,7 +48,7 @@ TEST(OpControlFlow, IfBranchMismatchFails) {
 
 // body(i, cond, x) = (cond, x + x, x + x)
 ir::Attribute doubling_body() {
-  SubGraph b;
+  GraphBuilder b("body");
   int i = b.input("i", DType::kI64, {});
   (void)i;
   int cond = b.input("cond", DType::kBool, {});
@@ -155,7 +109,7 @@ TEST(OpControlFlow, LoopBodyArityFails) {
 
 // body(sum, x) = (sum + x, sum + x)
 ir::Attribute cumsum_body() {
-  SubGraph b;
+  GraphBuilder b("body");
   int s = b.input("sum", DType::kF32, {2});
   int x = b.input("x", DType::kF32, {2});
   int y = b.node("Add", {s, x});
@@ -205,7 +159,7 @@ TEST(OpControlFlow, ScanOpset8Batched) {
 
 TEST(OpControlFlow, ScanErrors) {
   // Two scan inputs with different lengths.
-  SubGraph b;
+  GraphBuilder b("body");
   int s = b.input("sum", DType::kF32, {2});
   int x = b.input("x", DType::kF32, {2});
   int y = b.input("y", DType::kF32, {2});
@@ -224,7 +178,7 @@ TEST(OpControlFlow, ScanErrors) {
 }
 
 TEST(OpControlFlow, SeedUntypedScanBodyInputs) {
-  SubGraph b;
+  GraphBuilder b("body");
   int s = b.input("sum", DType::kUndefined, {});
   int x = b.input("x", DType::kUndefined, {});
   b.g->values[size_t(s)].shape = ir::Shape::unranked();

@@ -11,58 +11,6 @@ using ir::Dim;
 
 Tensor i64(std::vector<int64_t> v) { return make<int64_t>({int64_t(v.size())}, v); }
 
-// Builds a multi-node graph with symbolic inputs, then infers shapes (load time).
-struct GraphBuilder {
-  std::unique_ptr<ir::Graph> g = std::make_unique<ir::Graph>();
-  int opset = 18;
-
-  GraphBuilder() {
-    g->name = "test";
-    g->opsets[""] = opset;
-  }
-  int input(const std::string& name, DType t, std::vector<Dim> dims) {
-    ir::Value v;
-    v.name = name;
-    v.dtype = t;
-    v.shape = ir::Shape(std::move(dims));
-    v.is_graph_input = true;
-    int id = g->add_value(std::move(v));
-    g->inputs.push_back(id);
-    return id;
-  }
-  int constant(const std::string& name, Tensor t) {
-    ir::Value v;
-    v.name = name;
-    v.dtype = t.dtype();
-    v.shape = ir::Shape::of(t.dims());
-    v.constant = std::move(t);
-    return g->add_value(std::move(v));
-  }
-  int node(const std::string& op, std::vector<int> inputs,
-           std::map<std::string, ir::Attribute> attrs = {}) {
-    ir::Node n;
-    n.name = op + std::to_string(g->nodes.size());
-    n.op_type = op;
-    n.opset = opset;
-    n.attrs = std::move(attrs);
-    n.schema = kernels::Registry::global().find("", op, opset);
-    EXPECT_NE(n.schema, nullptr) << op;
-    n.inputs = std::move(inputs);
-    ir::Value v;
-    v.name = n.name + "_out";
-    v.producer = int(g->nodes.size());
-    int id = g->add_value(std::move(v));
-    n.outputs.push_back(id);
-    g->nodes.push_back(std::move(n));
-    return id;
-  }
-  void finish(std::vector<int> outputs) {
-    g->outputs = std::move(outputs);
-    ir::infer_shapes(*g);
-  }
-  const ir::Shape& shape(int id) const { return g->values[size_t(id)].shape; }
-};
-
 TEST(OpShapeOps, ReshapeZeroAndMinusOne) {
   Tensor x = random_tensor(DType::kF32, {2, 3, 4});
   auto out = run_op({"Reshape", {x, i64({0, -1})}});
@@ -193,9 +141,10 @@ TEST(OpShapeOps, EyeLike) {
 // The transformer pattern: the reshape target is computed from the input's own shape.
 TEST(OpShapeOps, SymbolicShapeGatherUnsqueezeReshape) {
   GraphBuilder b;
-  int x = b.input("x", DType::kF32, {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(256)});
-  int y = b.input("y", DType::kF32,
-                  {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(4), Dim::constant(64)});
+  int x =
+      b.symbolic_input("x", DType::kF32, {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(256)});
+  int y = b.symbolic_input(
+      "y", DType::kF32, {Dim::sym("batch"), Dim::sym("seq"), Dim::constant(4), Dim::constant(64)});
   int shape = b.node("Shape", {x});
   int seq = b.node("Gather", {shape, b.constant("one", Tensor::scalar<int64_t>(1))});
   int seq1 = b.node("Unsqueeze", {seq, b.constant("ax", i64({0}))});
@@ -238,8 +187,8 @@ TEST(OpShapeOps, SymbolicShapeGatherUnsqueezeReshape) {
 
 TEST(OpShapeOps, SymbolicUnknownsStayRanked) {
   GraphBuilder b;
-  int x = b.input("x", DType::kF32, {Dim::sym("n"), Dim::constant(6)});
-  int t = b.input("t", DType::kI64, {Dim::constant(3)});
+  int x = b.symbolic_input("x", DType::kF32, {Dim::sym("n"), Dim::constant(6)});
+  int t = b.symbolic_input("t", DType::kI64, {Dim::constant(3)});
   int r = b.node("Reshape", {x, t});
   int sq = b.node("Squeeze", {x});  // "n" may be 1: rank unknown
   int fl = b.node("Flatten",

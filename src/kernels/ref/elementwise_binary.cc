@@ -14,15 +14,22 @@
 namespace kiln::kernels {
 namespace {
 
-// out = op(a, b) for same-typed numeric a and b; op takes Compute<T> pairs.
-template <class Op>
-void numeric_binary(KernelContext& ctx, Op op) {
+// The broadcast output of inputs 0 and 1, which must have the same type (as output 0's).
+const Tensor& same_type_broadcast_output(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   if (a.dtype() != b.dtype())
     ctx.fail(std::string("inputs have different types ") + dtype_name(a.dtype()) + " and " +
              dtype_name(b.dtype()));
-  const Tensor& out = ctx.output(0, a.dtype(), broadcast_dims(ctx, a.dims(), b.dims()));
+  return ctx.output(0, a.dtype(), broadcast_dims(ctx, a.dims(), b.dims()));
+}
+
+// out = op(a, b) for same-typed numeric a and b; op takes Compute<T> pairs.
+template <class Op>
+void numeric_binary(KernelContext& ctx, Op op) {
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const Tensor& out = same_type_broadcast_output(ctx);
   dispatch_numeric(a.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
     ew::map_binary<T, T, T>(
@@ -355,10 +362,7 @@ template <class Op>
 void bitwise(KernelContext& ctx, Op op) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  if (a.dtype() != b.dtype())
-    ctx.fail(std::string("inputs have different types ") + dtype_name(a.dtype()) + " and " +
-             dtype_name(b.dtype()));
-  const Tensor& out = ctx.output(0, a.dtype(), broadcast_dims(ctx, a.dims(), b.dims()));
+  const Tensor& out = same_type_broadcast_output(ctx);
   dispatch_int(a.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using U = std::make_unsigned_t<T>;

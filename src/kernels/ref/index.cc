@@ -127,6 +127,23 @@ void check_fits(const NodeAttrs& ctx, const Dims& data, const Dims& ind, int axi
                ErrorCode::kInvalidArgument);
 }
 
+// Calls f(i, offset) for each element i of `ind`: offset is the flat position in data of i's
+// coordinates with the `axis` coordinate replaced by the (bounds-checked) index ind[i].
+template <class F>
+void for_each_axis_index(const KernelContext& ctx, const Dims& data_dims, const Tensor& ind,
+                         int axis, F&& f) {
+  auto strides = strides_of(data_dims);
+  int64_t axis_dim = data_dims[size_t(axis)];
+  std::vector<int64_t> pos(size_t(ind.rank()), 0);
+  int64_t i = 0;
+  do {
+    int64_t k = checked_index(ctx, ind.element_as_int(i), axis_dim, "index");
+    int64_t off = 0;
+    for (size_t d = 0; d < pos.size(); ++d) off += (int(d) == axis ? k : pos[d]) * strides[d];
+    f(i++, off);
+  } while (next_index(pos, ind.dims()));
+}
+
 void run_gather_elements(KernelContext& ctx) {
   const Tensor& data = ctx.input(0);
   const Tensor& ind = ctx.input(1);
@@ -134,20 +151,12 @@ void run_gather_elements(KernelContext& ctx) {
   int axis = normalize_axis(ctx, ctx.attr_int("axis", 0), data.rank());
   check_fits(ctx, data.dims(), ind.dims(), axis, "indices");
   if (ind.numel() == 0) return;
-  auto strides = strides_of(data.dims());
-  int64_t axis_dim = data.dims()[size_t(axis)];
   dispatch_all(data.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* src = data.data<T>();
     T* dst = out.data<T>();
-    std::vector<int64_t> pos(size_t(ind.rank()), 0);
-    int64_t i = 0;
-    do {
-      int64_t k = checked_index(ctx, ind.element_as_int(i), axis_dim, "index");
-      int64_t off = 0;
-      for (size_t d = 0; d < pos.size(); ++d) off += (int(d) == axis ? k : pos[d]) * strides[d];
-      dst[i++] = src[off];
-    } while (next_index(pos, ind.dims()));
+    for_each_axis_index(ctx, data.dims(), ind, axis,
+                        [&](int64_t i, int64_t off) { dst[i] = src[off]; });
   });
 }
 
@@ -279,20 +288,12 @@ void run_scatter_elements(KernelContext& ctx) {
   int axis = normalize_axis(ctx, ctx.attr_int("axis", 0), data.rank());
   check_fits(ctx, data.dims(), ind.dims(), axis, "indices");
   if (ind.numel() == 0) return;
-  auto strides = strides_of(data.dims());
-  int64_t axis_dim = data.dims()[size_t(axis)];
   dispatch_all(data.dtype(), ctx, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* u = upd.data<T>();
     T* dst = out.data<T>();
-    std::vector<int64_t> pos(size_t(ind.rank()), 0);
-    int64_t i = 0;
-    do {
-      int64_t k = checked_index(ctx, ind.element_as_int(i), axis_dim, "index");
-      int64_t off = 0;
-      for (size_t d = 0; d < pos.size(); ++d) off += (int(d) == axis ? k : pos[d]) * strides[d];
-      apply(red, dst[off], u[i++]);
-    } while (next_index(pos, ind.dims()));
+    for_each_axis_index(ctx, data.dims(), ind, axis,
+                        [&](int64_t i, int64_t off) { apply(red, dst[off], u[i]); });
   });
 }
 
