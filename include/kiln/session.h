@@ -15,11 +15,21 @@
 
 namespace kiln {
 
-/// How input shapes turn into compiled plans (used by the JIT; see docs/DESIGN.md).
+/// How input shapes turn into compiled kernels. Every distinct input shape gets its own plan
+/// (folded shapes, launch list); the policy decides which dims the plan's kernels see as
+/// compile-time constants and which as run-time parameters, i.e. how often kernels are reused.
+/// Under every policy a dim whose value is 0 or 1 is compiled as a constant (as torch.compile
+/// specializes 0 and 1), since broadcasting and empty tensors depend on it.
 enum class Specialization {
-  kAuto,     ///< constants until a dim has been seen with a few values, then parameters
-  kExact,    ///< every distinct shape gets kernels with all dims constant
-  kDynamic,  ///< dims of dynamic model inputs stay kernel parameters
+  /// A symbolic input dim is a constant until it has been seen with two distinct values; from
+  /// then on it (and every dim computed from it) is a kernel parameter, so later shapes reuse
+  /// the parameter kernels (torch.compile's "automatic dynamic").
+  kAuto,
+  /// Every distinct shape gets kernels with all dims constant (fastest code, most compiles).
+  kExact,
+  /// Symbolic input dims are parameters from the first run: a new shape needs a new plan but no
+  /// new kernels (except for the 0/1 specializations).
+  kDynamic,
 };
 
 /// Where a session runs.
@@ -28,17 +38,24 @@ enum class Device { kCpu, kCuda, kAuto };
 enum class LogLevel { kError, kWarning, kInfo, kDebug };
 
 struct SessionOptions {
-  /// Threads for one run's parallel loops; 0 = all cores. (Used once kernels run in parallel.)
+  /// Threads for one run's parallel loops (a oneTBB arena of this size); 0 = all cores.
   int intra_op_threads = 0;
   /// 0 none, 1 folding/cleanup, 2 +fusion, 3 +layout and packing. (Passes arrive with the
   /// optimizer; the reference executor runs the graph as imported at every level.)
   int optimization_level = 3;
-  /// Specialization policy of the plan cache (used once the JIT lands).
+  /// Specialization policy of the plan cache.
   Specialization specialization = Specialization::kAuto;
-  /// Plans kept per session, least recently used evicted first (used once the JIT lands).
+  /// Plans kept per session, least recently used evicted first.
   size_t max_specializations = 64;
-  /// On-disk kernel cache; empty = $KILN_CACHE_DIR or none (used once the JIT lands).
+  /// On-disk kernel cache shared by processes; empty = $KILN_CACHE_DIR, or none when unset.
   std::string cache_dir;
+  /// Compile nodes that have a lowering to JIT kernels; false runs every node on its reference
+  /// kernel (for debugging and comparisons).
+  bool use_jit = true;
+  /// Input shapes to compile plans for while the session is created, so a service compiles at
+  /// load and not on its first request (see also Session::specialize_for). Each entry maps input
+  /// names to dims; inputs left out take their default (initializer) or must be fixed-shape.
+  std::vector<std::map<std::string, Dims>> warmup_shapes;
   /// Device to run on (only kCpu runs today; kAuto picks the CPU).
   Device device = Device::kCpu;
   /// Messages below this level are not printed (to stderr).
@@ -68,9 +85,19 @@ using TensorMap = std::map<std::string, Tensor>;
 
 /// Counters of one session since it was created.
 struct SessionStats {
-  uint64_t runs = 0;             ///< completed run() calls
-  uint64_t failed_runs = 0;      ///< run() calls that threw
-  uint64_t distinct_shapes = 0;  ///< distinct input shape keys seen
+  uint64_t runs = 0;               ///< completed run() calls
+  uint64_t failed_runs = 0;        ///< run() calls that threw
+  uint64_t distinct_shapes = 0;    ///< distinct input shape keys seen
+  uint64_t plan_hits = 0;          ///< runs (and specialize_for calls) that found their plan
+  uint64_t plan_misses = 0;        ///< ... that had to specialize
+  uint64_t specializations = 0;    ///< plans built
+  uint64_t plan_evictions = 0;     ///< plans dropped by the max_specializations bound
+  uint64_t plans_cached = 0;       ///< plans held now
+  uint64_t kernels_compiled = 0;   ///< kernels this session had LLVM compile
+  uint64_t kernel_cache_hits = 0;  ///< kernels found compiled (in process or on disk)
+  uint64_t kernel_disk_hits = 0;   ///< ... of which loaded from the disk cache
+  double compile_ms = 0;           ///< time spent compiling kernels (LLVM)
+  double specialize_ms = 0;        ///< time spent building plans (includes compile_ms)
 };
 
 class KILN_API Session {
@@ -101,6 +128,11 @@ class KILN_API Session {
   void run(const TensorMap& inputs, const TensorMap& outputs) const;
 
   SessionStats stats() const;
+  /// Builds the plan for these input shapes now (as a run would on its first call with them).
+  void specialize_for(const std::map<std::string, Dims>& shapes) const;
+  /// The plan for these input shapes, one line per step: which nodes run as JIT kernels (with
+  /// their kernel parameters), which on reference kernels, which are views, how many folded.
+  std::vector<std::string> describe_plan(const std::map<std::string, Dims>& shapes) const;
   const SessionOptions& options() const;
   /// ONNX opset imports, domain ("" = ai.onnx) to version.
   std::map<std::string, int64_t> opsets() const;

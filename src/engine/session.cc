@@ -6,10 +6,12 @@
 #include <sstream>
 
 #include "engine/log.h"
+#include "engine/plan.h"
 #include "engine/session_impl.h"
 #include "ir/onnx_import.h"
 #include "ir/shape_inference.h"
 #include "jit/host_target.h"
+#include "jit/kernel_cache.h"
 #include "kernels/registry.h"
 
 namespace kiln {
@@ -55,6 +57,8 @@ ValueInfo describe(const ir::Value& v) {
   return info;
 }
 
+void warm_up(Session::Impl& impl);
+
 std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const SessionOptions& options,
                                     const std::string& base_dir) {
   if (options.intra_op_threads < 0)
@@ -88,6 +92,9 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
     impl->outputs.push_back(describe(v));
   }
   impl->executor = std::make_unique<engine::Executor>(*impl->graph);
+  impl->plans = std::make_unique<engine::PlanCache>(options.max_specializations);
+  impl->cpu = std::make_unique<devices::Cpu>(options.intra_op_threads);
+  impl->cache_dir = jit::resolve_cache_dir(options.cache_dir);
   for (const auto& v : g.values)
     if (v.constant.defined() && v.constant.numel() > 0)
       impl->constant_data.insert(v.constant.raw_data());
@@ -96,6 +103,7 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
                   std::to_string(impl->inputs.size()) + " inputs, " +
                   std::to_string(impl->outputs.size()) + " outputs, ai.onnx opset " +
                   std::to_string(g.opset("")));
+  warm_up(*impl);
   return impl;
 }
 
@@ -161,6 +169,96 @@ std::vector<Tensor> bind_inputs(const Session::Impl& s, const TensorMap& inputs,
   return bound;
 }
 
+// Finds or builds the plan for bound inputs with shape key `key`.
+std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector<Tensor>& bound,
+                                             const std::string& key) {
+  auto build = [&]() -> std::shared_ptr<const engine::Plan> {
+    engine::PlanOptions po;
+    po.use_jit = s.options.use_jit;
+    po.cache_dir = s.cache_dir;
+    po.log_level = s.options.log_level;
+    po.policy.mode = s.options.specialization;
+    const ir::Graph& g = *s.graph;
+    std::string why;
+    {
+      // Auto policy: a symbol seen with a second value becomes a kernel parameter.
+      std::lock_guard<std::mutex> lock(s.policy_mu);
+      for (size_t i = 0; i < g.inputs.size() && i < bound.size(); ++i) {
+        if (!bound[i].defined()) continue;
+        const ir::Value& v = g.values[size_t(g.inputs[i])];
+        for (int d = 0; d < v.shape.rank() && d < bound[i].rank(); ++d) {
+          const ir::Dim& sd = v.shape.dims[size_t(d)];
+          if (!sd.is_symbol()) continue;
+          auto& seen = s.symbol_values[sd.symbol];
+          int64_t got = bound[i].dims()[size_t(d)];
+          if (seen.insert(got).second && seen.size() > 1)
+            why += (why.empty() ? "" : "; ") + std::string("input '") + v.name + "' dim " +
+                   std::to_string(d) + " (" + sd.symbol + ") = " + std::to_string(got) + " is new";
+        }
+      }
+      for (const auto& [sym, vals] : s.symbol_values)
+        if (vals.size() > 1) po.policy.dynamic_symbols.insert(sym);
+    }
+    auto plan = engine::build_plan(g, bound, po, key);
+    {
+      std::lock_guard<std::mutex> lock(s.policy_mu);
+      s.kernels_compiled += uint64_t(plan->kernels_compiled);
+      s.kernel_cache_hits += uint64_t(plan->kernels_from_memory + plan->kernels_from_disk);
+      s.kernel_disk_hits += uint64_t(plan->kernels_from_disk);
+      s.compile_ms += plan->compile_ms;
+      s.specialize_ms += plan->build_ms;
+    }
+    if (s.options.log_level >= LogLevel::kDebug) {
+      std::string dyn;
+      for (const auto& d : po.policy.dynamic_symbols) dyn += (dyn.empty() ? "" : ",") + d;
+      engine::log(s.options.log_level, LogLevel::kDebug,
+                  "specialized for " + key + (why.empty() ? "" : " (" + why + ")") +
+                      (dyn.empty() ? "" : "; dynamic dims: " + dyn) + ": " +
+                      std::to_string(plan->steps.size()) + " steps, " +
+                      std::to_string(plan->kernels) + " kernels (" +
+                      std::to_string(plan->kernels_compiled) + " compiled) in " +
+                      std::to_string(int64_t(plan->build_ms)) + " ms" +
+                      (plan->interpreted ? "; interpreted: " + plan->interpreted_reason : ""));
+    }
+    return plan;
+  };
+  return s.plans->get_or_build(key, build);
+}
+
+// Zero-filled inputs of the given dims, bound as run() binds them.
+std::vector<Tensor> shaped_inputs(const Session::Impl& s, const std::map<std::string, Dims>& shapes,
+                                  std::string* key) {
+  TensorMap m;
+  for (const auto& [name, dims] : shapes) {
+    DType dt = DType::kUndefined;
+    for (const auto& in : s.inputs)
+      if (in.name == name) dt = in.dtype;
+    if (dt == DType::kUndefined)
+      throw Error(ErrorCode::kInvalidArgument, "unknown input '" + name + "'");
+    m[name] = Tensor(dt, dims);
+  }
+  for (const auto& in : s.inputs) {
+    if (m.count(in.name) || in.has_default) continue;
+    Dims dims;
+    for (const auto& d : in.shape) {
+      if (!d.is_constant())
+        throw Error(ErrorCode::kInvalidArgument,
+                    "input '" + in.name + "' (" + in.to_string() + ") needs a shape");
+      dims.push_back(d.value);
+    }
+    m[in.name] = Tensor(in.dtype, dims);
+  }
+  return bind_inputs(s, m, key);
+}
+
+void warm_up(Session::Impl& impl) {
+  for (const auto& shapes : impl.options.warmup_shapes) {
+    std::string key;
+    std::vector<Tensor> bound = shaped_inputs(impl, shapes, &key);
+    plan_for(impl, bound, key);
+  }
+}
+
 }  // namespace
 
 Session::Session(const std::string& path, const SessionOptions& options) {
@@ -221,7 +319,9 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
     }
     if (new_shape)
       engine::log(impl_->options.log_level, LogLevel::kDebug, "first run at input shapes " + key);
-    std::vector<Tensor> got = impl_->executor->run(bound, {}, &preset);
+    std::shared_ptr<const engine::Plan> plan = plan_for(*impl_, bound, key);
+    std::vector<Tensor> got;
+    impl_->cpu->execute([&] { got = engine::run_plan(*plan, *impl_->executor, bound, &preset); });
     for (size_t i = 0; i < got.size(); ++i) {
       const std::string& name = g.values[size_t(g.outputs[i])].name;
       if (preset[i].defined()) {
@@ -260,7 +360,31 @@ SessionStats Session::stats() const {
   s.failed_runs = impl_->failed_runs;
   std::lock_guard<std::mutex> lock(impl_->shapes_mu);
   s.distinct_shapes = impl_->shape_keys.size();
+  engine::PlanCacheStats ps = impl_->plans->stats();
+  s.plan_hits = ps.hits;
+  s.plan_misses = ps.misses;
+  s.specializations = ps.builds;
+  s.plan_evictions = ps.evictions;
+  s.plans_cached = ps.entries;
+  std::lock_guard<std::mutex> lock2(impl_->policy_mu);
+  s.kernels_compiled = impl_->kernels_compiled;
+  s.kernel_cache_hits = impl_->kernel_cache_hits;
+  s.kernel_disk_hits = impl_->kernel_disk_hits;
+  s.compile_ms = impl_->compile_ms;
+  s.specialize_ms = impl_->specialize_ms;
   return s;
+}
+
+void Session::specialize_for(const std::map<std::string, Dims>& shapes) const {
+  std::string key;
+  std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
+  plan_for(*impl_, bound, key);
+}
+
+std::vector<std::string> Session::describe_plan(const std::map<std::string, Dims>& shapes) const {
+  std::string key;
+  std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
+  return plan_for(*impl_, bound, key)->describe();
 }
 
 std::map<std::string, int64_t> Session::opsets() const { return impl_->graph->opsets; }

@@ -1,15 +1,18 @@
 // Session internals shared by session.cc and its helpers: the imported graph, its public
-// descriptions and the reference executor.
+// descriptions, the reference executor, the plan cache and the CPU device.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "devices/cpu.h"
 #include "engine/executor.h"
+#include "engine/plan_cache.h"
 #include "ir/graph.h"
 #include "kiln/session.h"
 
@@ -17,14 +20,23 @@ namespace kiln {
 
 struct Session::Impl {
   SessionOptions options;
+  std::string cache_dir;  // resolved disk kernel cache ("" = none)
   std::unique_ptr<ir::Graph> graph;
   std::unique_ptr<engine::Executor> executor;
+  std::unique_ptr<engine::PlanCache> plans;
+  std::unique_ptr<devices::Cpu> cpu;
   std::vector<ValueInfo> inputs, outputs;
   std::set<const void*> constant_data;  // data of weights and constants, to spot aliasing outputs
 
   std::atomic<uint64_t> runs{0}, failed_runs{0};
   mutable std::mutex shapes_mu;
   std::set<std::string> shape_keys;
+
+  // Specialization policy state and kernel counters (under policy_mu).
+  mutable std::mutex policy_mu;
+  std::map<std::string, std::set<int64_t>> symbol_values;  // input dim symbol -> values seen
+  uint64_t kernels_compiled = 0, kernel_cache_hits = 0, kernel_disk_hits = 0;
+  double compile_ms = 0, specialize_ms = 0;
 };
 
 }  // namespace kiln

@@ -1,4 +1,6 @@
-// Host CPU queries through LLVM's TargetParser.
+// Host CPU queries through LLVM's TargetParser, computed once per process
+// (cpuid does not change while we run, and lowerings ask for the vector width
+// of every kernel).
 #include "jit/host_target.h"
 
 #include <algorithm>
@@ -10,19 +12,42 @@
 
 namespace kiln::jit {
 
-std::string host_cpu_name() { return llvm::sys::getHostCPUName().str(); }
+namespace {
+
+const llvm::StringMap<bool>& features() {
+  static const llvm::StringMap<bool> f = llvm::sys::getHostCPUFeatures();
+  return f;
+}
+
+}  // namespace
+
+std::string host_cpu_name() {
+  static const std::string name = llvm::sys::getHostCPUName().str();
+  return name;
+}
 
 std::vector<std::string> host_cpu_features() {
   std::vector<std::string> out;
-  for (const auto& f : llvm::sys::getHostCPUFeatures())
+  for (const auto& f : features())
     if (f.second) out.push_back(f.first().str());
   std::sort(out.begin(), out.end());
   return out;
 }
 
+std::string host_feature_string() {
+  std::vector<std::string> names;
+  for (const auto& f : features()) names.push_back(f.first().str());
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ",";
+    out += (features().lookup(n) ? "+" : "-") + n;
+  }
+  return out;
+}
+
 int host_vector_lanes_f32() {
-  auto f = llvm::sys::getHostCPUFeatures();
-  auto has = [&](const char* name) { return f.count(name) && f.lookup(name); };
+  auto has = [&](const char* name) { return features().lookup(name); };
   if (has("avx512f")) return 16;
   if (has("avx2") || has("avx")) return 8;
   return 4;

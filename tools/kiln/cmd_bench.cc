@@ -1,5 +1,5 @@
 // kiln bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-//            [--shape NAME=DIMS]... [--json]
+//            [--shape NAME=DIMS]... [--specialization auto|exact|dynamic] [--no-jit] [--json]
 //
 // Inputs come from the model folder's test_data_set_0 (tiled along dim 0 to --batch), or are
 // random at the --shape dims; several --shape values for one input are cycled in order, run by run.
@@ -28,6 +28,7 @@ int cmd_bench(Args& args) {
   int64_t batch = 0;
   bool json = false;
   std::map<std::string, std::vector<Dims>> shapes;
+  SessionOptions so;
   while (!args.done()) {
     std::string v;
     if (args.flag_value("--threads", &v))
@@ -43,7 +44,18 @@ int cmd_bench(Args& args) {
       if (eq == std::string::npos || eq == 0)
         throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
       shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
-    } else if (args.flag("--json"))
+    } else if (args.flag_value("--specialization", &v)) {
+      if (v == "auto")
+        so.specialization = Specialization::kAuto;
+      else if (v == "exact")
+        so.specialization = Specialization::kExact;
+      else if (v == "dynamic")
+        so.specialization = Specialization::kDynamic;
+      else
+        throw UsageError("--specialization expects auto, exact or dynamic, got '" + v + "'");
+    } else if (args.flag("--no-jit"))
+      so.use_jit = false;
+    else if (args.flag("--json"))
       json = true;
     else {
       std::string a = args.next();
@@ -59,7 +71,6 @@ int cmd_bench(Args& args) {
     if (fs::exists(fs::path(path) / "test_data_set_0"))
       data_dir = (fs::path(path) / "test_data_set_0").string();
   }
-  SessionOptions so;
   so.intra_op_threads = threads;
   auto t0 = Clock::now();
   Session s(model, so);
@@ -98,7 +109,10 @@ int cmd_bench(Args& args) {
   auto t1 = Clock::now();
   s.run(sets[0]);
   double first_ms = ms_since(t1);
-  for (int i = 0; i < warmup; ++i) s.run(sets[size_t(i + 1) % cycle]);
+  // Warm-up covers the whole shape cycle once, so every shape has been seen before timing.
+  for (size_t i = 1; i < cycle; ++i) s.run(sets[i]);
+  uint64_t compiled_after_cycle = s.stats().kernels_compiled;
+  for (int i = 0; i < warmup; ++i) s.run(sets[size_t(i) % cycle]);
   std::vector<double> times;
   times.reserve(size_t(runs));
   for (int i = 0; i < runs; ++i) {
@@ -118,7 +132,14 @@ int cmd_bench(Args& args) {
     os << "{\"model\":" << json_quote(model) << ",\"threads\":" << threads << ",\"runs\":" << runs
        << ",\"create_ms\":" << create_ms << ",\"first_run_ms\":" << first_ms
        << ",\"median_ms\":" << median << ",\"p90_ms\":" << p90 << ",\"min_ms\":" << min
-       << ",\"shapes\":" << cycle << ",\"distinct_shapes\":" << st.distinct_shapes << "}";
+       << ",\"shapes\":" << cycle << ",\"distinct_shapes\":" << st.distinct_shapes
+       << ",\"compile_ms\":" << st.compile_ms << ",\"specialize_ms\":" << st.specialize_ms
+       << ",\"kernels_compiled\":" << st.kernels_compiled
+       << ",\"specializations\":" << st.specializations
+       << ",\"compiles_after_warmup\":" << (st.kernels_compiled - compiled_after_cycle)
+       << ",\"cache_hits\":" << st.kernel_cache_hits
+       << ",\"disk_cache_hits\":" << st.kernel_disk_hits << ",\"plan_hits\":" << st.plan_hits
+       << ",\"plan_misses\":" << st.plan_misses << "}";
     std::cout << os.str() << "\n";
   } else {
     std::cout << "model      " << model << "\n";
@@ -128,6 +149,11 @@ int cmd_bench(Args& args) {
               << " input shape(s))\n";
     std::cout << "p90        " << p90 << " ms\n";
     std::cout << "min        " << min << " ms\n";
+    std::cout << "plans      " << st.specializations << " built (" << st.specialize_ms << " ms), "
+              << st.plan_hits << " hits\n";
+    std::cout << "kernels    " << st.kernels_compiled << " compiled (" << st.compile_ms << " ms), "
+              << st.kernel_cache_hits << " cache hits (" << st.kernel_disk_hits << " from disk), "
+              << (st.kernels_compiled - compiled_after_cycle) << " compiled after warm-up\n";
   }
   return 0;
 }

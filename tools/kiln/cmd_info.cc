@@ -1,5 +1,9 @@
 // kiln info MODEL.onnx [--json]
+// kiln info --plan MODEL.onnx [--shape NAME=DIMS]...   (the specialized plan: which nodes run as
+//                                                      JIT kernels, on reference kernels, as views)
+// Symbolic dims without a --shape are taken as 1.
 #include <iostream>
+#include <map>
 
 #include "cli.h"
 
@@ -32,12 +36,21 @@ std::string infos_json(const std::vector<ValueInfo>& vs) {
 }  // namespace
 
 int cmd_info(Args& args) {
-  bool json = false;
+  bool json = false, plan = false;
   std::string path;
+  std::map<std::string, Dims> shapes;
   while (!args.done()) {
+    std::string v;
     if (args.flag("--json"))
       json = true;
-    else {
+    else if (args.flag("--plan"))
+      plan = true;
+    else if (args.flag_value("--shape", &v)) {
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
+      shapes[v.substr(0, eq)] = parse_dims(v.substr(eq + 1));
+    } else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("info: unknown option " + a);
       if (!path.empty()) throw UsageError("info: one model at a time");
@@ -46,6 +59,19 @@ int cmd_info(Args& args) {
   }
   if (path.empty()) throw UsageError("info: give a model file");
   Session s(path);
+  if (plan) {
+    for (const auto& in : s.input_info()) {
+      if (shapes.count(in.name) || in.has_default) continue;
+      Dims dims;
+      for (const auto& d : in.shape) dims.push_back(d.is_constant() ? d.value : 1);
+      shapes[in.name] = dims;
+    }
+    std::cout << "plan for";
+    for (const auto& [name, dims] : shapes) std::cout << " " << name << "=" << dims_to_string(dims);
+    std::cout << ":\n";
+    for (const auto& line : s.describe_plan(shapes)) std::cout << "  " << line << "\n";
+    return 0;
+  }
   auto hist = s.op_histogram();
   int64_t nodes = 0;
   for (auto& [op, n] : hist) nodes += n;

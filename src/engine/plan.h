@@ -1,0 +1,96 @@
+// Plans: a graph specialized for one set of input shapes, ready to launch.
+//
+// build_plan() copies the session's symbolic graph, binds the input shapes, re-runs every node's
+// shape function on concrete shapes and folds what is then known: shape arithmetic (Shape,
+// Gather, Concat, Range, ConstantOfShape, Expand targets...) and any deterministic node whose
+// inputs are all constants, evaluated once with the reference kernels. Nodes nobody needs are
+// dropped. Each remaining node becomes a step: a view (Reshape, Flatten, Squeeze, Unsqueeze,
+// Identity share their input's memory), a JIT kernel (the node's lowering compiled through the
+// KernelCache), or the reference kernel when there is no lowering for this case.
+//
+// Which dims a kernel sees as constants and which as parameters is the DimPolicy's decision
+// (SessionOptions::specialization): a dim stays a kernel parameter when its symbol is dynamic, so
+// a later plan with other values of that symbol reuses the same compiled kernels.
+//
+// Graphs whose shapes depend on data (NonZero, Unique, ...) or that hold control flow cannot be
+// specialized ahead of the run: their plan is "interpreted" and runs on the reference executor,
+// which infers shapes node by node.
+//
+// A Plan is immutable once built; run_plan() keeps all per-run state on its own stack, so any
+// number of threads may run one plan at once.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/executor.h"
+#include "ir/graph.h"
+#include "jit/kernel_cache.h"
+#include "kernels/lower/lower.h"
+#include "kiln/session.h"
+
+namespace kiln::engine {
+
+/// Which symbolic dims are compiled as kernel parameters.
+struct DimPolicy {
+  Specialization mode = Specialization::kAuto;
+  /// kAuto: base symbols (names of input dims) seen with several values.
+  std::set<std::string> dynamic_symbols;
+  /// Whether a dim of the symbolic graph stays a parameter (never for constants).
+  bool is_dynamic(const ir::Dim& symbolic) const;
+};
+
+struct PlanStep {
+  enum class Kind { kKernel, kReference, kView };
+  Kind kind = Kind::kReference;
+  int node = -1;             // in the plan's graph
+  std::vector<int> inputs;   // value ids (-1: omitted)
+  std::vector<int> outputs;  // value ids
+  std::shared_ptr<const jit::CompiledKernel> kernel;
+  std::string kernel_key;
+  std::string kernel_label;
+  std::vector<int64_t> params;
+  std::vector<int> release;  // values whose last use is this step
+};
+
+struct PlanOptions {
+  bool use_jit = true;
+  std::string cache_dir;  // disk kernel cache ("" = none)
+  DimPolicy policy;
+  jit::KernelCache* cache = nullptr;  // default: the global cache
+  kernels::Schedule schedule = kernels::Schedule::for_host();
+  LogLevel log_level = LogLevel::kWarning;
+};
+
+struct Plan {
+  std::string key;
+  std::shared_ptr<const ir::Graph> graph;  // concrete shapes; folded values are constants
+  bool interpreted = false;
+  std::string interpreted_reason;
+  std::vector<PlanStep> steps;
+  std::vector<int> constants;  // values bound from constants at the start of a run
+  int folded_nodes = 0;
+  int dropped_nodes = 0;
+  // How the kernels were obtained.
+  int kernels = 0;  // kernel steps
+  int kernels_compiled = 0, kernels_from_memory = 0, kernels_from_disk = 0;
+  double compile_ms = 0;  // LLVM time
+  double build_ms = 0;    // the whole specialization
+  /// One line per step: "node (Op): jit <key> [params]" / "reference" / "view" / "folded".
+  std::vector<std::string> describe() const;
+};
+
+/// Specializes `symbolic` for `inputs` (aligned with symbolic.inputs; undefined = the input's
+/// initializer default). Throws kiln::Error when the shapes do not fit the model (naming the node).
+std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vector<Tensor>& inputs,
+                                       const PlanOptions& options, const std::string& key);
+
+/// Runs a plan (the session's reference executor serves interpreted plans). `preset`, when
+/// given, is aligned with the graph outputs and holds caller tensors to write into.
+std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
+                             const std::vector<Tensor>& inputs,
+                             const std::vector<Tensor>* preset = nullptr);
+
+}  // namespace kiln::engine

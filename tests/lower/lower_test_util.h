@@ -1,0 +1,48 @@
+// The harness of the lowering tests: one op call, lowered and run two ways, against the reference.
+//
+// check_lowering() runs the op through the reference executor (the spec), builds the LowerContext
+// the engine would build for the node (inputs as TensorArgs over the concrete tensors; the inputs
+// a model would give as constants marked as such), calls the registered lowering and executes the
+// kernel (a) in the kir interpreter, which bounds-checks every access, and (b) through the JIT
+// inside a 2-thread CPU device. Both results must match the reference outputs (floats within
+// atol/rtol, everything else exactly); output elements the kernel never writes are caught by a
+// sentinel fill.
+//
+// Options widen what one call covers: `dynamic` turns every dim >= 2 into a kernel parameter
+// (equal dims share one, as symbols would), `strided` lays the inputs out with padded rows and an
+// offset base pointer (a non-contiguous, element-aligned view), `parallel_grain` shrinks the
+// schedule's grain so small tensors take the parallel loop paths.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "op_test_util.h"
+
+namespace kiln::testing {
+
+struct LowerOptions {
+  double atol = 1e-5;
+  double rtol = 1e-4;
+  /// Inputs known at specialization time; default: every integer input but input 0.
+  std::optional<std::vector<int>> constant_inputs;
+  /// The lowering must decline (return nullopt, or not exist) instead of producing a kernel.
+  bool expect_fallback = false;
+  bool dynamic = false;
+  bool strided = false;
+  bool jit = true;
+  bool interp = true;
+  /// Overrides Schedule::parallel_grain when > 0 (small values exercise the parallel paths).
+  int64_t parallel_grain = 0;
+};
+
+/// Lowers `call` and runs the kernel in the interpreter and the JIT, comparing with run_op(call).
+::testing::AssertionResult check_lowering(const OpCall& call, const LowerOptions& opt = {});
+
+/// The printed kernel of `call` under `opt`, or "<fallback>" when the lowering declines.
+std::string lowered_ir(const OpCall& call, const LowerOptions& opt = {});
+
+}  // namespace kiln::testing
