@@ -1,13 +1,10 @@
-// devices::Cpu on oneTBB, and kiln_parallel_for, the runtime entry of generated
-// parallel loops.
+// devices::Cpu on oneTBB, and kiln_parallel_for, the runtime entry of generated parallel loops.
 //
-// kiln_parallel_for cuts [0, extent) into n = extent / grain chunks of equal
-// size (give or take one iteration), so every chunk has at least `grain`
-// iterations: a chunk is the unit of work the code generator sized to be worth
-// a task. TBB's auto_partitioner then hands out runs of neighbouring chunks,
-// few tasks when the loop is large, more when threads go idle, and each run is
-// one call of the body over a contiguous range (so the body's inner loops stay
-// long).
+// kiln_parallel_for cuts [0, extent) into n = extent / grain chunks of equal size (give or take one
+// iteration), so every chunk has at least `grain` iterations: a chunk is the unit of work the code
+// generator sized to be worth a task. TBB's auto_partitioner then hands out runs of neighbouring
+// chunks, few tasks when the loop is large, more when threads go idle, and each run is one call of
+// the body over a contiguous range (so the body's inner loops stay long).
 #include "devices/cpu.h"
 
 #include <algorithm>
@@ -30,34 +27,27 @@ Cpu::Cpu(int threads)
 
 Cpu::~Cpu() = default;
 
-void Cpu::execute(const std::function<void()> &f) const {
-  arena_->arena.execute(f);
-}
+void Cpu::execute(const std::function<void()>& f) const { arena_->arena.execute(f); }
 
-int Cpu::hardware_threads() {
-  return std::max(1, tbb::info::default_concurrency());
-}
+int Cpu::hardware_threads() { return std::max(1, tbb::info::default_concurrency()); }
 
-} // namespace kiln::devices
+}  // namespace kiln::devices
 
-extern "C" void kiln_parallel_for(kiln_loop_body body, void *const *buffers,
-                                  const int64_t *params, int64_t extent,
-                                  int64_t grain) {
-  if (extent <= 0)
-    return;
+extern "C" void kiln_parallel_for(kiln_loop_body body, void* const* buffers, const int64_t* params,
+                                  int64_t extent, int64_t grain) {
+  if (extent <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   const int64_t chunks = extent / grain;
   if (chunks <= 1 || tbb::this_task_arena::max_concurrency() <= 1) {
     body(buffers, params, 0, extent);
     return;
   }
-  // Chunk c starts at c * size + min(c, extra): the first `extra` chunks have
-  // one more iteration.
+  // Chunk c starts at c * size + min(c, extra): the first `extra` chunks have one more iteration.
   const int64_t size = extent / chunks, extra = extent % chunks;
   auto start = [=](int64_t c) { return c * size + std::min(c, extra); };
   tbb::parallel_for(
       tbb::blocked_range<int64_t>(0, chunks, 1),
-      [&](const tbb::blocked_range<int64_t> &r) {
+      [&](const tbb::blocked_range<int64_t>& r) {
         body(buffers, params, start(r.begin()), start(r.end()));
       },
       tbb::auto_partitioner());

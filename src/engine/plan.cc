@@ -59,8 +59,7 @@ std::vector<std::string> symbol_tokens(const std::string& s) {
 }
 
 // A small integer tensor for a value whose elements shape inference knows as constants.
-Tensor materialize_dims_value(DType dtype, const ir::Shape& shape,
-                              const std::vector<ir::Dim>& dv) {
+Tensor materialize_dims_value(DType dtype, const ir::Shape& shape, const std::vector<ir::Dim>& dv) {
   Dims dims = shape.is_concrete() ? shape.concrete() : Dims{int64_t(dv.size())};
   if (num_elements(dims) != int64_t(dv.size())) return Tensor();
   Tensor t(dtype, dims);
@@ -101,8 +100,8 @@ class ArgBuilder {
         a.dims.push_back(jit::imm(c));
         continue;
       }
-      std::string key = sd.is_symbol() ? sd.symbol : "v" + std::to_string(value) + ":" +
-                                                         std::to_string(d);
+      std::string key =
+          sd.is_symbol() ? sd.symbol : "v" + std::to_string(value) + ":" + std::to_string(d);
       key += "=" + std::to_string(c);
       auto it = params_.find(key);
       if (it == params_.end()) {
@@ -110,6 +109,10 @@ class ArgBuilder {
         values_.push_back(c);
       }
       a.dims.push_back(jit::param(it->second));
+      // Schedules are chosen from `concrete`; a parameter dim shows the same representative
+      // value in every specialization, so the kernel's IR (and its cache key) does not depend
+      // on this shape's value.
+      a.concrete[d] = kernels::kRepresentativeDynamicDim;
     }
     a.strides = jit::contiguous_strides(a.dims);
     return a;
@@ -162,6 +165,23 @@ std::optional<jit::Kernel> lower_node(const ir::Graph& g, const ir::Graph& symbo
   return k;
 }
 
+// Throws when a run-time index tensor holds an index outside [-bound, bound).
+void check_index_range(const ir::Node& n, const Tensor& idx, int64_t bound) {
+  auto at = [&](int64_t i) {
+    if (idx.dtype() == DType::kI64) return idx.data<int64_t>()[i];
+    if (idx.dtype() == DType::kI32) return int64_t(idx.data<int32_t>()[i]);
+    return idx.element_as_int(i);
+  };
+  for (int64_t i = 0; i < idx.numel(); ++i) {
+    int64_t v = at(i);
+    if (v < -bound || v >= bound)
+      throw Error(ErrorCode::kInvalidArgument,
+                  "node '" + n.name + "' (" + n.op_type + "): index " + std::to_string(v) +
+                      " at position " + std::to_string(i) + " is out of range for a dim of " +
+                      std::to_string(bound));
+  }
+}
+
 // Runs one node's reference kernel on the values in env; outputs land in `outs`.
 void run_reference(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& env,
                    std::vector<Tensor>& outs) {
@@ -170,12 +190,12 @@ void run_reference(const ir::Graph& g, const ir::Node& n, const std::vector<Tens
     int id = n.inputs[k];
     if (id < 0) continue;
     if (!env[size_t(id)].defined())
-      throw Error(ErrorCode::kInternal, "node '" + n.name + "': input '" +
-                                            g.values[size_t(id)].name + "' has no value");
+      throw Error(ErrorCode::kInternal,
+                  "node '" + n.name + "': input '" + g.values[size_t(id)].name + "' has no value");
     ins[k] = &env[size_t(id)];
   }
-  kernels::SubgraphRunner runner = [&n](const ir::Graph&, const std::vector<Tensor>&)
-      -> std::vector<Tensor> {
+  kernels::SubgraphRunner runner = [&n](const ir::Graph&,
+                                        const std::vector<Tensor>&) -> std::vector<Tensor> {
     throw Error(ErrorCode::kInternal, "node '" + n.name + "': subgraph in a compiled plan");
   };
   kernels::KernelContext kctx(n, std::move(ins), &outs, std::move(runner));
@@ -189,11 +209,10 @@ void run_reference(const ir::Graph& g, const ir::Node& n, const std::vector<Tens
     }
     if (v.shape.is_concrete() &&
         (outs[k].dims() != v.shape.concrete() || outs[k].dtype() != v.dtype))
-      throw Error(ErrorCode::kInternal, kctx.where() + ": kernel produced " +
-                                            dtype_name(outs[k].dtype()) +
-                                            dims_to_string(outs[k].dims()) + " for '" + v.name +
-                                            "', the plan expected " + dtype_name(v.dtype) +
-                                            v.shape.to_string());
+      throw Error(ErrorCode::kInternal,
+                  kctx.where() + ": kernel produced " + dtype_name(outs[k].dtype()) +
+                      dims_to_string(outs[k].dims()) + " for '" + v.name + "', the plan expected " +
+                      dtype_name(v.dtype) + v.shape.to_string());
   }
 }
 
@@ -242,9 +261,9 @@ std::vector<std::string> Plan::describe() const {
     }
     lines.push_back(line);
   }
-  lines.push_back(std::to_string(folded_nodes) + " nodes folded, " +
-                  std::to_string(dropped_nodes) + " dropped, " + std::to_string(kernels) +
-                  " jit kernels (" + std::to_string(kernels_compiled) + " compiled, " +
+  lines.push_back(std::to_string(folded_nodes) + " nodes folded, " + std::to_string(dropped_nodes) +
+                  " dropped, " + std::to_string(kernels) + " jit kernels (" +
+                  std::to_string(kernels_compiled) + " compiled, " +
                   std::to_string(kernels_from_memory) + " from memory, " +
                   std::to_string(kernels_from_disk) + " from disk)");
   return lines;
@@ -396,6 +415,18 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         std::optional<jit::Kernel> k = lower_node(*g, symbolic, n, options, &params);
         if (k) {
           s.kind = PlanStep::Kind::kKernel;
+          if ((n.op_type == "Gather" || n.op_type == "GatherElements") && n.domain.empty() &&
+              n.inputs.size() >= 2 && n.inputs[1] >= 0 &&
+              !g->values[size_t(n.inputs[1])].constant.defined()) {
+            const ir::Value& data = g->values[size_t(n.inputs[0])];
+            int64_t axis = kernels::NodeAttrs(n).attr_int("axis", 0);
+            int rank = data.shape.rank();
+            if (axis < 0) axis += rank;
+            if (axis >= 0 && axis < rank) {
+              s.check_indices = 1;
+              s.index_bound = data.shape.dims[size_t(axis)].value;
+            }
+          }
           s.params = std::move(params);
           s.kernel_label = k->label;
           to_compile.push_back(std::move(*k));
@@ -464,8 +495,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
 }
 
 std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
-                             const std::vector<Tensor>& inputs,
-                             const std::vector<Tensor>* preset) {
+                             const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset) {
   if (plan.interpreted) return reference.run(inputs, {}, preset);
   const ir::Graph& g = *plan.graph;
   std::vector<Tensor> env(g.values.size());
@@ -498,9 +528,10 @@ std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
           outs[k] = Tensor(v.dtype, std::move(dims));
       }
       if (s.kind == PlanStep::Kind::kKernel) {
+        if (s.check_indices >= 0)
+          check_index_range(n, env[size_t(s.inputs[size_t(s.check_indices)])], s.index_bound);
         buffers.clear();
-        for (int id : s.inputs)
-          buffers.push_back(id >= 0 ? env[size_t(id)].raw_data() : nullptr);
+        for (int id : s.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].raw_data() : nullptr);
         for (const Tensor& t : outs) buffers.push_back(t.raw_data());
         s.kernel->fn()(buffers.data(), s.params.data());
       } else {

@@ -53,6 +53,10 @@ struct PlanStep {
   std::string kernel_label;
   std::vector<int64_t> params;
   std::vector<int> release;  // values whose last use is this step
+  /// Gather-like kernels clamp indices to stay in bounds; the run checks them first so a bad
+  /// index is an error (as on the reference kernel), never a silently clamped read.
+  int check_indices = -1;   // input slot holding run-time indices, or -1
+  int64_t index_bound = 0;  // valid indices are in [-bound, bound)
 };
 
 struct PlanOptions {

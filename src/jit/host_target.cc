@@ -1,6 +1,5 @@
-// Host CPU queries through LLVM's TargetParser, computed once per process
-// (cpuid does not change while we run, and lowerings ask for the vector width
-// of every kernel).
+// Host CPU queries through LLVM's TargetParser, computed once per process (cpuid does not change
+// while we run, and lowerings ask for the vector width of every kernel).
 #include "jit/host_target.h"
 
 #include <algorithm>

@@ -55,8 +55,8 @@ std::optional<ScalarType> scalar_type_of(DType d);
 enum class ExprKind : uint8_t {
   kIntImm,
   kFloatImm,
-  kVar,     // a loop variable or a Let-bound scalar
-  kParam,   // i64 kernel parameter
+  kVar,    // a loop variable or a Let-bound scalar
+  kParam,  // i64 kernel parameter
   kUnary,
   kBinary,
   kCast,
@@ -125,11 +125,11 @@ using Expr = std::shared_ptr<const ExprNode>;
 struct ExprNode {
   ExprKind kind;
   ScalarType type;
-  int64_t ival = 0;          // kIntImm value; kParam index; kLoad buffer id
-  double fval = 0;           // kFloatImm value
-  std::string name;          // kVar
-  uint8_t op = 0;            // UnaryOp / BinaryOp / ReduceOp for those kinds
-  std::vector<Expr> args;    // operands; kLoad: indices; kReduce: {init, value}
+  int64_t ival = 0;                      // kIntImm value; kParam index; kLoad buffer id
+  double fval = 0;                       // kFloatImm value
+  std::string name;                      // kVar
+  uint8_t op = 0;                        // UnaryOp / BinaryOp / ReduceOp for those kinds
+  std::vector<Expr> args;                // operands; kLoad: indices; kReduce: {init, value}
   std::vector<std::string> reduce_vars;  // kReduce: the i64 variables, outermost first
   std::vector<Expr> reduce_extents;      // kReduce: their extents (i64)
 
@@ -146,8 +146,8 @@ Expr constant(double v, ScalarType t);
 Expr var(const std::string& name, ScalarType t = ScalarType::kI64);
 Expr param(int index);  // i64
 Expr unary(UnaryOp op, Expr a);
-Expr binary(BinaryOp op, Expr a, Expr b);  // same operand types
-Expr cast(ScalarType t, Expr a);           // identity cast returns `a`
+Expr binary(BinaryOp op, Expr a, Expr b);             // same operand types
+Expr cast(ScalarType t, Expr a);                      // identity cast returns `a`
 Expr select(Expr cond, Expr if_true, Expr if_false);  // cond is kBool
 /// Element of buffer `buffer` (whose element type is `t`) at one index per dim (i64 each).
 Expr load(int buffer, ScalarType t, std::vector<Expr> indices);
@@ -189,7 +189,7 @@ struct StmtNode {
   int buffer = -1;            // kStore
   std::vector<Expr> indices;  // kStore
   Expr value;                 // kStore value; kLet value; kIf condition
-  std::vector<Stmt> body;     // kFor/kLet: one statement; kBlock: the statements; kIf: {then, else?}
+  std::vector<Stmt> body;  // kFor/kLet: one statement; kBlock: the statements; kIf: {then, else?}
 };
 
 Stmt for_loop(const std::string& var, Expr extent, LoopKind kind, Stmt body, int64_t factor = 0);

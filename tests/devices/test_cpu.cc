@@ -1,6 +1,5 @@
-// Tests of devices::Cpu and kiln_parallel_for: coverage and chunk sizes of
-// parallel loops, inline execution of small loops, the arena's thread bound,
-// and exceptions out of execute().
+// Tests of devices::Cpu and kiln_parallel_for: coverage and chunk sizes of parallel loops, inline
+// execution of small loops, the arena's thread bound, and exceptions out of execute().
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,27 +28,24 @@ struct Record {
   explicit Record(int64_t n) : hits(size_t(n)) {}
 };
 
-void record_body(void *const *buffers, const int64_t *params, int64_t begin,
-                 int64_t end) {
-  auto *r = static_cast<Record *>(buffers[0]);
+void record_body(void* const* buffers, const int64_t* params, int64_t begin, int64_t end) {
+  auto* r = static_cast<Record*>(buffers[0]);
   int now = ++r->running;
   int seen = r->max_running.load();
   while (now > seen && !r->max_running.compare_exchange_weak(seen, now)) {
   }
-  for (int64_t i = begin; i < end; ++i)
-    ++r->hits[size_t(i)];
+  for (int64_t i = begin; i < end; ++i) ++r->hits[size_t(i)];
   {
     std::lock_guard<std::mutex> lock(r->mu);
     r->chunks.push_back({begin, end});
     r->threads.push_back(std::this_thread::get_id());
   }
-  if (r->slow)
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (r->slow) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   --r->running;
 }
 
-void run(Record &r, int64_t extent, int64_t grain) {
-  void *buffers[] = {&r};
+void run(Record& r, int64_t extent, int64_t grain) {
+  void* buffers[] = {&r};
   kiln_parallel_for(record_body, buffers, nullptr, extent, grain);
 }
 
@@ -62,10 +58,9 @@ TEST(DevicesCpu, ParallelForCoversEveryIterationOnceInChunksOfAtLeastGrain) {
       for (int64_t i = 0; i < extent; ++i)
         ASSERT_EQ(r.hits[size_t(i)].load(), 1)
             << "extent " << extent << " grain " << grain << " i " << i;
-      for (const auto &[b, e] : r.chunks) {
+      for (const auto& [b, e] : r.chunks) {
         EXPECT_LT(b, e);
-        EXPECT_GE(e - b, std::min(grain, extent))
-            << "extent " << extent << " grain " << grain;
+        EXPECT_GE(e - b, std::min(grain, extent)) << "extent " << extent << " grain " << grain;
       }
     }
   }
@@ -105,8 +100,7 @@ TEST(DevicesCpu, ConcurrencyIsBoundedByTheArena) {
     r.slow = true;
     cpu.execute([&] { run(r, 64, 1); });
     EXPECT_LE(r.max_running.load(), threads);
-    for (int64_t i = 0; i < 64; ++i)
-      ASSERT_EQ(r.hits[size_t(i)].load(), 1);
+    for (int64_t i = 0; i < 64; ++i) ASSERT_EQ(r.hits[size_t(i)].load(), 1);
   }
 }
 
@@ -116,13 +110,12 @@ TEST(DevicesCpu, ThreadCountsAndExceptions) {
   EXPECT_EQ(all.threads(), Cpu::hardware_threads());
   Cpu two(2);
   EXPECT_EQ(two.threads(), 2);
-  EXPECT_THROW(two.execute([] { throw std::runtime_error("boom"); }),
-               std::runtime_error);
+  EXPECT_THROW(two.execute([] { throw std::runtime_error("boom"); }), std::runtime_error);
   // The arena still works afterwards.
   int ran = 0;
   two.execute([&] { ran = 1; });
   EXPECT_EQ(ran, 1);
 }
 
-} // namespace
-} // namespace kiln::devices
+}  // namespace
+}  // namespace kiln::devices

@@ -273,3 +273,32 @@ TEST(Specialization, ManyThreadsRunMixedShapesConcurrently) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+// A JIT Gather clamps indices to stay in bounds; the plan checks run-time indices first, so a bad
+// token id is an error naming the node, as on the reference kernel.
+TEST(Specialization, GatherWithBadRunTimeIndicesFails) {
+  dev::ModelBuilder b(17, "emb");
+  b.input("ids", kI64, {-1}, {"n"});
+  b.output("e", kF, {-1, 4}, {"n"});
+  b.init_random("table", {10, 4}, 1.0f, 3);
+  b.node("Gather", {"table", "ids"}, {"e"}, "embed");
+  std::string bytes = b.serialize();
+  Session s = open(bytes);
+  auto plan = s.describe_plan({{"ids", {3}}});
+  EXPECT_NE(plan[0].find("(Gather): jit"), std::string::npos) << plan[0];
+  TensorMap ok = s.run({{"ids", Tensor::from_vector<int64_t>({3}, {0, 9, -1})}});
+  EXPECT_EQ(ok.at("e").dims(), (Dims{3, 4}));
+  try {
+    s.run({{"ids", Tensor::from_vector<int64_t>({3}, {0, 10, 2})}});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("node 'embed'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("index 10"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -70,6 +70,16 @@ std::vector<jit::Expr> dim_exprs(const Dims& dims, bool dynamic, std::map<int64_
   return out;
 }
 
+// What the engine shows lowerings as concrete dims: the real value for immediates, the
+// representative value for params (so a lowering that bakes a "concrete" param value into the
+// IR computes wrong results here instead of passing).
+Dims schedule_dims(const std::vector<jit::Expr>& exprs, const Dims& dims) {
+  Dims out = dims;
+  for (size_t d = 0; d < exprs.size(); ++d)
+    if (!exprs[d]->is_int_imm()) out[d] = kernels::kRepresentativeDynamicDim;
+  return out;
+}
+
 // Strides of a row-major layout whose innermost dim is padded by `pad` elements.
 std::vector<jit::Expr> padded_strides(const std::vector<jit::Expr>& dims, int64_t pad) {
   std::vector<jit::Expr> padded = dims;
@@ -101,7 +111,7 @@ Lowered lower_call(const OpCall& call, const std::vector<Tensor>& expected,
     a.type = *type;
     a.dims = dim_exprs(t.dims(), opt.dynamic, param_of, l.params);
     a.strides = opt.strided ? padded_strides(a.dims, 3) : jit::contiguous_strides(a.dims);
-    a.concrete = t.dims();
+    a.concrete = schedule_dims(a.dims, t.dims());
     l.inputs.push_back(std::move(a));
   }
   for (const Tensor& t : expected) {
@@ -115,7 +125,7 @@ Lowered lower_call(const OpCall& call, const std::vector<Tensor>& expected,
     a.type = *type;
     a.dims = dim_exprs(t.dims(), opt.dynamic, param_of, l.params);
     a.strides = jit::contiguous_strides(a.dims);
-    a.concrete = t.dims();
+    a.concrete = schedule_dims(a.dims, t.dims());
     l.outputs.push_back(std::move(a));
   }
   kernels::Schedule schedule = kernels::Schedule::for_host();

@@ -316,21 +316,39 @@ double gflops(const OpCall& call, double flops) {
   ptrs.push_back(y.raw_data());
   devices::Cpu cpu(1);
   double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
+  for (int rep = 0; rep < 10; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
     cpu.execute([&] { lookup.kernel->fn()(ptrs.data(), nullptr); });
     best = std::min(best,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   EXPECT_TRUE(tensors_near(y, expected[0], 1e-2, 1e-3));
+  auto t0 = std::chrono::steady_clock::now();
+  (void)run_op(call);
+  double ref = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s: kernel %.3f ms, reference %.3f ms\n", call.op.c_str(), best * 1e3, ref * 1e3);
   return flops / best * 1e-9;
 }
 
 TEST(LowerLinalgBench, DISABLED_SingleThreadGflops) {
   double mm = gflops(op("MatMul", {rnd({512, 512}), rnd({512, 512}, 2)}), 2.0 * 512 * 512 * 512);
+  for (int64_t n : {512, 1000, 1024}) {
+    double g = gflops(op("MatMul", {rnd({n, n}), rnd({n, n}, 2)}), 2.0 * n * n * n);
+    std::printf("MatMul %ld^3: %.1f GFLOPS\n", long(n), g);
+  }
   double conv = gflops(op("Conv", {rnd({1, 64, 56, 56}), rnd({64, 64, 3, 3}, 2), rnd({64}, 3)},
                           {{"pads", attr_ints({1, 1, 1, 1})}}),
                        2.0 * 64 * 64 * 9 * 56 * 56);
+  double c2 = gflops(op("Conv", {rnd({1, 256, 14, 14}), rnd({256, 256, 3, 3}, 2), rnd({256}, 3)},
+                        {{"pads", attr_ints({1, 1, 1, 1})}}),
+                     2.0 * 256 * 256 * 9 * 14 * 14);
+  double c3 = gflops(op("Conv", {rnd({1, 128, 28, 28}), rnd({256, 128, 1, 1}, 2)}, {}),
+                     2.0 * 256 * 128 * 28 * 28);
+  double c4 = gflops(op("Conv", {rnd({1, 3, 224, 224}), rnd({64, 3, 7, 7}, 2)},
+                        {{"pads", attr_ints({3, 3, 3, 3})}, {"strides", attr_ints({2, 2})}}),
+                     2.0 * 64 * 3 * 49 * 112 * 112);
+  std::printf("Conv 256x14x14 3x3: %.1f, 1x1 128->256 28x28: %.1f, stem 7x7/2: %.1f GFLOPS\n", c2,
+              c3, c4);
   double dw = gflops(op("Conv", {rnd({1, 128, 56, 56}), rnd({128, 1, 3, 3}, 2), rnd({128}, 3)},
                         {{"group", attr_int(128)}, {"pads", attr_ints({1, 1, 1, 1})}}),
                      2.0 * 128 * 9 * 56 * 56);

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 #include "check.h"
+#include "kiln/kiln.h"
+#include "op_test_util.h"
 #include "test_paths.h"
 
 namespace kiln::testing {
@@ -58,6 +61,50 @@ TEST(ModelsConcurrency, GptMiniMixedShapesFromManyThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(s.stats().distinct_shapes, shapes.size());
+}
+
+}  // namespace
+}  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+// The default policy over 40 sequence lengths: at most 3x the kernels of one shape, every output
+// equal (within float reassociation) to the reference kernels'.
+TEST(ModelsSpecialization, GptMiniFortySequenceLengthsReuseKernels) {
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  std::string path = shared_dir() + "/models/gpt_mini/model.onnx";
+  // The kernels one shape needs, counted on a session with a private view of the counters.
+  Session one(path);
+  one.specialize_for({{"input", {1, 64}}});
+  SessionStats st1 = one.stats();
+  uint64_t per_shape = st1.kernels_compiled + st1.kernel_cache_hits;
+  ASSERT_GT(per_shape, 0u);
+  // Distinct kernels of one shape (a kernel used by several nodes counts once).
+  std::set<std::string> distinct;
+  for (const auto& line : one.describe_plan({{"input", {1, 64}}})) {
+    auto p = line.find(": jit ");
+    if (p != std::string::npos) distinct.insert(line.substr(p + 6, 12));
+  }
+  SessionOptions ref_opt;
+  ref_opt.use_jit = false;
+  Session s(path), ref(path, ref_opt);
+  std::set<std::string> all;
+  for (int k = 0; k < 40; ++k) {
+    int64_t seq = 1 + (int64_t(k) * 127 + 19) / 39;  // 40 distinct lengths, 1 ... 128
+    Tensor t(DType::kI64, {1, seq});
+    for (int64_t k = 0; k < seq; ++k) t.data<int64_t>()[k] = (k * 131 + seq) % 8192;
+    Tensor got = s.run({{"input", t}}).at("output");
+    Tensor want = ref.run({{"input", t}}).at("output");
+    EXPECT_TRUE(tensors_near(got, want, 1e-4, 1e-3)) << "seq " << seq;
+    for (const auto& line : s.describe_plan({{"input", {1, seq}}})) {
+      auto p = line.find(": jit ");
+      if (p != std::string::npos) all.insert(line.substr(p + 6, 12));
+    }
+  }
+  EXPECT_EQ(s.stats().specializations, 40u);
+  EXPECT_LE(all.size(), 3 * distinct.size())
+      << all.size() << " distinct kernels over 40 lengths, " << distinct.size() << " for one";
 }
 
 }  // namespace

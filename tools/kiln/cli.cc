@@ -141,6 +141,13 @@ Tensor random_input(DType dtype, const Dims& dims, uint64_t seed) {
   return t;
 }
 
+Specialization parse_specialization(const std::string& s) {
+  if (s == "auto") return Specialization::kAuto;
+  if (s == "exact") return Specialization::kExact;
+  if (s == "dynamic") return Specialization::kDynamic;
+  throw UsageError("--specialization expects auto, exact or dynamic, got '" + s + "'");
+}
+
 Dims concrete_dims(const ValueInfo& info) {
   if (!info.has_shape)
     throw UsageError("input '" + info.name + "' has no declared shape; give --input " + info.name +

@@ -36,6 +36,8 @@ class Args {
   size_t i_ = 0;
 };
 
+/// "auto" | "exact" | "dynamic"; UsageError otherwise.
+Specialization parse_specialization(const std::string& s);
 /// "1x3x224x224" or "1,3,224,224" -> dims ("" or "scalar" -> 0-d).
 Dims parse_dims(const std::string& s);
 /// A deterministic random tensor for an input: floats in [-1,1), ints in [0,16), bools.

@@ -45,14 +45,7 @@ int cmd_bench(Args& args) {
         throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
       shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
     } else if (args.flag_value("--specialization", &v)) {
-      if (v == "auto")
-        so.specialization = Specialization::kAuto;
-      else if (v == "exact")
-        so.specialization = Specialization::kExact;
-      else if (v == "dynamic")
-        so.specialization = Specialization::kDynamic;
-      else
-        throw UsageError("--specialization expects auto, exact or dynamic, got '" + v + "'");
+      so.specialization = parse_specialization(v);
     } else if (args.flag("--no-jit"))
       so.use_jit = false;
     else if (args.flag("--json"))

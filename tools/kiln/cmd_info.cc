@@ -1,5 +1,6 @@
 // kiln info MODEL.onnx [--json]
-// kiln info --plan MODEL.onnx [--shape NAME=DIMS]...   (the specialized plan: which nodes run as
+// kiln info --plan MODEL.onnx [--shape NAME=DIMS]... [--specialization auto|exact|dynamic]   (the
+// specialized plan: which nodes run as
 //                                                      JIT kernels, on reference kernels, as views)
 // Symbolic dims without a --shape are taken as 1.
 #include <iostream>
@@ -37,6 +38,7 @@ std::string infos_json(const std::vector<ValueInfo>& vs) {
 
 int cmd_info(Args& args) {
   bool json = false, plan = false;
+  SessionOptions so;
   std::string path;
   std::map<std::string, Dims> shapes;
   while (!args.done()) {
@@ -45,6 +47,8 @@ int cmd_info(Args& args) {
       json = true;
     else if (args.flag("--plan"))
       plan = true;
+    else if (args.flag_value("--specialization", &v))
+      so.specialization = parse_specialization(v);
     else if (args.flag_value("--shape", &v)) {
       size_t eq = v.find('=');
       if (eq == std::string::npos || eq == 0)
@@ -58,7 +62,7 @@ int cmd_info(Args& args) {
     }
   }
   if (path.empty()) throw UsageError("info: give a model file");
-  Session s(path);
+  Session s(path, so);
   if (plan) {
     for (const auto& in : s.input_info()) {
       if (shapes.count(in.name) || in.has_default) continue;

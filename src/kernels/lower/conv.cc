@@ -82,7 +82,10 @@ Stmt outer_taps(
 Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
   const Schedule& sc = ctx.schedule();
   const int64_t R = sc.vector_lanes >= 16 ? 4 : 2, U = 4;
-  const int64_t tm = std::max<int64_t>(R, sc.tile_m);
+  // One group of R output channels per parallel iteration: measured faster than blocks of
+  // several groups sharing the input rows (the loops stay simpler, and the input rows of a
+  // task are few enough to stay in L1/L2 for the next group).
+  const int64_t tm = R;
   const size_t last = size_t(p.nsp - 1);
   const int64_t sw = p.strides[last], dw = p.dilations[last];
   const jit::ScalarType t = p.type;
@@ -94,7 +97,10 @@ Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
     const Expr& gi = idx[1];
     std::vector<Expr> o(idx.begin() + 3, idx.end());
     std::string oc0_v = ctx.fresh_var("oc"), rows_v = ctx.fresh_var("rows");
-    Expr oc0 = jit::var(oc0_v), rows = jit::var(rows_v);
+    Expr oc0 = jit::var(oc0_v);
+    // Output channels of this block: R, unless mg is not a multiple of R.
+    const bool full_blocks = p.mg->is_int_imm() && p.mg->ival % tm == 0;
+    Expr rows = full_blocks ? jit::imm(tm) : jit::var(rows_v);
     Expr c0 = gi * p.cg;
     auto y_idx = [&](const Expr& oc, const Expr& ow) {
       std::vector<Expr> v = {n, oc};
@@ -156,8 +162,8 @@ Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
         std::string gv = ctx.fresh_var("rg"), rv = ctx.fresh_var("rr");
         std::vector<Expr> group, one = {oc0 + rows / R * R + jit::var(rv)};
         for (int64_t r = 0; r < R; ++r) group.push_back(oc0 + jit::var(gv) * R + r);
-        return jit::block({jit::for_loop(gv, rows / R, jit::LoopKind::kSerial, update(group, cs)),
-                           jit::for_loop(rv, rows % R, jit::LoopKind::kSerial, update(one, cs))});
+        return jit::block({window::serial_loop(gv, rows / R, update(group, cs)),
+                           window::serial_loop(rv, rows % R, update(one, cs))});
       };
       std::vector<Stmt> per_kw;
       Expr quads = p.cg / U, rest = p.cg % U;
@@ -178,11 +184,16 @@ Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
     };
     if (!p.no_taps) stmts.push_back(outer_taps(ctx, p, o, taps));
     Stmt s = jit::block(stmts);
-    s = jit::let(rows_v, jit::min(jit::imm(tm), p.mg - idx[2] * tm), s);
+    if (!full_blocks) s = jit::let(rows_v, jit::min(jit::imm(tm), p.mg - idx[2] * tm), s);
     return jit::let(oc0_v, gi * p.mg + idx[2] * tm, s);
   };
   return loop_nest(ctx, nest, body, /*vectorize=*/false, tm * p.row_len * p.cg_c * p.taps_c);
 }
+
+// One outer tap of depthwise conv: the tap indices and input positions of the outer dims.
+struct OuterTap {
+  std::vector<Expr> k, pos;
+};
 
 Stmt conv_depthwise(LowerContext& ctx, const ConvPlan& p) {
   const size_t last = size_t(p.nsp - 1);
@@ -191,6 +202,15 @@ Stmt conv_depthwise(LowerContext& ctx, const ConvPlan& p) {
   const jit::ScalarType t = p.type;
   std::vector<Expr> nest = {p.batch, p.groups, p.mg};
   for (size_t i = 0; i < last; ++i) nest.push_back(p.out[i]);
+  // Rows whose outer taps are all in bounds (all but the border rows) take one pass that sums
+  // every tap with the weights as invariants, when the kernel is small and fixed.
+  int64_t all_taps = 1;
+  bool fixed = true;
+  for (const Expr& k : p.kernel) {
+    fixed = fixed && k->is_int_imm();
+    if (fixed) all_taps *= k->ival;
+  }
+  const bool one_pass = fixed && all_taps <= 32;
 
   auto body = [&](const std::vector<Expr>& idx) -> Stmt {
     const Expr& n = idx[0];
@@ -204,70 +224,101 @@ Stmt conv_depthwise(LowerContext& ctx, const ConvPlan& p) {
       v.push_back(ow);
       return v;
     };
-    std::vector<Stmt> stmts;
-    {
-      std::string ov = ctx.fresh_var("ow");
-      Expr init = p.has_bias ? jit::load(p.b, t, {oc}) : jit::constant(0, t);
-      stmts.push_back(
-          window::vector_loop(ctx, ov, p.out[last], jit::store(p.y, y_idx(jit::var(ov)), init)));
-    }
-    auto taps = [&](const std::vector<Expr>& k, const std::vector<Expr>& pos) -> Stmt {
-      auto w_at = [&](const Expr& kw) {
-        std::vector<Expr> wi = {oc, jit::imm(0)};
-        wi.insert(wi.end(), k.begin(), k.end());
-        wi.push_back(kw);
-        return jit::load(p.w, t, wi);
-      };
-      auto x_at = [&](const Expr& col) {
-        std::vector<Expr> xi = {n, ic};
-        xi.insert(xi.end(), pos.begin(), pos.end());
-        xi.push_back(col);
-        return jit::load(p.x, t, xi);
-      };
+    Expr bias = p.has_bias ? jit::load(p.b, t, {oc}) : jit::constant(0, t);
+    auto w_at = [&](const OuterTap& tap, const Expr& kw) {
+      std::vector<Expr> wi = {oc, jit::imm(0)};
+      wi.insert(wi.end(), tap.k.begin(), tap.k.end());
+      wi.push_back(kw);
+      return jit::load(p.w, t, wi);
+    };
+    auto x_at = [&](const OuterTap& tap, const Expr& col) {
+      std::vector<Expr> xi = {n, ic};
+      xi.insert(xi.end(), tap.pos.begin(), tap.pos.end());
+      xi.push_back(col);
+      return jit::load(p.x, t, xi);
+    };
+    // Y[row] = (accumulate ? Y[row] : bias) + the taps of `taps` over the whole row: interior
+    // columns in one vectorized loop, the border columns summing their in-bounds kw taps.
+    auto row_pass = [&](const std::vector<OuterTap>& taps, bool accumulate) -> Stmt {
+      window::Lets lets;
+      window::Range in_r = window::bind(
+          ctx, window::interior(p.out[last], sw, dw, kw_n, p.pb[last], p.in[last]), "ow", lets);
       std::vector<Stmt> parts;
-      // Interior columns: every kw tap in bounds; the kw weights are loop invariants.
-      window::Lets range_lets;
-      window::Range in_r =
-          window::bind(ctx, window::interior(p.out[last], sw, dw, kw_n, p.pb[last], p.in[last]),
-                       "ow", range_lets);
       {
         std::string ov = ctx.fresh_var("ow");
         Expr ow = in_r.lo + jit::var(ov);
         Expr start = ow * sw - p.pb[last];
-        Expr acc = jit::load(p.y, t, y_idx(ow));
-        window::Lets lets;
-        if (kw_n->is_int_imm() && kw_n->ival <= 16) {
-          for (int64_t j = 0; j < kw_n->ival; ++j) {
-            lets.push_back({ctx.fresh_var("w"), w_at(jit::imm(j))});
-            acc = acc + jit::var(lets.back().first, t) * x_at(start + j * dw);
+        Expr acc = accumulate ? jit::load(p.y, t, y_idx(ow)) : bias;
+        for (const OuterTap& tap : taps) {
+          if (kw_n->is_int_imm() && kw_n->ival <= 16) {
+            for (int64_t j = 0; j < kw_n->ival; ++j) {
+              lets.push_back({ctx.fresh_var("w"), w_at(tap, jit::imm(j))});
+              acc = acc + jit::var(lets.back().first, t) * x_at(tap, start + j * dw);
+            }
+          } else {
+            std::string kv = ctx.fresh_var("kw");
+            Expr kw = jit::var(kv);
+            acc = acc + jit::reduce(jit::ReduceOp::kSum, {kv}, {kw_n}, jit::constant(0, t),
+                                    w_at(tap, kw) * x_at(tap, start + kw * dw));
           }
-        } else {
-          std::string kv = ctx.fresh_var("kw");
-          Expr kw = jit::var(kv);
-          acc = acc + jit::reduce(jit::ReduceOp::kSum, {kv}, {kw_n}, jit::constant(0, t),
-                                  w_at(kw) * x_at(start + kw * dw));
         }
-        parts.push_back(window::wrap(
-            lets, window::vector_loop(ctx, ov, in_r.ext, jit::store(p.y, y_idx(ow), acc))));
+        parts.push_back(window::vector_loop(ctx, ov, in_r.ext, jit::store(p.y, y_idx(ow), acc)));
       }
-      // Border columns: only their in-bounds taps.
       auto border = [&](const Expr& begin, const Expr& extent) {
-        std::string bv = ctx.fresh_var("ow"), kv = ctx.fresh_var("kw");
+        std::string bv = ctx.fresh_var("ow");
         Expr ow = begin + jit::var(bv);
         window::Range r = window::taps(ow, sw, dw, kw_n, p.pb[last], p.in[last]);
-        Expr kw = r.lo + jit::var(kv);
-        Expr sum = jit::reduce(jit::ReduceOp::kSum, {kv}, {r.ext}, jit::constant(0, t),
-                               w_at(kw) * x_at(ow * sw - p.pb[last] + kw * dw));
-        return jit::for_loop(bv, extent, jit::LoopKind::kSerial,
-                             jit::store(p.y, y_idx(ow), jit::load(p.y, t, y_idx(ow)) + sum));
+        Expr acc = accumulate ? jit::load(p.y, t, y_idx(ow)) : bias;
+        for (const OuterTap& tap : taps) {
+          std::string kv = ctx.fresh_var("kw");
+          Expr kw = r.lo + jit::var(kv);
+          acc = acc + jit::reduce(jit::ReduceOp::kSum, {kv}, {r.ext}, jit::constant(0, t),
+                                  w_at(tap, kw) * x_at(tap, ow * sw - p.pb[last] + kw * dw));
+        }
+        return jit::for_loop(bv, extent, jit::LoopKind::kSerial, jit::store(p.y, y_idx(ow), acc));
       };
       parts.push_back(border(jit::imm(0), in_r.lo));
       Expr hi = in_r.lo + in_r.ext;
       parts.push_back(border(hi, p.out[last] - hi));
-      return window::wrap(range_lets, jit::block(parts));
+      return window::wrap(lets, jit::block(parts));
     };
-    if (!p.no_taps) stmts.push_back(outer_taps(ctx, p, o, taps));
-    return jit::let(oc_v, ic * p.mg + idx[2], jit::block(stmts));
+
+    // The general path: the row starts at the bias and each in-bounds outer tap adds a pass.
+    std::vector<Stmt> general;
+    {
+      std::string ov = ctx.fresh_var("ow");
+      general.push_back(
+          window::vector_loop(ctx, ov, p.out[last], jit::store(p.y, y_idx(jit::var(ov)), bias)));
+    }
+    if (!p.no_taps)
+      general.push_back(outer_taps(ctx, p, o, [&](const auto& k, const auto& pos) {
+        return row_pass({OuterTap{k, pos}}, true);
+      }));
+    Stmt row = jit::block(general);
+    if (one_pass && !p.no_taps) {
+      // Every outer tap of the kernel, and whether all of them are in bounds for this row.
+      std::vector<OuterTap> taps(1);
+      Expr full;
+      for (size_t i = 0; i < last; ++i) {
+        const int64_t ki = p.kernel[i]->ival;
+        Expr first = o[i] * p.strides[i] - p.pb[i];
+        Expr ok = jit::binary(
+            jit::BinaryOp::kAnd, jit::binary(jit::BinaryOp::kGe, first, jit::imm(0)),
+            jit::binary(jit::BinaryOp::kLt, first + (ki - 1) * p.dilations[i], p.in[i]));
+        full = full ? jit::binary(jit::BinaryOp::kAnd, full, ok) : ok;
+        std::vector<OuterTap> next;
+        for (const OuterTap& tap : taps)
+          for (int64_t j = 0; j < ki; ++j) {
+            OuterTap e = tap;
+            e.k.push_back(jit::imm(j));
+            e.pos.push_back(first + j * p.dilations[i]);
+            next.push_back(e);
+          }
+        taps = next;
+      }
+      row = full ? jit::if_then(full, row_pass(taps, false), row) : row_pass(taps, false);
+    }
+    return jit::let(oc_v, ic * p.mg + idx[2], row);
   };
   return loop_nest(ctx, nest, body, /*vectorize=*/false, p.row_len * p.taps_c);
 }

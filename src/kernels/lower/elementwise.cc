@@ -581,7 +581,9 @@ void register_cast(Lowerings& l) {
     return map_kernel(ctx, {0}, [to](const std::vector<Expr>& v) { return convert(v[0], to); });
   };
   l.add("", "Cast", [cast_kernel](LowerContext& ctx) -> std::optional<jit::Kernel> {
-    auto to = jit::scalar_type_of(DType(ctx.attrs().attr_int("to", 0)));
+    int64_t onnx_to = ctx.attrs().attr_int("to", 0);
+    if (onnx_to <= 0 || onnx_to > 255) return std::nullopt;
+    auto to = jit::scalar_type_of(DType(onnx_to));
     if (!to || ctx.num_outputs() < 1 || *to != ctx.output(0).type) return std::nullopt;
     return cast_kernel(ctx);
   });

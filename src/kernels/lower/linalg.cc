@@ -92,6 +92,18 @@ Stmt gemm_dot(LowerContext& ctx, const GemmSpec& g) {
       /*vectorize=*/false, std::max<int64_t>(g.k_c, 1));
 }
 
+// The size of the block of `tile` starting at `start` along a dim of `extent`: the immediate
+// tile (or extent) when that is what every block has, else a let-bound min.
+Expr block_size(LowerContext& ctx, const Expr& extent, int64_t tile, const Expr& start,
+                const std::string& hint, window::Lets& lets) {
+  if (extent->is_int_imm() && (extent->ival % tile == 0 || extent->ival < tile))
+    return jit::imm(std::min(extent->ival, tile));
+  Expr size = jit::min(jit::imm(tile), extent - start);
+  if (size->is_int_imm()) return size;
+  lets.push_back({ctx.fresh_var(hint), size});
+  return jit::var(lets.back().first);
+}
+
 // The axpy schedule (see the file comment).
 Stmt gemm_axpy(LowerContext& ctx, const GemmSpec& g) {
   const Schedule& sc = ctx.schedule();
@@ -109,8 +121,9 @@ Stmt gemm_axpy(LowerContext& ctx, const GemmSpec& g) {
       [&](const std::vector<Expr>& idx) {
         Batch b(idx.begin(), idx.begin() + long(nb));
         Expr i0 = idx[nb] * tm, j0 = idx[nb + 1] * tn;
-        std::string rows_v = ctx.fresh_var("rows"), cols_v = ctx.fresh_var("cols");
-        Expr rows = jit::var(rows_v), cols = jit::var(cols_v);
+        window::Lets block_lets;
+        Expr rows = block_size(ctx, g.m, tm, i0, "rows", block_lets);
+        Expr cols = block_size(ctx, g.n, tn, j0, "cols", block_lets);
         auto y_at = [&](const Expr& i, const Expr& j) { return g.y_index(b, i, j); };
 
         // Y[rows, j0 + j] += sum over ks of A[row, k] * B[k, j0 + j], for j
@@ -150,9 +163,8 @@ Stmt gemm_axpy(LowerContext& ctx, const GemmSpec& g) {
           std::vector<Expr> quad, single;
           for (int64_t u = 0; u < U; ++u) quad.push_back(k0 + jit::var(qv) * U + u);
           single.push_back(k0 + kext / U * U + jit::var(rv));
-          return jit::block(
-              {jit::for_loop(qv, kext / U, jit::LoopKind::kSerial, update(row_ids, quad)),
-               jit::for_loop(rv, kext % U, jit::LoopKind::kSerial, update(row_ids, single))});
+          return jit::block({window::serial_loop(qv, kext / U, update(row_ids, quad)),
+                             window::serial_loop(rv, kext % U, update(row_ids, single))});
         };
 
         std::vector<Stmt> stmts;
@@ -160,29 +172,30 @@ Stmt gemm_axpy(LowerContext& ctx, const GemmSpec& g) {
         {
           std::string iv = ctx.fresh_var("i"), jv = ctx.fresh_var("j");
           Expr i = i0 + jit::var(iv), j = j0 + jit::var(jv);
-          stmts.push_back(jit::for_loop(
-              iv, rows, jit::LoopKind::kSerial,
+          stmts.push_back(window::serial_loop(
+              iv, rows,
               window::vector_loop(ctx, jv, cols,
                                   jit::store(g.y_buffer, y_at(i, j), init_value(g, b, i, j)))));
         }
         // k slices outermost, so the B slice stays in cache for every row
         // group.
         {
-          std::string kb = ctx.fresh_var("kb"), kext_v = ctx.fresh_var("kext");
-          Expr k0 = jit::var(kb) * tk, kext = jit::var(kext_v);
+          // One slice needs no loop (and then k0 = 0 folds into the indices).
+          Expr nkb = (g.k + (tk - 1)) / tk;
+          std::string kb = ctx.fresh_var("kb");
+          Expr k0 = nkb->is_int_imm(1) ? jit::imm(0) : jit::var(kb) * tk;
+          window::Lets slice_lets;
+          Expr kext = block_size(ctx, g.k, tk, k0, "kext", slice_lets);
           std::string gv = ctx.fresh_var("ig"), rv = ctx.fresh_var("ir");
           std::vector<Expr> group;
           for (int64_t r = 0; r < R; ++r) group.push_back(i0 + jit::var(gv) * R + r);
           std::vector<Expr> one = {i0 + rows / R * R + jit::var(rv)};
-          Stmt slice = jit::block(
-              {jit::for_loop(gv, rows / R, jit::LoopKind::kSerial, k_slice(k0, kext, group)),
-               jit::for_loop(rv, rows % R, jit::LoopKind::kSerial, k_slice(k0, kext, one))});
-          slice = jit::let(kext_v, jit::min(jit::imm(tk), g.k - k0), slice);
-          stmts.push_back(jit::for_loop(kb, (g.k + (tk - 1)) / tk, jit::LoopKind::kSerial, slice));
+          Stmt slice = jit::block({window::serial_loop(gv, rows / R, k_slice(k0, kext, group)),
+                                   window::serial_loop(rv, rows % R, k_slice(k0, kext, one))});
+          slice = window::wrap(slice_lets, slice);
+          stmts.push_back(nkb->is_int_imm(1) ? slice : window::serial_loop(kb, nkb, slice));
         }
-        Stmt s = jit::block(stmts);
-        s = jit::let(cols_v, jit::min(jit::imm(tn), g.n - j0), s);
-        return jit::let(rows_v, jit::min(jit::imm(tm), g.m - i0), s);
+        return window::wrap(block_lets, jit::block(stmts));
       },
       /*vectorize=*/false, tm * tn * std::max<int64_t>(g.k_c, 1));
 }

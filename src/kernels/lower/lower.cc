@@ -107,7 +107,7 @@ LowerContext::LowerContext(const ir::Node& node, std::vector<std::optional<Tenso
 }
 
 const TensorArg& LowerContext::input(int i) const {
-  if (!has_input(i) || i < 0)
+  if (i < 0 || !has_input(i))
     internal(node_.op_type + ": input " + std::to_string(i) + " is absent");
   return *inputs_[size_t(i)];
 }
@@ -359,11 +359,15 @@ jit::Stmt loop_nest(LowerContext& ctx, const std::vector<Expr>& dims,
     outer = sat_mul(outer, est[loops[p++]]);
   // Still too few iterations (one long dim, or short outer dims): the innermost loop is split into
   // chunks of whole vectors, each chunk one parallel iteration of at least a grain of work.
+  // Without a vector loop to keep, the innermost loop is fused into the parallel loop instead.
   int64_t chunk = 0;
   if (p + 1 == loops.size() && outer < kMinParallelIterations) {
-    int64_t align = std::max<int64_t>(vf, 1);
-    chunk = ((grain + work - 1) / work + align - 1) / align * align;
-    if (dims[inner]->is_int_imm() && dims[inner]->ival <= chunk) chunk = 0;  // one chunk: no split
+    if (vf > 1) {
+      chunk = ((grain + work - 1) / work + vf - 1) / vf * vf;
+      if (dims[inner]->is_int_imm() && dims[inner]->ival <= chunk) chunk = 0;  // one chunk
+    } else {
+      p = loops.size();
+    }
   }
   if (p == 0 && chunk == 0)  // a single loop of at most one chunk
     return jit::for_loop(idx[inner]->name, dims[inner], inner_kind(), body(idx), inner_factor());

@@ -36,12 +36,17 @@
 
 namespace kiln::kernels {
 
+/// What TensorArg::concrete shows for a dim that is a kernel parameter: schedule choices made
+/// from it are then the same for every value the parameter takes, so the kernel is reused.
+constexpr int64_t kRepresentativeDynamicDim = 64;
+
 /// A tensor as a kernel sees it.
 struct TensorArg {
   jit::ScalarType type = jit::ScalarType::kF32;
   std::vector<jit::Expr> dims;     // i64: immediates or params
   std::vector<jit::Expr> strides;  // in elements
-  std::vector<int64_t> concrete;   // this specialization's dims (for schedule choices only)
+  // This specialization's dims, for schedule choices only (kRepresentativeDynamicDim for params).
+  std::vector<int64_t> concrete;
   int rank() const { return int(dims.size()); }
   /// Contiguous tensor with all dims immediate.
   static TensorArg fixed(jit::ScalarType t, const std::vector<int64_t>& dims);
@@ -49,7 +54,7 @@ struct TensorArg {
 
 /// Knobs of the basic schedules, chosen by simple heuristics from the host (tunable later).
 struct Schedule {
-  int vector_lanes = 8;           // f32 lanes of the host's widest vectors (16 with AVX-512)
+  int vector_lanes = 8;              // f32 lanes of the host's widest vectors (16 with AVX-512)
   int64_t parallel_grain = 1 << 14;  // minimum elements of work per parallel task
   int unroll = 4;
   int tile_m = 8, tile_n = 64, tile_k = 256;  // MatMul/Gemm/Conv blocking
@@ -67,7 +72,9 @@ class LowerContext {
   int opset() const { return node_.opset; }
 
   int num_inputs() const { return int(inputs_.size()); }
-  bool has_input(int i) const { return i < num_inputs() && inputs_[size_t(i)].has_value(); }
+  bool has_input(int i) const {
+    return i >= 0 && i < num_inputs() && inputs_[size_t(i)].has_value();
+  }
   const TensorArg& input(int i) const;
   int num_outputs() const { return int(outputs_.size()); }
   const TensorArg& output(int o) const;

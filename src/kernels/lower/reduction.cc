@@ -451,7 +451,9 @@ std::optional<jit::Kernel> lower_layer_norm(LowerContext& ctx, bool rms) {
   int64_t axis = attrs.attr_int("axis", -1);
   if (axis < -rank || axis >= rank) return std::nullopt;
   if (axis < 0) axis += rank;
-  auto stash = jit::scalar_type_of(DType(attrs.attr_int("stash_type", 1)));
+  int64_t stash_type = attrs.attr_int("stash_type", 1);
+  if (stash_type <= 0 || stash_type > 255) return std::nullopt;
+  auto stash = jit::scalar_type_of(DType(stash_type));
   if (!stash || !jit::is_float(*stash)) return std::nullopt;
   const bool has_bias = !rms && ctx.has_input(2);
   if (!param_fits(ctx, 1, int(axis)) || (has_bias && !param_fits(ctx, 2, int(axis))))

@@ -129,6 +129,12 @@ jit::Stmt vector_loop(LowerContext& ctx, const std::string& var, const Expr& ext
                        vector_factor(ctx));
 }
 
+jit::Stmt serial_loop(const std::string& var, const Expr& extent, jit::Stmt body) {
+  if (extent->is_int_imm(0)) return jit::block({});
+  if (extent->is_int_imm(1)) return jit::let(var, jit::imm(0), std::move(body));
+  return jit::for_loop(var, extent, jit::LoopKind::kSerial, std::move(body));
+}
+
 Expr common(const Expr& a, const Expr& b) {
   if (jit::print(a) == jit::print(b)) return a;
   return jit::min(a, b);

@@ -71,6 +71,10 @@ Range bind(LowerContext& ctx, const Range& r, const std::string& hint, Lets& let
 jit::Stmt vector_loop(LowerContext& ctx, const std::string& var, const jit::Expr& extent,
                       jit::Stmt body);
 
+/// A serial loop, or nothing when the extent is the immediate 0, or its body with var = 0 when
+/// the extent is the immediate 1.
+jit::Stmt serial_loop(const std::string& var, const jit::Expr& extent, jit::Stmt body);
+
 /// a when a and b are the same expression, else min(a, b): an extent valid for
 /// both (two dims that shape inference says are equal may still be separate
 /// kernel parameters).
