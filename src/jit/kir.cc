@@ -672,7 +672,7 @@ class Validator {
   }
 
   void bind(const std::string& name, ScalarType t) {
-    if (!scope_.emplace(name, t).second) {
+    if (!scope_.emplace(name, Bound{t}).second) {
       fail("variable '" + name + "' is bound again inside its own scope");
     }
   }
@@ -687,8 +687,8 @@ class Validator {
       case ExprKind::kVar: {
         auto it = scope_.find(e->name);
         if (it == scope_.end()) fail("variable '" + e->name + "' used out of scope");
-        if (it->second != e->type) {
-          fail("variable '" + e->name + "' is " + type_name(it->second) + " but used as " +
+        if (it->second.type != e->type) {
+          fail("variable '" + e->name + "' is " + type_name(it->second.type) + " but used as " +
                type_name(e->type));
         }
         return;
@@ -778,8 +778,13 @@ class Validator {
     fail("invalid statement kind");
   }
 
+  // A local wrapper type, so the map's instantiation stays internal to this file (a map of the
+  // enum itself would be exported from libkiln.so as a std:: template instance).
+  struct Bound {
+    ScalarType type;
+  };
   const Kernel& k_;
-  std::map<std::string, ScalarType> scope_;
+  std::map<std::string, Bound> scope_;
 };
 
 }  // namespace

@@ -1,27 +1,21 @@
-// Lowering of Conv (any number of spatial dims, groups, strides, dilations,
-// pads, auto_pad, bias) for f32 and f64 with weights of fixed shape (W's dims
-// immediates).
+// Lowering of Conv (any number of spatial dims, groups, strides, dilations, pads, auto_pad,
+// bias) for f32 and f64. W's dims may be kernel parameters; X's and W's channel counts only
+// need to agree as shape inference says.
 //
-// Per group, Conv is a product of the weights (out channels x in channels *
-// taps) with the input taps, summed along the output's last spatial dim ("rows"
-// of the output). Two schedules:
-//   - general: the (batch, group, block of tile_m output channels, outer output
-//   position)
-//     tuples are fused into the parallel loop. A block of output rows is set to
-//     the bias, then for every in-bounds tap of the outer spatial dims and
-//     every tap kw of the last dim, the range of output columns whose input
-//     column is in bounds is computed once (no padding checks inside), and
-//     groups of R output channels take U input channels at a time: for ow
-//     vectorized, Y[oc + r, ow] += W[oc + r, c + u, taps] * X[c + u, row, ow *
-//     s + off], the R x U weights being loop invariants and each X value loaded
-//     once for the R channels.
-//   - depthwise (one input channel per group, including channel multipliers):
-//   per output row,
-//     the interior columns (whole window in bounds) sum all kw taps in one
-//     vectorized loop with the kw weights as invariants; the few border columns
-//     sum only their in-bounds taps.
-// The output is NCHW (ONNX layout); nothing reads memory outside the tensors
-// whatever the pads.
+// Per group, Conv is a product of the weights (out channels x in channels * taps) with the input
+// taps, computed along the output's last spatial dim (an output "row"). Two schedules:
+//   - general: the (batch, group, block of R output channels, outer output position) tuples are
+//     fused into the parallel loop. The block's rows are set to the bias; then, for every
+//     in-bounds tap of the outer spatial dims and every tap kw of the last dim, the range of
+//     output columns whose input column is in bounds is computed once (no padding checks inside)
+//     and U input channels at a time are added: for ow vectorized,
+//     Y[oc + r, ow] += W[oc + r, c + u, taps, kw] * X[c + u, rows, ow * s + off], the R x U
+//     weights being loop invariants and each X vector loaded once for the R channels.
+//   - depthwise (one input channel per group, channel multipliers included): per output row,
+//     interior columns (whole window in bounds) sum all kw taps in one vectorized loop with the
+//     weights as invariants, and the few border columns sum only their in-bounds taps. Rows whose
+//     outer taps are all in bounds do this for every tap in one pass (small fixed kernels).
+// The output is NCHW, the ONNX layout; nothing reads outside the tensors whatever the pads.
 #include "kernels/lower/lower.h"
 #include "kernels/lower/window.h"
 
@@ -34,8 +28,8 @@ namespace {
 using jit::Expr;
 using jit::Stmt;
 
-// Everything the two schedules share. Channel counts and kernel dims are Exprs:
-// W's dims are kernel parameters when the weights' shape is dynamic.
+// Everything the two schedules share. Channel counts and kernel dims are Exprs: W's dims are kernel
+// parameters when the weights' shape is dynamic.
 struct ConvPlan {
   jit::ScalarType type = jit::ScalarType::kF32;
   int nsp = 0;  // spatial dims
@@ -53,9 +47,8 @@ struct ConvPlan {
   int64_t cg_c = 1;                // concrete in channels per group
 };
 
-// Loops over the in-bounds taps of the outer spatial dims at outer output
-// positions `o`, calling inner(k, pos) with the tap indices and the input
-// positions of those dims.
+// Loops over the in-bounds taps of the outer spatial dims at outer output positions `o`, calling
+// inner(k, pos) with the tap indices and the input positions of those dims.
 Stmt outer_taps(
     LowerContext& ctx, const ConvPlan& p, const std::vector<Expr>& o,
     const std::function<Stmt(const std::vector<Expr>&, const std::vector<Expr>&)>& inner) {
@@ -123,8 +116,7 @@ Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
                   ext_v = ctx.fresh_var("ext");
       Expr kw = jit::var(kw_v), lo = jit::var(lo_v), ext = jit::var(ext_v);
       Expr off = kw * dw - p.pb[last];
-      // Y[ocs, ow] += sum_u W[ocs, cs_u, k, kw] * X[c0 + cs_u, pos, ow * sw +
-      // off].
+      // Y[ocs, ow] += sum_u W[ocs, cs_u, k, kw] * X[c0 + cs_u, pos, ow * sw + off].
       auto update = [&](const std::vector<Expr>& ocs, const std::vector<Expr>& cs) {
         window::Lets lets;
         std::vector<std::vector<Expr>> wv(ocs.size());
@@ -156,8 +148,7 @@ Stmt conv_general(LowerContext& ctx, const ConvPlan& p) {
         return window::wrap(
             lets, window::vector_loop(ctx, ov, ext, window::wrap(xlets, jit::block(stores))));
       };
-      // Every output channel of the block, R at a time, for the input channels
-      // `cs`.
+      // Every output channel of the block, R at a time, for the input channels `cs`.
       auto channel_rows = [&](const std::vector<Expr>& cs) -> Stmt {
         std::string gv = ctx.fresh_var("rg"), rv = ctx.fresh_var("rr");
         std::vector<Expr> group, one = {oc0 + rows / R * R + jit::var(rv)};
@@ -343,9 +334,8 @@ std::optional<jit::Kernel> lower_conv(LowerContext& ctx) {
   p.nsp = rank - 2;
   p.group = ctx.attrs().attr_int("group", 1);
   if (p.group < 1) return std::nullopt;
-  // Channels. Dims that shape inference equates may still be separate
-  // parameters: every extent is bounded by each tensor it indexes, so any
-  // parameter values stay in bounds.
+  // Channels. Dims that shape inference equates may still be separate parameters: every extent is
+  // bounded by each tensor it indexes, so any parameter values stay in bounds.
   auto m = same_dim(w.dims[0], y.dims[1]);
   if (!m) return std::nullopt;
   p.m = *m;

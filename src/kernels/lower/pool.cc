@@ -1,27 +1,23 @@
-// Lowerings of the pooling ops: MaxPool, AveragePool, LpPool (any number of
-// spatial dims) and GlobalMaxPool, GlobalAveragePool, GlobalLpPool.
+// Lowerings of the pooling ops: MaxPool, AveragePool, LpPool (any number of spatial dims) and
+// GlobalMaxPool, GlobalAveragePool, GlobalLpPool.
 //
-// Windowed pools walk one output row (the last spatial dim) per (n, c, outer
-// output position), the rows fused into the parallel loop. A row is first set
-// to the fold's identity, then, for every in-bounds tap of the outer spatial
-// dims, folded with the taps of the last dim:
-//   - interior outputs, whose window lies entirely inside the row, fold all
-//   kernel taps with a
+// Windowed pools walk one output row (the last spatial dim) per (n, c, outer output position),
+// those fused into the parallel loop. A row is first set to the fold's identity, then, for every
+// in-bounds tap of the outer spatial dims, folded with the taps of the last dim:
+//   - interior outputs, whose window lies inside the row, fold all kernel taps with a
 //     fixed-extent reduction in a vectorized loop over the output row;
-//   - the few border outputs on either side fold only their in-bounds taps (a
-//   per-output range).
-// Padding therefore never reads memory and never needs a select: pad positions
-// simply contribute nothing, as in the reference kernel (max ignores them;
-// average divides by the count of real taps, or of taps inside the explicit
-// padding with count_include_pad; positions past the padded extent in ceil_mode
-// never count). AveragePool and LpPool finish with one pass over the row. The
-// output sizes come from the output's dims (shape inference applied ceil_mode
-// and the dropped last window), so the lowering only needs the pads.
+//   - the few border outputs on either side fold only their in-bounds taps (a per-output range).
+// Padding therefore never reads memory and needs no select: pad positions contribute nothing, as
+// in the reference kernel (max ignores them; average divides by the count of real taps, or of the
+// taps inside the explicit padding with count_include_pad; positions past the padded extent in
+// ceil_mode never count). AveragePool and LpPool finish with one pass over the row. The output
+// sizes come from the output's dims (shape inference applied ceil_mode and the dropped last
+// window), so the lowering only needs the pads.
 //
-// Types: MaxPool handles every numeric type; the others f32 and f64 (summed in
-// the element type, where the reference sums in double). MaxPool's optional
-// Indices output is left to the reference kernel. NaN inputs may propagate
-// differently from the reference's first-wins scan.
+// Types: MaxPool handles every numeric type; the others f32 and f64 (summed in the element type,
+// where the reference sums in double). MaxPool's optional Indices output and rank < 3 global
+// pools are left to the reference kernel. A NaN input may propagate differently from the
+// reference's first-wins scan.
 #include <cmath>
 #include <limits>
 
@@ -36,8 +32,7 @@ using jit::Stmt;
 
 enum class PoolKind { kMax, kAverage, kLp };
 
-// The fold of one pool kind: its identity, the per-element term and the
-// finishing map.
+// The fold of one pool kind: its reduction, identity, per-element term and finishing map.
 struct Fold {
   PoolKind kind;
   jit::ScalarType type;
@@ -57,9 +52,6 @@ struct Fold {
     if (p == 2) return x * x;
     return jit::binary(jit::BinaryOp::kPow, jit::unary(jit::UnaryOp::kAbs, x),
                        jit::fimm(double(p), type));
-  }
-  Expr combine(const Expr& a, const Expr& b) const {
-    return kind == PoolKind::kMax ? jit::max(a, b) : a + b;
   }
   Expr finish_lp(const Expr& sum) const {
     if (p == 1) return sum;
@@ -82,8 +74,7 @@ struct Fold {
   }
 };
 
-// The fold of kind `kind` for this node, or nullopt for an unsupported type or
-// p.
+// The fold of kind `kind` for this node, or nullopt for an unsupported type or p.
 std::optional<Fold> make_fold(const LowerContext& ctx, PoolKind kind) {
   jit::ScalarType t = ctx.input(0).type;
   if (kind == PoolKind::kMax) {
@@ -214,8 +205,7 @@ std::optional<jit::Kernel> lower_window_pool(LowerContext& ctx, PoolKind kind) {
           const int64_t s = wa->strides[i], d = wa->dilations[i];
           const Expr k = jit::imm(wa->kernel[i]);
           if (include_pad) {
-            // Taps inside the padded extent [0, in + pb + pe) in padded
-            // coordinates.
+            // Taps inside the padded extent [0, in + pb + pe) in padded coordinates.
             window::Range r = window::taps(o, s, d, k, jit::imm(0), in[i] + pb[i] + pe[i]);
             count = count * r.ext;
           } else {

@@ -9,13 +9,11 @@ using jit::Expr;
 
 namespace {
 
-// floor(a / b) for a >= 0, b > 0 (no division for b == 1, to keep the IR
-// small).
+// floor(a / b) for a >= 0, b > 0 (no division for b == 1, to keep the IR small).
 Expr div_floor(const Expr& a, int64_t b) { return b == 1 ? a : a / b; }
 // ceil(a / b) for a >= 0, b > 0.
 Expr div_ceil(const Expr& a, int64_t b) { return b == 1 ? a : (a + (b - 1)) / b; }
-// Number of j >= 0 with j * b <= a, i.e. floor(a / b) + 1 clamped at 0 (for any
-// a).
+// Number of j >= 0 with j * b <= a, i.e. floor(a / b) + 1 clamped at 0 (for any a).
 Expr count_upto(const Expr& a, int64_t b) { return div_floor(jit::max(a, jit::imm(-1)) + b, b); }
 
 }  // namespace
@@ -57,8 +55,7 @@ std::optional<Attrs> read_attrs(const NodeAttrs& n, int nsp, const std::vector<i
 
 namespace {
 
-// Total SAME padding of dim i: max(0, (ceil(in / s) - 1) * s + dilated_kernel -
-// in).
+// Total SAME padding of dim i: max(0, (ceil(in / s) - 1) * s + dilated_kernel - in).
 Expr same_total(const Attrs& a, int i, const Expr& in, const Expr& k) {
   const size_t u = size_t(i);
   const int64_t s = a.strides[u];

@@ -1,19 +1,15 @@
-// Sliding-window geometry for the pooling and convolution lowerings, as index
-// expressions.
+// Sliding-window geometry for the pooling and convolution lowerings, as index expressions, and
+// the few statement helpers the pool, MatMul/Gemm and Conv lowerings share.
 //
-// A window over one spatial dim of input size `in` (an Expr: immediate or
-// kernel parameter) has `k` taps with dilation `d`; output position o starts at
-// o * s - pad_begin. The pads are Exprs because SAME_UPPER/SAME_LOWER derive
-// them from the (possibly dynamic) input size. The ranges below are what lets
-// the lowerings run every tap loop over exactly its in-bounds part instead of
-// clamping and selecting per element: every access they produce is in bounds
-// for any value of the parameters, and inner loops keep a uniform body the
-// vectorizer can widen.
+// A window over one spatial dim of input size `in` (an Expr: immediate or kernel parameter) has
+// `k` taps with dilation `d`; output position o starts at o * s - pad_begin. The pads are Exprs
+// because SAME_UPPER/SAME_LOWER derive them from the (possibly dynamic) input size. The ranges
+// below let the lowerings run every tap loop over exactly its in-bounds part instead of clamping
+// and selecting per element: every access they produce is in bounds for any parameter values,
+// and inner loops keep a uniform body the code generator can widen.
 //
-// All divisions here have non-negative operands (arguments are clamped first),
-// so the IR's truncating division is floor division.
-#pragma once
-
+// All divisions here have non-negative operands (arguments are clamped first), so the IR's
+// truncating division is floor division.
 #include <cstdint>
 #include <optional>
 #include <string>
