@@ -49,6 +49,9 @@ struct SessionOptions {
   size_t max_specializations = 64;
   /// On-disk kernel cache shared by processes; empty = $KILN_CACHE_DIR, or none when unset.
   std::string cache_dir;
+  /// kAuto: a shape that has run this many times on a plan with parameter kernels is recompiled
+  /// with all dims constant, in the background, and its plan swapped in (0 = never).
+  uint32_t hot_shape_runs = 64;
   /// Compile nodes that have a lowering to JIT kernels; false runs every node on its reference
   /// kernel (for debugging and comparisons).
   bool use_jit = true;
@@ -98,6 +101,7 @@ struct SessionStats {
   uint64_t kernel_disk_hits = 0;   ///< ... of which loaded from the disk cache
   double compile_ms = 0;           ///< time spent compiling kernels (LLVM)
   double specialize_ms = 0;        ///< time spent building plans (includes compile_ms)
+  uint64_t hot_promotions = 0;     ///< hot shapes recompiled with constant dims (kAuto)
 };
 
 class KILN_API Session {

@@ -467,6 +467,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     }
     s.kernel = found[i].kernel;
     s.kernel_key = found[i].key;
+    plan->has_params |= !s.params.empty();
     plan->kernels++;
     plan->compile_ms += found[i].compile_ms;
     switch (found[i].source) {

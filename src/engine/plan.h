@@ -20,6 +20,7 @@
 // number of threads may run one plan at once.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -76,6 +77,9 @@ struct Plan {
   std::vector<PlanStep> steps;
   std::vector<int> constants;  // values bound from constants at the start of a run
   int folded_nodes = 0;
+  bool has_params = false;  // some kernel takes dims as run-time parameters
+  /// Runs of this plan (for the auto policy's hot-shape promotion).
+  mutable std::atomic<uint64_t> runs{0};
   int dropped_nodes = 0;
   // How the kernels were obtained.
   int kernels = 0;  // kernel steps

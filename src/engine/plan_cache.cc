@@ -67,6 +67,12 @@ void PlanCache::evict_locked() {
   }
 }
 
+void PlanCache::replace(const std::string& key, std::shared_ptr<const Plan> plan) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end() && it->second->plan && plan) it->second->plan = std::move(plan);
+}
+
 std::shared_ptr<const Plan> PlanCache::peek(const std::string& key) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);

@@ -34,6 +34,8 @@ class PlanCache {
   /// The plan for `key`; `*built` (when given) says whether this call built it.
   std::shared_ptr<const Plan> get_or_build(const std::string& key, const Builder& build,
                                            bool* built = nullptr);
+  /// Swaps in another plan for a cached key (a no-op when the key is not cached or building).
+  void replace(const std::string& key, std::shared_ptr<const Plan> plan);
   /// The plan for `key` if cached (counts as neither hit nor miss).
   std::shared_ptr<const Plan> peek(const std::string& key) const;
   PlanCacheStats stats() const;

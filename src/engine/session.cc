@@ -169,18 +169,18 @@ std::vector<Tensor> bind_inputs(const Session::Impl& s, const TensorMap& inputs,
   return bound;
 }
 
-// Finds or builds the plan for bound inputs with shape key `key`.
-std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector<Tensor>& bound,
-                                             const std::string& key) {
-  auto build = [&]() -> std::shared_ptr<const engine::Plan> {
+// Builds a plan for bound inputs; `exact` forces constant dims (hot-shape promotion).
+std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vector<Tensor>& bound,
+                                              const std::string& key, bool exact) {
+  {
     engine::PlanOptions po;
     po.use_jit = s.options.use_jit;
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
-    po.policy.mode = s.options.specialization;
+    po.policy.mode = exact ? Specialization::kExact : s.options.specialization;
     const ir::Graph& g = *s.graph;
-    std::string why;
-    {
+    std::string why = exact ? "run often: recompiled with constant dims" : "";
+    if (!exact) {
       // Auto policy: a symbol seen with a second value becomes a kernel parameter.
       std::lock_guard<std::mutex> lock(s.policy_mu);
       for (size_t i = 0; i < g.inputs.size() && i < bound.size(); ++i) {
@@ -198,6 +198,7 @@ std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector
       }
       for (const auto& [sym, vals] : s.symbol_values)
         if (vals.size() > 1) po.policy.dynamic_symbols.insert(sym);
+      if (why.empty()) why = "no new dim value: a first shape, or a plan evicted earlier";
     }
     auto plan = engine::build_plan(g, bound, po, key);
     {
@@ -221,8 +222,31 @@ std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector
                       (plan->interpreted ? "; interpreted: " + plan->interpreted_reason : ""));
     }
     return plan;
-  };
-  return s.plans->get_or_build(key, build);
+  }
+}
+
+// Finds or builds the plan for bound inputs with shape key `key`.
+std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector<Tensor>& bound,
+                                             const std::string& key) {
+  auto plan = s.plans->get_or_build(key, [&] { return build_for(s, bound, key, false); });
+  // Auto policy: a shape run often on parameter kernels gets constant-dim kernels, compiled in
+  // the background while runs go on with the plan they have.
+  if (s.options.specialization == Specialization::kAuto && s.options.hot_shape_runs > 0 &&
+      plan->has_params && plan->runs.fetch_add(1) + 1 == s.options.hot_shape_runs) {
+    std::vector<Tensor> shapes;  // dims and dtypes only: the caller's data may be gone later
+    for (const Tensor& t : bound) shapes.push_back(t.defined() ? Tensor(t.dtype(), t.dims()) : t);
+    Session::Impl* sp = &s;
+    s.background.run([sp, shapes, key] {
+      try {
+        sp->plans->replace(key, build_for(*sp, shapes, key, true));
+        sp->hot_promotions++;
+      } catch (const std::exception& e) {
+        engine::log(sp->options.log_level, LogLevel::kWarning,
+                    std::string("recompiling a hot shape failed: ") + e.what());
+      }
+    });
+  }
+  return plan;
 }
 
 // Zero-filled inputs of the given dims, bound as run() binds them.
@@ -372,6 +396,7 @@ SessionStats Session::stats() const {
   s.kernel_disk_hits = impl_->kernel_disk_hits;
   s.compile_ms = impl_->compile_ms;
   s.specialize_ms = impl_->specialize_ms;
+  s.hot_promotions = impl_->hot_promotions;
   return s;
 }
 

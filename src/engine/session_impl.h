@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <tbb/task_group.h>
+
 #include "devices/cpu.h"
 #include "engine/executor.h"
 #include "engine/plan_cache.h"
@@ -37,6 +39,11 @@ struct Session::Impl {
   std::map<std::string, std::set<int64_t>> symbol_values;  // input dim symbol -> values seen
   uint64_t kernels_compiled = 0, kernel_cache_hits = 0, kernel_disk_hits = 0;
   double compile_ms = 0, specialize_ms = 0;
+  std::atomic<uint64_t> hot_promotions{0};
+
+  // Background work (hot-shape recompiles); waited for before the session goes away.
+  tbb::task_group background;
+  ~Impl() { background.wait(); }
 };
 
 }  // namespace kiln

@@ -302,3 +302,31 @@ TEST(Specialization, GatherWithBadRunTimeIndicesFails) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+// Auto policy: a shape run often on parameter kernels is recompiled with constant dims in the
+// background; runs go on meanwhile and the new plan computes the same outputs.
+TEST(Specialization, HotShapesGetConstantKernelsInTheBackground) {
+  std::string bytes = block_model();
+  SessionOptions o;
+  o.hot_shape_runs = 5;
+  Session s = open(bytes, o), ref = open(bytes, reference_options());
+  expect_matches_reference(s, ref, input_for(2, 6, 1));
+  bool params = false;
+  kernel_keys(s, 2, 8, &params);  // seq's second value: parameter kernels
+  ASSERT_TRUE(params);
+  for (int i = 0; i < 6; ++i) expect_matches_reference(s, ref, input_for(2, 8, uint64_t(i)));
+  for (int i = 0; i < 600 && s.stats().hot_promotions == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(s.stats().hot_promotions, 1u);
+  kernel_keys(s, 2, 8, &params);
+  EXPECT_FALSE(params) << "the hot shape now runs constant-dim kernels";
+  expect_matches_reference(s, ref, input_for(2, 8, 99));
+  kernel_keys(s, 2, 9, &params);
+  EXPECT_TRUE(params) << "other shapes keep using parameter kernels";
+}
+
+}  // namespace
+}  // namespace kiln::testing
