@@ -2,6 +2,9 @@
 // newest entry not newer than the model's opset, and every op of the shared models is registered.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
+#include "kernels/lower/lower.h"
 #include "kernels/registry.h"
 
 namespace kiln::testing {
@@ -63,6 +66,21 @@ TEST(Registry, OpsetLookupAndDomains) {
   // An opset older than every registration of the op finds nothing.
   EXPECT_EQ(r.find("", "Reshape", 0), nullptr);
   EXPECT_TRUE(r.knows("", "Reshape"));
+}
+
+// A lowering is an optimization of an op the registry runs: every lowered op has a reference
+// kernel to fall back on and to be tested against.
+TEST(Registry, EveryLoweringHasAReferenceKernel) {
+  const auto& r = kernels::Registry::global();
+  std::vector<std::string> ops = kernels::Lowerings::global().ops();
+  EXPECT_GE(ops.size(), 80u);
+  for (const auto& op : ops) {
+    auto sep = op.rfind('.');  // "domain.Op", or "Op" for ai.onnx
+    std::string domain = sep == std::string::npos ? "" : op.substr(0, sep);
+    std::string name = sep == std::string::npos ? op : op.substr(sep + 1);
+    EXPECT_TRUE(r.knows(domain, name)) << op;
+  }
+  std::cout << ops.size() << " ops have lowerings\n";
 }
 
 }  // namespace
