@@ -288,4 +288,27 @@ std::string lowered_ir(const OpCall& call, const LowerOptions& opt) {
   return l.kernel ? jit::print(*l.kernel) : "<fallback>";
 }
 
+OpCall op_call(std::string op, std::vector<Tensor> inputs,
+               std::map<std::string, ir::Attribute> attrs, int opset) {
+  OpCall c;
+  c.op = std::move(op);
+  c.inputs = std::move(inputs);
+  c.attrs = std::move(attrs);
+  c.opset = opset;
+  return c;
+}
+
+void check_variants(const OpCall& call, LowerOptions base, bool all) {
+  std::vector<LowerOptions> v(all ? 4 : 2, base);
+  v[1].dynamic = v[1].strided = true;
+  v[1].parallel_grain = 16;
+  if (all) {
+    v[2].dynamic = true;
+    v[3].strided = true;
+  }
+  for (const LowerOptions& opt : v)
+    EXPECT_TRUE(check_lowering(call, opt))
+        << call.op << (opt.dynamic ? " dynamic" : "") << (opt.strided ? " strided" : "");
+}
+
 }  // namespace kiln::testing

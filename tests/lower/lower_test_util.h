@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,15 @@ struct LowerOptions {
 
 /// Lowers `call` and runs the kernel in the interpreter and the JIT, comparing with run_op(call).
 ::testing::AssertionResult check_lowering(const OpCall& call, const LowerOptions& opt = {});
+
+/// An OpCall for `op` (ai.onnx) at `opset`.
+OpCall op_call(std::string op, std::vector<Tensor> inputs,
+               std::map<std::string, ir::Attribute> attrs = {}, int opset = 18);
+
+/// check_lowering with immediate dims, then with dynamic dims (params) over strided inputs and a
+/// tiny parallel grain; `all` adds dynamic-only and strided-only runs. (Every run compiles a
+/// kernel: two runs per case keep the suites fast.)
+void check_variants(const OpCall& call, LowerOptions base = {}, bool all = false);
 
 /// The printed kernel of `call` under `opt`, or "<fallback>" when the lowering declines.
 std::string lowered_ir(const OpCall& call, const LowerOptions& opt = {});

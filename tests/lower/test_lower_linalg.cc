@@ -25,28 +25,7 @@ Tensor rnd(const Dims& dims, uint64_t seed = 1, DType t = DType::kF32) {
 }
 
 OpCall op(std::string name, std::vector<Tensor> inputs, Attrs attrs = {}) {
-  OpCall c;
-  c.op = std::move(name);
-  c.inputs = std::move(inputs);
-  c.attrs = std::move(attrs);
-  c.opset = 18;
-  return c;
-}
-
-// Immediate dims, and dynamic dims (params) with strided inputs and a tiny parallel grain; `all`
-// adds dynamic-only and strided-only runs. (Every run compiles a kernel: two runs per case keep
-// the suites fast.)
-void check_variants(const OpCall& call, LowerOptions base = {}, bool all = false) {
-  std::vector<LowerOptions> v(all ? 4 : 2, base);
-  v[1].dynamic = v[1].strided = true;
-  v[1].parallel_grain = 16;
-  if (all) {
-    v[2].dynamic = true;
-    v[3].strided = true;
-  }
-  for (const LowerOptions& opt : v)
-    EXPECT_TRUE(check_lowering(call, opt))
-        << call.op << (opt.dynamic ? " dynamic" : "") << (opt.strided ? " strided" : "");
+  return op_call(std::move(name), std::move(inputs), std::move(attrs), 18);
 }
 
 std::string dims_str(const Dims& d) {

@@ -43,7 +43,7 @@ std::vector<LowerOptions> variants(LowerOptions base = {}) {
   return v;
 }
 
-void check_variants(const OpCall& call, LowerOptions base = {}) {
+void check_layouts(const OpCall& call, LowerOptions base = {}) {
   for (const LowerOptions& opt : variants(base))
     EXPECT_TRUE(check_lowering(call, opt))
         << call.op << (opt.dynamic ? " dynamic" : "") << (opt.strided ? " strided" : "");
@@ -51,12 +51,7 @@ void check_variants(const OpCall& call, LowerOptions base = {}) {
 
 OpCall op(std::string name, std::vector<Tensor> inputs,
           std::map<std::string, ir::Attribute> attrs = {}, int opset = 18) {
-  OpCall c;
-  c.op = std::move(name);
-  c.inputs = std::move(inputs);
-  c.attrs = std::move(attrs);
-  c.opset = opset;
-  return c;
+  return op_call(std::move(name), std::move(inputs), std::move(attrs), opset);
 }
 
 // ---- Copies -------------------------------------------------------------------------------------
@@ -65,16 +60,16 @@ TEST(LowerMovementCopy, IdentityAllShapesAndTypes) {
   const std::vector<Dims> shapes = {{}, {1}, {3}, {17}, {1023}, {0}, {2, 0, 3}, {4, 17, 3}};
   for (DType t : kTypes)
     for (const Dims& s : shapes) EXPECT_TRUE(check_lowering(op("Identity", {rnd(t, s)})));
-  for (const Dims& s : shapes) check_variants(op("Identity", {rnd(DType::kF32, s)}));
+  for (const Dims& s : shapes) check_layouts(op("Identity", {rnd(DType::kF32, s)}));
   // Every other element type the JIT has, through a transpose (a strided read).
   for (DType t : {DType::kF64, DType::kI8, DType::kI16, DType::kU16, DType::kU32, DType::kU64})
-    check_variants(op("Transpose", {rnd(t, {3, 17})}));
+    check_layouts(op("Transpose", {rnd(t, {3, 17})}));
 }
 
 TEST(LowerMovementCopy, DropoutWithMask) {
   OpCall c = op("Dropout", {rnd(DType::kF32, {3, 17})}, {}, 13);
   c.num_outputs = 2;
-  check_variants(c);
+  check_layouts(c);
   // training_mode = false given as a constant input, and true with ratio 0 (deterministic).
   for (bool training : {false, true}) {
     OpCall t = op("Dropout",
@@ -105,18 +100,18 @@ TEST(LowerMovementCopy, Reshape) {
       {{0, 3}, {0, 3, 1}},     {{}, {1, 1}},        {{17, 1}, {17}},        {{64, 3}, {3, 64}}};
   for (const Case& k : cases) {
     for (DType t : {DType::kF32, DType::kU8})
-      check_variants(op("Reshape", {rnd(t, k.in), ints(k.shape)}));
+      check_layouts(op("Reshape", {rnd(t, k.in), ints(k.shape)}));
   }
 }
 
 TEST(LowerMovementCopy, FlattenSqueezeUnsqueeze) {
   for (int64_t axis : {0, 1, 2, 3, -1, -3})
-    check_variants(op("Flatten", {rnd(DType::kF32, {2, 3, 17})}, {{"axis", attr_int(axis)}}));
-  check_variants(op("Flatten", {rnd(DType::kI64, {2, 0, 5})}, {{"axis", attr_int(2)}}));
-  check_variants(op("Squeeze", {rnd(DType::kF32, {1, 17, 1, 3}), ints({0, -2})}));
-  check_variants(op("Squeeze", {rnd(DType::kBool, {1, 17, 1, 3})}));
-  check_variants(op("Unsqueeze", {rnd(DType::kI32, {17, 3}), ints({0, -1, 2})}));
-  check_variants(op("Unsqueeze", {rnd(DType::kF32, {}), ints({0})}));
+    check_layouts(op("Flatten", {rnd(DType::kF32, {2, 3, 17})}, {{"axis", attr_int(axis)}}));
+  check_layouts(op("Flatten", {rnd(DType::kI64, {2, 0, 5})}, {{"axis", attr_int(2)}}));
+  check_layouts(op("Squeeze", {rnd(DType::kF32, {1, 17, 1, 3}), ints({0, -2})}));
+  check_layouts(op("Squeeze", {rnd(DType::kBool, {1, 17, 1, 3})}));
+  check_layouts(op("Unsqueeze", {rnd(DType::kI32, {17, 3}), ints({0, -1, 2})}));
+  check_layouts(op("Unsqueeze", {rnd(DType::kF32, {}), ints({0})}));
 }
 
 // ---- Transpose ----------------------------------------------------------------------------------
@@ -139,7 +134,7 @@ TEST(LowerMovementTranspose, PermutationsAndTypes) {
   for (const Case& k : cases) {
     std::map<std::string, ir::Attribute> attrs;
     if (!k.perm.empty()) attrs["perm"] = attr_ints(k.perm);
-    check_variants(op("Transpose", {rnd(DType::kF32, k.in)}, attrs));
+    check_layouts(op("Transpose", {rnd(DType::kF32, k.in)}, attrs));
     for (DType t : {DType::kI64, DType::kU8, DType::kBool})
       EXPECT_TRUE(check_lowering(op("Transpose", {rnd(t, k.in)}, attrs)));
   }
@@ -147,9 +142,9 @@ TEST(LowerMovementTranspose, PermutationsAndTypes) {
 
 // Both long dims exceed twice the tile edge: the blocked schedule, with partial edge tiles.
 TEST(LowerMovementTranspose, Tiled) {
-  check_variants(op("Transpose", {rnd(DType::kF32, {70, 129})}));
-  check_variants(op("Transpose", {rnd(DType::kU8, {2, 64, 67})}, {{"perm", attr_ints({0, 2, 1})}}));
-  check_variants(
+  check_layouts(op("Transpose", {rnd(DType::kF32, {70, 129})}));
+  check_layouts(op("Transpose", {rnd(DType::kU8, {2, 64, 67})}, {{"perm", attr_ints({0, 2, 1})}}));
+  check_layouts(
       op("Transpose", {rnd(DType::kF64, {65, 3, 64})}, {{"perm", attr_ints({2, 1, 0})}}));
   EXPECT_NE(lowered_ir(op("Transpose", {rnd(DType::kF32, {70, 129})})).find("min(32"),
             std::string::npos);
@@ -162,18 +157,18 @@ TEST(LowerMovementConcat, AxesInputsAndEmpty) {
     EXPECT_TRUE(check_lowering(
         op("Concat", {rnd(t, {2, 3, 4}), rnd(t, {2, 5, 4}, 2)}, {{"axis", attr_int(1)}})));
   }
-  check_variants(op("Concat",
+  check_layouts(op("Concat",
                     {rnd(DType::kF32, {2, 3, 4}), rnd(DType::kF32, {2, 1, 4}, 2),
                      rnd(DType::kF32, {2, 0, 4}, 3), rnd(DType::kF32, {2, 17, 4}, 4)},
                     {{"axis", attr_int(-2)}}));
-  check_variants(
+  check_layouts(
       op("Concat", {rnd(DType::kI64, {1023}), rnd(DType::kI64, {1}, 2)}, {{"axis", attr_int(0)}}));
-  check_variants(op("Concat", {rnd(DType::kF32, {3, 64})}, {{"axis", attr_int(-1)}}));
-  check_variants(op("Concat", {rnd(DType::kF32, {3, 0}), rnd(DType::kF32, {3, 0}, 2)},
+  check_layouts(op("Concat", {rnd(DType::kF32, {3, 64})}, {{"axis", attr_int(-1)}}));
+  check_layouts(op("Concat", {rnd(DType::kF32, {3, 0}), rnd(DType::kF32, {3, 0}, 2)},
                     {{"axis", attr_int(1)}}));
-  check_variants(
+  check_layouts(
       op("Concat", {rnd(DType::kU8, {0, 4}), rnd(DType::kU8, {3, 4}, 2)}, {{"axis", attr_int(0)}}));
-  check_variants(op("Concat",
+  check_layouts(op("Concat",
                     {rnd(DType::kBool, {2, 3, 17}), rnd(DType::kBool, {2, 3, 1}, 2),
                      rnd(DType::kBool, {2, 3, 64}, 3)},
                     {{"axis", attr_int(2)}}));
@@ -187,13 +182,13 @@ TEST(LowerMovementSplit, SplitInputAttrAndNumOutputs) {
     c.num_outputs = outputs;
     return c;
   };
-  check_variants(split({rnd(DType::kF32, {2, 7, 3}), ints({2, 0, 5})}, 1, 3, 13));
-  check_variants(split({rnd(DType::kI64, {2, 7, 3}), ints({3, 4})}, -2, 2, 13));
-  check_variants(split({rnd(DType::kF32, {6, 17})}, 0, 3, 13));  // equal parts
-  check_variants(split({rnd(DType::kU8, {1023})}, 0, 3, 13));    // 341 each
-  check_variants(split({rnd(DType::kBool, {4, 7})}, -1, 3, 18, {{"num_outputs", attr_int(3)}}));
-  check_variants(split({rnd(DType::kI32, {64, 3})}, 0, 2, 11, {{"split", attr_ints({60, 4})}}));
-  check_variants(split({rnd(DType::kF32, {0, 4})}, 1, 2, 13));  // empty input
+  check_layouts(split({rnd(DType::kF32, {2, 7, 3}), ints({2, 0, 5})}, 1, 3, 13));
+  check_layouts(split({rnd(DType::kI64, {2, 7, 3}), ints({3, 4})}, -2, 2, 13));
+  check_layouts(split({rnd(DType::kF32, {6, 17})}, 0, 3, 13));  // equal parts
+  check_layouts(split({rnd(DType::kU8, {1023})}, 0, 3, 13));    // 341 each
+  check_layouts(split({rnd(DType::kBool, {4, 7})}, -1, 3, 18, {{"num_outputs", attr_int(3)}}));
+  check_layouts(split({rnd(DType::kI32, {64, 3})}, 0, 2, 11, {{"split", attr_ints({60, 4})}}));
+  check_layouts(split({rnd(DType::kF32, {0, 4})}, 1, 2, 13));  // empty input
 }
 
 // ---- Slice --------------------------------------------------------------------------------------
@@ -223,7 +218,7 @@ TEST(LowerMovementSlice, StartsEndsAxesSteps) {
     std::vector<Tensor> in = {rnd(DType::kF32, k.in), ints(k.starts), ints(k.ends)};
     if (!k.axes.empty() || !k.steps.empty()) in.push_back(k.axes.empty() ? Tensor() : ints(k.axes));
     if (!k.steps.empty()) in.push_back(ints(k.steps));
-    check_variants(op("Slice", in, {}, 13));
+    check_layouts(op("Slice", in, {}, 13));
     in[0] = rnd(DType::kI64, k.in);
     EXPECT_TRUE(check_lowering(op("Slice", in, {}, 13)));
     in[0] = rnd(DType::kBool, k.in);
@@ -232,12 +227,12 @@ TEST(LowerMovementSlice, StartsEndsAxesSteps) {
 }
 
 TEST(LowerMovementSlice, AttributesAndNonConstantStarts) {
-  check_variants(op("Slice", {rnd(DType::kU8, {5, 17})},
+  check_layouts(op("Slice", {rnd(DType::kU8, {5, 17})},
                     {{"starts", attr_ints({1, -4})},
                      {"ends", attr_ints({4, 1000})},
                      {"axes", attr_ints({0, -1})}},
                     9));
-  check_variants(op("Slice", {rnd(DType::kI32, {5, 17})},
+  check_layouts(op("Slice", {rnd(DType::kI32, {5, 17})},
                     {{"starts", attr_ints({2})}, {"ends", attr_ints({3})}}, 1));
   // Starts that are not known at specialization time: left to the reference.
   LowerOptions fallback;
@@ -273,7 +268,7 @@ TEST(LowerMovementGather, AxesIndexShapesAndTypes) {
     for (bool constant : {true, false}) {
       LowerOptions base;
       if (!constant) base.constant_inputs = std::vector<int>{};
-      check_variants(op("Gather", {rnd(DType::kF32, k.data), k.indices}, attrs), base);
+      check_layouts(op("Gather", {rnd(DType::kF32, k.data), k.indices}, attrs), base);
       for (DType t : {DType::kI64, DType::kU8, DType::kBool})
         EXPECT_TRUE(check_lowering(op("Gather", {rnd(t, k.data), k.indices}, attrs), base));
     }
@@ -306,7 +301,7 @@ TEST(LowerMovementGather, ElementsAxesAndSmallerIndices) {
     std::map<std::string, ir::Attribute> attrs = {{"axis", attr_int(k.axis)}};
     LowerOptions runtime;
     runtime.constant_inputs = std::vector<int>{};
-    check_variants(op("GatherElements", {rnd(DType::kF32, k.data), idx}, attrs), runtime);
+    check_layouts(op("GatherElements", {rnd(DType::kF32, k.data), idx}, attrs), runtime);
     for (DType t : {DType::kI64, DType::kI32, DType::kU8, DType::kBool})
       EXPECT_TRUE(check_lowering(op("GatherElements", {rnd(t, k.data), idx}, attrs)));
   }
@@ -412,7 +407,7 @@ TEST(LowerMovementPad, ModesAndPads) {
   for (const Case& k : cases)
     for (const char* mode : {"constant", "reflect", "edge", "wrap"}) {
       std::map<std::string, ir::Attribute> attrs = {{"mode", attr_string(mode)}};
-      check_variants(
+      check_layouts(
           op("Pad", {rnd(DType::kF32, k.in), ints(k.pads), Tensor::scalar<float>(2.5f)}, attrs));
       DType t = std::string(mode) == "constant" ? DType::kI64 : DType::kU8;
       EXPECT_TRUE(check_lowering(op("Pad", {rnd(t, k.in), ints(k.pads)}, attrs)));
@@ -421,21 +416,21 @@ TEST(LowerMovementPad, ModesAndPads) {
 
 TEST(LowerMovementPad, AxesEmptyInputAndOldOpsets) {
   // Axes input (opset 18), negative.
-  check_variants(op(
+  check_layouts(op(
       "Pad",
       {rnd(DType::kF32, {3, 4, 17}), ints({1, -1, 2, 3}), Tensor::scalar<float>(-1), ints({-1, 0})},
       {{"mode", attr_string("reflect")}}));
-  check_variants(op(
+  check_layouts(op(
       "Pad", {rnd(DType::kI32, {3, 4, 17}), ints({2, 2}), make<int32_t>({}, {7}), ints({1})}, {}));
   // An empty input padded with constants; an empty constant_value (fill 0).
-  check_variants(
+  check_layouts(
       op("Pad", {rnd(DType::kF32, {0, 3}), ints({1, 1, 0, 2}), Tensor::scalar<float>(4)}));
-  check_variants(
+  check_layouts(
       op("Pad", {rnd(DType::kBool, {2, 3}), ints({1, 0, 0, 2}), Tensor(DType::kBool, {0})}));
   // Pad-2 with attributes and a float fill for an integer tensor.
-  check_variants(op("Pad", {rnd(DType::kI64, {3, 5})},
+  check_layouts(op("Pad", {rnd(DType::kI64, {3, 5})},
                     {{"pads", attr_ints({1, 0, 2, 3})}, {"value", attr_float(-3.75f)}}, 2));
-  check_variants(op("Pad", {rnd(DType::kF32, {3, 5})},
+  check_layouts(op("Pad", {rnd(DType::kF32, {3, 5})},
                     {{"pads", attr_ints({1, 1, 1, 1})}, {"mode", attr_string("edge")}}, 2));
 }
 
@@ -452,7 +447,7 @@ TEST(LowerMovementExpand, BroadcastPatterns) {
                                    {{4, 1, 1}, {4, 3, 17}}};
   for (const Case& k : cases) {
     LowerOptions base;
-    check_variants(op("Expand", {rnd(DType::kF32, k.in), ints(k.shape)}), base);
+    check_layouts(op("Expand", {rnd(DType::kF32, k.in), ints(k.shape)}), base);
     for (DType t : {DType::kI64, DType::kU8, DType::kBool})
       EXPECT_TRUE(check_lowering(op("Expand", {rnd(t, k.in), ints(k.shape)})));
   }
@@ -474,7 +469,7 @@ TEST(LowerMovementTile, Repeats) {
     for (bool constant : {true, false}) {
       LowerOptions base;
       if (!constant) base.constant_inputs = std::vector<int>{};
-      check_variants(op("Tile", {rnd(DType::kF32, k.in), ints(k.reps)}), base);
+      check_layouts(op("Tile", {rnd(DType::kF32, k.in), ints(k.reps)}), base);
       for (DType t : {DType::kI32, DType::kBool})
         EXPECT_TRUE(check_lowering(op("Tile", {rnd(t, k.in), ints(k.reps)}), base));
     }
@@ -493,13 +488,13 @@ TEST(LowerMovementWhere, EveryBroadcastPattern) {
         ++seed;
       }
   for (DType t : kTypes)
-    check_variants(
+    check_layouts(
         op("Where", {rnd(DType::kBool, {2, 1, 64}), rnd(t, {3, 1}, 2), rnd(t, {64}, 3)}));
-  check_variants(op(
+  check_layouts(op(
       "Where", {rnd(DType::kBool, {1023}), rnd(DType::kF64, {1023}, 2), rnd(DType::kF64, {}, 3)}));
-  check_variants(
+  check_layouts(
       op("Where", {rnd(DType::kBool, {0, 3}), rnd(DType::kF32, {3}, 2), rnd(DType::kF32, {1}, 3)}));
-  check_variants(
+  check_layouts(
       op("Where", {rnd(DType::kBool, {}), rnd(DType::kI64, {}, 2), rnd(DType::kI64, {}, 3)}));
 }
 
@@ -510,18 +505,18 @@ TEST(LowerMovementDepthSpace, BothModesAndBlockSizes) {
     for (const char* mode : {"DCR", "CRD"}) {
       std::map<std::string, ir::Attribute> attrs = {{"blocksize", attr_int(b)},
                                                     {"mode", attr_string(mode)}};
-      check_variants(op("DepthToSpace", {rnd(DType::kF32, {2, 2 * b * b, 3, 5})}, attrs));
+      check_layouts(op("DepthToSpace", {rnd(DType::kF32, {2, 2 * b * b, 3, 5})}, attrs));
       EXPECT_TRUE(
           check_lowering(op("DepthToSpace", {rnd(DType::kU8, {1, 3 * b * b, 4, 1})}, attrs)));
     }
   for (int64_t b : {1, 2, 3}) {
     std::map<std::string, ir::Attribute> attrs = {{"blocksize", attr_int(b)}};
-    check_variants(op("SpaceToDepth", {rnd(DType::kF32, {2, 3, 2 * b, 5 * b})}, attrs));
+    check_layouts(op("SpaceToDepth", {rnd(DType::kF32, {2, 3, 2 * b, 5 * b})}, attrs));
     EXPECT_TRUE(check_lowering(op("SpaceToDepth", {rnd(DType::kI64, {1, 2, 3 * b, b})}, attrs)));
   }
-  check_variants(
+  check_layouts(
       op("DepthToSpace", {rnd(DType::kF32, {0, 4, 3, 3})}, {{"blocksize", attr_int(2)}}));
-  check_variants(
+  check_layouts(
       op("SpaceToDepth", {rnd(DType::kBool, {1, 17, 4, 4})}, {{"blocksize", attr_int(4)}}));
 }
 

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "kernels/lower/movement_util.h"
+#include "kernels/ref/common.h"
 
 namespace kiln::kernels {
 namespace movement_lower {
@@ -351,23 +352,6 @@ std::optional<jit::Kernel> lower_split(LowerContext& ctx) {
 }
 
 // ---- Slice --------------------------------------------------------------------------------------
-
-// The effective start and the element count of slicing a dim (the reference's slice_range).
-std::pair<int64_t, int64_t> slice_range(int64_t dim, int64_t start, int64_t end, int64_t step) {
-  if (start < 0) start += dim;
-  if (end < 0) end += dim;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, dim);
-    end = std::clamp<int64_t>(end, 0, dim);
-    return {start, end > start ? (end - start - 1) / step + 1 : 0};
-  }
-  if (dim == 0) return {0, 0};
-  start = std::clamp<int64_t>(start, 0, dim - 1);
-  end = std::clamp<int64_t>(end, -1, dim - 1);
-  int64_t back =
-      step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
-  return {start, start > end ? (start - end - 1) / back + 1 : 0};
-}
 
 // The effective start of slicing a dynamic dim (a param, so >= 2) as an index expression: the same
 // clamping as slice_range, evaluated on the dim's value at run time.

@@ -1,6 +1,10 @@
 // Shared helpers of the reference kernels.
 #include "kernels/ref/common.h"
 
+#include <limits>
+
+#include <algorithm>
+
 namespace kiln::kernels {
 
 std::vector<int64_t> strides_of(const Dims& dims) {
@@ -141,6 +145,23 @@ void copy_elements(const Tensor& src, int64_t src_offset, const Tensor& dst, int
   std::memmove(static_cast<char*>(dst.raw_data()) + size_t(dst_offset) * es,
                static_cast<const char*>(src.raw_data()) + size_t(src_offset) * es,
                size_t(count) * es);
+}
+
+std::pair<int64_t, int64_t> slice_range(int64_t dim, int64_t start, int64_t end, int64_t step) {
+  if (start < 0) start += dim;
+  if (end < 0) end += dim;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, dim);
+    end = std::clamp<int64_t>(end, 0, dim);
+    return {start, end > start ? (end - start - 1) / step + 1 : 0};
+  }
+  if (dim == 0) return {0, 0};
+  start = std::clamp<int64_t>(start, 0, dim - 1);
+  end = std::clamp<int64_t>(end, -1, dim - 1);
+  // -INT64_MIN overflows; any step that large takes one element anyway.
+  int64_t back =
+      step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+  return {start, start > end ? (start - end - 1) / back + 1 : 0};
 }
 
 }  // namespace kiln::kernels

@@ -5,6 +5,8 @@
 // dim of 1 stretches. Negative axes count from the end and must lie in [-rank, rank).
 #pragma once
 
+#include <utility>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -152,5 +154,9 @@ void store_doubles(const NodeAttrs& ctx, const std::vector<double>& v, const Ten
 /// Copies elements between tensors of the same dtype (any type, strings too).
 void copy_elements(const Tensor& src, int64_t src_offset, const Tensor& dst, int64_t dst_offset,
                    int64_t count);
+
+/// Slice semantics for one dim of `dim` elements: the effective start (after negative wrap and
+/// clamping) and the number of elements taken with `step` (non-zero).
+std::pair<int64_t, int64_t> slice_range(int64_t dim, int64_t start, int64_t end, int64_t step);
 
 }  // namespace kiln::kernels

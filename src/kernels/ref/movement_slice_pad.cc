@@ -81,24 +81,6 @@ SliceParams slice_params(const Ctx& ctx, int rank) {
   return p;
 }
 
-// The effective start and the element count of slicing a dim of `dim` elements.
-std::pair<int64_t, int64_t> slice_range(int64_t dim, int64_t start, int64_t end, int64_t step) {
-  if (start < 0) start += dim;
-  if (end < 0) end += dim;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, dim);
-    end = std::clamp<int64_t>(end, 0, dim);
-    return {start, end > start ? (end - start - 1) / step + 1 : 0};
-  }
-  if (dim == 0) return {0, 0};
-  start = std::clamp<int64_t>(start, 0, dim - 1);
-  end = std::clamp<int64_t>(end, -1, dim - 1);
-  // -INT64_MIN overflows; any step that large takes one element anyway.
-  int64_t back =
-      step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
-  return {start, start > end ? (start - end - 1) / back + 1 : 0};
-}
-
 void infer_slice(InferContext& ctx) {
   DType dt = ctx.input_dtype(0);
   const ir::Shape& in = ctx.input_shape(0);
