@@ -144,8 +144,7 @@ TEST(LowerMovementTranspose, PermutationsAndTypes) {
 TEST(LowerMovementTranspose, Tiled) {
   check_layouts(op("Transpose", {rnd(DType::kF32, {70, 129})}));
   check_layouts(op("Transpose", {rnd(DType::kU8, {2, 64, 67})}, {{"perm", attr_ints({0, 2, 1})}}));
-  check_layouts(
-      op("Transpose", {rnd(DType::kF64, {65, 3, 64})}, {{"perm", attr_ints({2, 1, 0})}}));
+  check_layouts(op("Transpose", {rnd(DType::kF64, {65, 3, 64})}, {{"perm", attr_ints({2, 1, 0})}}));
   EXPECT_NE(lowered_ir(op("Transpose", {rnd(DType::kF32, {70, 129})})).find("min(32"),
             std::string::npos);
 }
@@ -158,20 +157,20 @@ TEST(LowerMovementConcat, AxesInputsAndEmpty) {
         op("Concat", {rnd(t, {2, 3, 4}), rnd(t, {2, 5, 4}, 2)}, {{"axis", attr_int(1)}})));
   }
   check_layouts(op("Concat",
-                    {rnd(DType::kF32, {2, 3, 4}), rnd(DType::kF32, {2, 1, 4}, 2),
-                     rnd(DType::kF32, {2, 0, 4}, 3), rnd(DType::kF32, {2, 17, 4}, 4)},
-                    {{"axis", attr_int(-2)}}));
+                   {rnd(DType::kF32, {2, 3, 4}), rnd(DType::kF32, {2, 1, 4}, 2),
+                    rnd(DType::kF32, {2, 0, 4}, 3), rnd(DType::kF32, {2, 17, 4}, 4)},
+                   {{"axis", attr_int(-2)}}));
   check_layouts(
       op("Concat", {rnd(DType::kI64, {1023}), rnd(DType::kI64, {1}, 2)}, {{"axis", attr_int(0)}}));
   check_layouts(op("Concat", {rnd(DType::kF32, {3, 64})}, {{"axis", attr_int(-1)}}));
   check_layouts(op("Concat", {rnd(DType::kF32, {3, 0}), rnd(DType::kF32, {3, 0}, 2)},
-                    {{"axis", attr_int(1)}}));
+                   {{"axis", attr_int(1)}}));
   check_layouts(
       op("Concat", {rnd(DType::kU8, {0, 4}), rnd(DType::kU8, {3, 4}, 2)}, {{"axis", attr_int(0)}}));
   check_layouts(op("Concat",
-                    {rnd(DType::kBool, {2, 3, 17}), rnd(DType::kBool, {2, 3, 1}, 2),
-                     rnd(DType::kBool, {2, 3, 64}, 3)},
-                    {{"axis", attr_int(2)}}));
+                   {rnd(DType::kBool, {2, 3, 17}), rnd(DType::kBool, {2, 3, 1}, 2),
+                    rnd(DType::kBool, {2, 3, 64}, 3)},
+                   {{"axis", attr_int(2)}}));
 }
 
 TEST(LowerMovementSplit, SplitInputAttrAndNumOutputs) {
@@ -228,12 +227,12 @@ TEST(LowerMovementSlice, StartsEndsAxesSteps) {
 
 TEST(LowerMovementSlice, AttributesAndNonConstantStarts) {
   check_layouts(op("Slice", {rnd(DType::kU8, {5, 17})},
-                    {{"starts", attr_ints({1, -4})},
-                     {"ends", attr_ints({4, 1000})},
-                     {"axes", attr_ints({0, -1})}},
-                    9));
+                   {{"starts", attr_ints({1, -4})},
+                    {"ends", attr_ints({4, 1000})},
+                    {"axes", attr_ints({0, -1})}},
+                   9));
   check_layouts(op("Slice", {rnd(DType::kI32, {5, 17})},
-                    {{"starts", attr_ints({2})}, {"ends", attr_ints({3})}}, 1));
+                   {{"starts", attr_ints({2})}, {"ends", attr_ints({3})}}, 1));
   // Starts that are not known at specialization time: left to the reference.
   LowerOptions fallback;
   fallback.constant_inputs = std::vector<int>{2};
@@ -429,9 +428,9 @@ TEST(LowerMovementPad, AxesEmptyInputAndOldOpsets) {
       op("Pad", {rnd(DType::kBool, {2, 3}), ints({1, 0, 0, 2}), Tensor(DType::kBool, {0})}));
   // Pad-2 with attributes and a float fill for an integer tensor.
   check_layouts(op("Pad", {rnd(DType::kI64, {3, 5})},
-                    {{"pads", attr_ints({1, 0, 2, 3})}, {"value", attr_float(-3.75f)}}, 2));
+                   {{"pads", attr_ints({1, 0, 2, 3})}, {"value", attr_float(-3.75f)}}, 2));
   check_layouts(op("Pad", {rnd(DType::kF32, {3, 5})},
-                    {{"pads", attr_ints({1, 1, 1, 1})}, {"mode", attr_string("edge")}}, 2));
+                   {{"pads", attr_ints({1, 1, 1, 1})}, {"mode", attr_string("edge")}}, 2));
 }
 
 // ---- Expand, Tile, Where ------------------------------------------------------------------------
@@ -488,8 +487,7 @@ TEST(LowerMovementWhere, EveryBroadcastPattern) {
         ++seed;
       }
   for (DType t : kTypes)
-    check_layouts(
-        op("Where", {rnd(DType::kBool, {2, 1, 64}), rnd(t, {3, 1}, 2), rnd(t, {64}, 3)}));
+    check_layouts(op("Where", {rnd(DType::kBool, {2, 1, 64}), rnd(t, {3, 1}, 2), rnd(t, {64}, 3)}));
   check_layouts(op(
       "Where", {rnd(DType::kBool, {1023}), rnd(DType::kF64, {1023}, 2), rnd(DType::kF64, {}, 3)}));
   check_layouts(
@@ -514,8 +512,7 @@ TEST(LowerMovementDepthSpace, BothModesAndBlockSizes) {
     check_layouts(op("SpaceToDepth", {rnd(DType::kF32, {2, 3, 2 * b, 5 * b})}, attrs));
     EXPECT_TRUE(check_lowering(op("SpaceToDepth", {rnd(DType::kI64, {1, 2, 3 * b, b})}, attrs)));
   }
-  check_layouts(
-      op("DepthToSpace", {rnd(DType::kF32, {0, 4, 3, 3})}, {{"blocksize", attr_int(2)}}));
+  check_layouts(op("DepthToSpace", {rnd(DType::kF32, {0, 4, 3, 3})}, {{"blocksize", attr_int(2)}}));
   check_layouts(
       op("SpaceToDepth", {rnd(DType::kBool, {1, 17, 4, 4})}, {{"blocksize", attr_int(4)}}));
 }
