@@ -1,12 +1,12 @@
 // Plan building (specialization, folding, lowering, compiling) and plan execution.
 #include "engine/plan.h"
 
-#include <tbb/parallel_for.h>
-
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <thread>
 
+#include "devices/cpu.h"
 #include "engine/log.h"
 #include "kernels/registry.h"
 
@@ -447,13 +447,23 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   jit::KernelCache& cache = options.cache ? *options.cache : jit::KernelCache::global();
   std::vector<jit::KernelLookup> found(to_compile.size());
   std::vector<std::string> errors(to_compile.size());
-  tbb::parallel_for(size_t(0), to_compile.size(), [&](size_t i) {
-    try {
-      found[i] = cache.get(to_compile[i], options.cache_dir);
-    } catch (const Error& e) {
-      errors[i] = e.what();
+  // Plain threads pulling from a counter (not TBB): a compile is long and blocking, and a joined
+  // std::thread orders its writes before our reads in a way ThreadSanitizer can see.
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < to_compile.size();) {
+      try {
+        found[i] = cache.get(to_compile[i], options.cache_dir);
+      } catch (const std::exception& e) {  // a thread must not let an exception escape
+        errors[i] = e.what();
+      }
     }
-  });
+  };
+  size_t helpers = std::min<size_t>(to_compile.size(), size_t(devices::Cpu::hardware_threads()));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < helpers; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
   for (size_t i = 0; i < to_compile.size(); ++i) {
     PlanStep& s = plan->steps[compile_step[i]];
     if (!found[i].kernel) {

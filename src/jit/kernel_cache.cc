@@ -290,7 +290,14 @@ struct KernelCache::State {
   size_t capacity;
   std::list<Entry> lru;  // most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index;
-  std::unordered_map<std::string, std::shared_future<KernelPtr>> in_flight;
+  // A build in progress: waiters block on `done`; a failed build leaves its error in `error`
+  // (written before the future is made ready) and a null kernel. Each waiter throws its own copy:
+  // one exception object rethrown on many threads would be freed by whichever finishes last.
+  struct Flight {
+    std::shared_future<KernelPtr> done;
+    std::shared_ptr<Error> error = std::make_shared<Error>(ErrorCode::kInternal, "");
+  };
+  std::unordered_map<std::string, Flight> in_flight;
   KernelCacheStats stats;
   Compiler compiler;  // empty: compile_to_object
 
@@ -387,6 +394,7 @@ KernelLookup KernelCache::get(const Kernel& k, const std::string& disk_dir) {
   State& s = *state_;
   std::string key = key_of(k);
   std::promise<KernelPtr> promise;
+  std::shared_ptr<Error> flight_error;
   {
     std::unique_lock<std::mutex> lock(s.mu);
     auto it = s.index.find(key);
@@ -399,25 +407,36 @@ KernelLookup KernelCache::get(const Kernel& k, const std::string& disk_dir) {
     if (flight != s.in_flight.end()) {
       // Another thread is building this kernel: wait for it (and share its error, if any). The wait
       // reuses that build, so it counts as a memory hit.
-      std::shared_future<KernelPtr> future = flight->second;
+      State::Flight f = flight->second;
       lock.unlock();
-      KernelPtr kernel = future.get();
+      KernelPtr kernel = f.done.get();
+      if (!kernel) throw Error(f.error->code(), f.error->what());
       s.count(&KernelCacheStats::memory_hits);
       return KernelLookup{std::move(kernel), KernelSource::kMemory, 0, key};
     }
-    s.in_flight.emplace(key, promise.get_future().share());
+    flight_error =
+        s.in_flight.emplace(key, State::Flight{promise.get_future().share()}).first->second.error;
   }
 
   KernelLookup result;
   try {
     result = s.build(k, key, disk_dir);
-  } catch (...) {
+  } catch (const Error& e) {
     {
       std::lock_guard<std::mutex> lock(s.mu);
       s.in_flight.erase(key);  // a later get() tries again
     }
-    promise.set_exception(std::current_exception());
+    *flight_error = e;
+    promise.set_value(nullptr);
     throw;
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      s.in_flight.erase(key);
+    }
+    *flight_error = Error(ErrorCode::kInternal, std::string("kernel build failed: ") + e.what());
+    promise.set_value(nullptr);
+    throw *flight_error;
   }
   std::list<State::Entry> dropped;
   {

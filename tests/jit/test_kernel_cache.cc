@@ -232,7 +232,6 @@ TEST(KernelCache, FailedCompileReachesEveryWaiterAndIsRetried) {
   constexpr int kThreads = 6;
   std::latch start(kThreads);
   std::vector<std::string> errors(kThreads);
-  std::vector<const void*> objects(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -241,7 +240,6 @@ TEST(KernelCache, FailedCompileReachesEveryWaiterAndIsRetried) {
         cache.get(k, "");
       } catch (const Error& e) {
         errors[t] = std::string(error_code_name(e.code())) + ": " + e.what();
-        objects[t] = &e;
       }
     });
   }
@@ -249,8 +247,6 @@ TEST(KernelCache, FailedCompileReachesEveryWaiterAndIsRetried) {
   EXPECT_EQ(attempts.load(), 1);
   for (int t = 0; t < kThreads; ++t) {
     EXPECT_EQ(errors[t], "internal error: injected compile failure");
-    EXPECT_EQ(objects[t],
-              objects[0]);  // one exception object, shared by every waiter
   }
   EXPECT_EQ(cache.stats().entries, 0u);
   EXPECT_EQ(cache.stats().compiled, 0u);
