@@ -14,6 +14,7 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <type_traits>
 
 #include "kernels/ref/common.h"
 #include "kernels/ref/families.h"
@@ -151,6 +152,23 @@ Acc<T> reduce_init() {
 // Folds every element of x into acc[output offset]; kd is x's dims with the reduced axes set to
 // 1, so a broadcast walk gives each element's output offset. For LogSumExp, `shift` holds the
 // per-output maximum (subtracted before exp for stability).
+// Integer accumulation wraps (two's complement, as numpy and ONNX Runtime do) instead of
+// overflowing, which would be undefined behaviour on signed types.
+template <class A>
+A wrap_add(A a, A b) {
+  if constexpr (std::is_integral_v<A>)
+    return A(std::make_unsigned_t<A>(a) + std::make_unsigned_t<A>(b));
+  else
+    return a + b;
+}
+template <class A>
+A wrap_mul(A a, A b) {
+  if constexpr (std::is_integral_v<A>)
+    return A(std::make_unsigned_t<A>(a) * std::make_unsigned_t<A>(b));
+  else
+    return a * b;
+}
+
 template <class T, Reduce K>
 void accumulate(const Tensor& x, const Dims& kd, std::vector<Acc<T>>& acc,
                 const std::vector<double>* shift = nullptr) {
@@ -160,16 +178,16 @@ void accumulate(const Tensor& x, const Dims& kd, std::vector<Acc<T>>& acc,
     Acc<T> v = Acc<T>(to_compute(px[i]));
     Acc<T>& a = acc[size_t(w.offset(0))];
     if constexpr (K == Reduce::kSum || K == Reduce::kMean) {
-      a += v;
+      a = wrap_add(a, v);
     } else if constexpr (K == Reduce::kSumSquare || K == Reduce::kL2) {
-      a += v * v;
+      a = wrap_add(a, wrap_mul(v, v));
     } else if constexpr (K == Reduce::kProd) {
-      a *= v;
+      a = wrap_mul(a, v);
     } else if constexpr (K == Reduce::kL1) {
       if constexpr (std::is_unsigned_v<Acc<T>>)
-        a += v;
+        a = wrap_add(a, v);
       else
-        a += v < 0 ? -v : v;
+        a = wrap_add(a, v < 0 ? wrap_mul(v, Acc<T>(-1)) : v);
     } else if constexpr (K == Reduce::kMax || K == Reduce::kMin) {
       if constexpr (kIsFloat<T>) {
         if (std::isnan(a)) continue;
