@@ -104,6 +104,18 @@ struct SessionStats {
   uint64_t hot_promotions = 0;     ///< hot shapes recompiled with constant dims (kAuto)
 };
 
+/// What one specialized plan does per run (Session::plan_info).
+struct PlanInfo {
+  int launches = 0;                ///< kernels run per run() (JIT, native and reference)
+  int jit_kernels = 0;             ///< of which compiled loop nests
+  int native_kernels = 0;          ///< of which hand-written kernels (GEMM, convolution)
+  int reference_kernels = 0;       ///< of which reference kernels (no lowering)
+  int fused_nodes = 0;             ///< graph nodes computed inside another node's kernel
+  int64_t arena_bytes = 0;         ///< one run's intermediate memory
+  int64_t intermediate_bytes = 0;  ///< the sum of every intermediate's size (no sharing)
+  bool interpreted = false;        ///< shapes depend on data: runs on the reference executor
+};
+
 class KILN_API Session {
  public:
   /// Loads, validates and prepares the model at `path`. External data files are resolved inside
@@ -137,6 +149,8 @@ class KILN_API Session {
   /// The plan for these input shapes, one line per step: which nodes run as JIT kernels (with
   /// their kernel parameters), which on reference kernels, which are views, how many folded.
   std::vector<std::string> describe_plan(const std::map<std::string, Dims>& shapes) const;
+  /// Launch and memory figures of the plan for these input shapes (specialized if needed).
+  PlanInfo plan_info(const std::map<std::string, Dims>& shapes) const;
   const SessionOptions& options() const;
   /// ONNX opset imports, domain ("" = ai.onnx) to version.
   std::map<std::string, int64_t> opsets() const;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "devices/cpu.h"
+#include "engine/fuse.h"
 #include "engine/log.h"
 #include "kernels/registry.h"
 
@@ -126,6 +127,51 @@ class ArgBuilder {
   std::vector<int64_t> values_;
 };
 
+// A node's inputs and outputs as kernel arguments (dims through `ab`), or nullopt when some
+// tensor has a type or shape the JIT does not handle.
+struct NodeArgs {
+  std::vector<std::optional<kernels::TensorArg>> ins;
+  std::vector<kernels::TensorArg> outs;
+  std::vector<const Tensor*> consts;
+};
+std::optional<NodeArgs> node_args(const ir::Graph& g, const ir::Node& n, ArgBuilder& ab) {
+  NodeArgs a;
+  for (int id : n.inputs) {
+    if (id < 0) {
+      a.ins.emplace_back();
+      a.consts.push_back(nullptr);
+      continue;
+    }
+    const ir::Value& v = g.values[size_t(id)];
+    auto t = jit::scalar_type_of(v.dtype);
+    if (!t || !v.shape.is_concrete()) return std::nullopt;
+    a.ins.emplace_back(ab.arg(id, *t, v.shape.concrete()));
+    a.consts.push_back(v.constant.defined() ? &v.constant : nullptr);
+  }
+  for (int id : n.outputs) {
+    const ir::Value& v = g.values[size_t(id)];
+    auto t = jit::scalar_type_of(v.dtype);
+    if (!t || !v.shape.is_concrete()) return std::nullopt;
+    a.outs.push_back(ab.arg(id, *t, v.shape.concrete()));
+  }
+  return a;
+}
+
+std::unique_ptr<kernels::LowerContext> node_context(const ir::Graph& g, const ir::Node& n,
+                                                    ArgBuilder& ab, const PlanOptions& options) {
+  std::optional<NodeArgs> a = node_args(g, n, ab);
+  if (!a) return nullptr;
+  return std::make_unique<kernels::LowerContext>(n, std::move(a->ins), std::move(a->outs),
+                                                 std::move(a->consts), options.schedule);
+}
+
+void check_params(const ir::Node& n, const jit::Kernel& k, const std::vector<int64_t>& params) {
+  if (k.num_params > int(params.size()))
+    throw Error(ErrorCode::kInternal, "lowering of node '" + n.name + "' uses " +
+                                          std::to_string(k.num_params) + " params, " +
+                                          std::to_string(params.size()) + " bound");
+}
+
 // The lowered kernel for node `n` of the specialized graph, or nullopt.
 std::optional<jit::Kernel> lower_node(const ir::Graph& g, const ir::Graph& symbolic,
                                       const ir::Node& n, const PlanOptions& options,
@@ -133,37 +179,137 @@ std::optional<jit::Kernel> lower_node(const ir::Graph& g, const ir::Graph& symbo
   const kernels::LowerFn* fn = kernels::Lowerings::global().find(n.domain, n.op_type);
   if (!fn) return std::nullopt;
   ArgBuilder ab(symbolic, options.policy);
-  std::vector<std::optional<kernels::TensorArg>> ins;
-  std::vector<const Tensor*> consts;
-  for (int id : n.inputs) {
-    if (id < 0) {
-      ins.emplace_back();
-      consts.push_back(nullptr);
-      continue;
-    }
-    const ir::Value& v = g.values[size_t(id)];
-    auto t = jit::scalar_type_of(v.dtype);
-    if (!t || !v.shape.is_concrete()) return std::nullopt;
-    ins.emplace_back(ab.arg(id, *t, v.shape.concrete()));
-    consts.push_back(v.constant.defined() ? &v.constant : nullptr);
+  auto ctx = node_context(g, n, ab, options);
+  if (!ctx) return std::nullopt;
+  std::optional<jit::Kernel> k = (*fn)(*ctx);
+  if (k) {
+    *params = ab.param_values();
+    check_params(n, *k, *params);
   }
-  std::vector<kernels::TensorArg> outs;
-  for (int id : n.outputs) {
-    const ir::Value& v = g.values[size_t(id)];
-    auto t = jit::scalar_type_of(v.dtype);
-    if (!t || !v.shape.is_concrete()) return std::nullopt;
-    outs.push_back(ab.arg(id, *t, v.shape.concrete()));
-  }
-  kernels::LowerContext ctx(n, std::move(ins), std::move(outs), std::move(consts),
-                            options.schedule);
-  std::optional<jit::Kernel> k = (*fn)(ctx);
-  if (k) *params = ab.param_values();
-  if (k && k->num_params > int(params->size()))
-    throw Error(ErrorCode::kInternal, "lowering of node '" + n.name + "' uses " +
-                                          std::to_string(k->num_params) + " params, " +
-                                          std::to_string(params->size()) + " bound");
   return k;
 }
+
+// One loop nest for an elementwise chain (see fuse.h): its external inputs, then its output.
+struct ChainKernel {
+  jit::Kernel kernel;
+  std::vector<int64_t> params;
+  std::vector<int> inputs;  // value ids
+};
+std::optional<ChainKernel> lower_chain(const ir::Graph& g, const ir::Graph& symbolic,
+                                       const std::vector<int>& nodes, const PlanOptions& options) {
+  ArgBuilder ab(symbolic, options.policy);
+  std::set<int> inside;
+  for (int ni : nodes) inside.insert(g.nodes[size_t(ni)].outputs[0]);
+  ChainKernel ck;
+  std::map<int, int> ext;  // value id -> fused input slot
+  for (int ni : nodes)
+    for (int id : g.nodes[size_t(ni)].inputs)
+      if (id >= 0 && !inside.count(id) && !ext.count(id)) {
+        ext[id] = int(ck.inputs.size());
+        ck.inputs.push_back(id);
+      }
+  const ir::Node& last = g.nodes[size_t(nodes.back())];
+  ir::Node fused_node;
+  fused_node.name = last.name;
+  fused_node.op_type = "FusedElementwise";
+  fused_node.inputs = ck.inputs;
+  fused_node.outputs = {last.outputs[0]};
+  fused_node.opset = last.opset;
+  std::optional<NodeArgs> fa = node_args(g, fused_node, ab);
+  if (!fa) return std::nullopt;
+  kernels::LowerContext fused(fused_node, std::move(fa->ins), std::move(fa->outs),
+                              std::move(fa->consts), options.schedule);
+  std::vector<std::unique_ptr<kernels::LowerContext>> ctxs;
+  std::vector<kernels::ChainMember> members;
+  std::map<int, int> member_of;  // output value -> member index
+  std::string label;
+  for (int ni : nodes) {
+    const ir::Node& n = g.nodes[size_t(ni)];
+    ctxs.push_back(node_context(g, n, ab, options));
+    if (!ctxs.back()) return std::nullopt;
+    kernels::ChainMember m;
+    m.ctx = ctxs.back().get();
+    for (int id : n.inputs) {
+      if (id < 0)
+        m.source.push_back(kernels::ChainMember::kOmitted);
+      else if (member_of.count(id))
+        m.source.push_back(-(member_of[id] + 1));
+      else
+        m.source.push_back(ext[id]);
+    }
+    member_of[n.outputs[0]] = int(members.size());
+    members.push_back(std::move(m));
+    label += (label.empty() ? "" : "+") + n.op_type;
+  }
+  std::optional<jit::Kernel> k = kernels::lower_elementwise_chain(fused, members, label);
+  if (!k) return std::nullopt;
+  ck.kernel = std::move(*k);
+  ck.params = ab.param_values();
+  check_params(last, ck.kernel, ck.params);
+  return ck;
+}
+
+// Whether node n lowers to an elementwise map (a chain member).
+bool lowers_elementwise(const ir::Graph& g, const ir::Graph& symbolic, const ir::Node& n,
+                        const PlanOptions& options) {
+  if (n.outputs.size() != 1 || !kernels::Lowerings::global().find(n.domain, n.op_type))
+    return false;
+  ArgBuilder ab(symbolic, options.policy);
+  auto ctx = node_context(g, n, ab, options);
+  try {
+    return ctx && kernels::is_elementwise_lowering(*ctx);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// The input slot an elementwise step may overwrite with its output: a value of the output's
+// type and dims (no broadcast), or -1.
+int in_place_slot(const ir::Graph& g, const std::vector<int>& inputs, int out) {
+  const ir::Value& o = g.values[size_t(out)];
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    int id = inputs[i];
+    if (id < 0) continue;
+    const ir::Value& v = g.values[size_t(id)];
+    if (v.constant.defined() || v.dtype != o.dtype || !v.shape.is_concrete() ||
+        !o.shape.is_concrete() || v.shape.concrete() != o.shape.concrete())
+      continue;
+    return int(i);
+  }
+  return -1;
+}
+
+// Storage of every value of the plan's runs (memory_plan.h).
+void plan_step_memory(Plan& plan) {
+  const ir::Graph& g = *plan.graph;
+  std::vector<MemoryValue> values(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const ir::Value& val = g.values[v];
+    if (val.dtype == DType::kString || val.dtype == DType::kUndefined || !val.shape.is_concrete())
+      values[v].bytes = -1;
+    else
+      values[v].bytes =
+          std::max<int64_t>(0, *val.shape.num_elements()) * int64_t(dtype_size(val.dtype));
+  }
+  for (int v : plan.constants) values[size_t(v)].storage = Storage::kConstant;
+  for (int v : g.inputs)
+    if (values[size_t(v)].storage == Storage::kNone) values[size_t(v)].storage = Storage::kInput;
+  for (int v : g.outputs) values[size_t(v)].graph_output = true;
+  std::vector<MemoryStep> steps;
+  for (const PlanStep& s : plan.steps) {
+    MemoryStep m;
+    m.inputs = s.inputs;
+    m.outputs = s.outputs;
+    m.in_place_input = s.in_place_input;
+    if (s.kind == PlanStep::Kind::kView) values[size_t(s.outputs[0])].view_of = s.inputs[0];
+    steps.push_back(std::move(m));
+  }
+  plan.memory = plan_memory(values, steps);
+}
+
+}  // namespace
+
+namespace detail {
 
 // Throws when a run-time index tensor holds an index outside [-bound, bound).
 void check_index_range(const ir::Node& n, const Tensor& idx, int64_t bound) {
@@ -216,7 +362,7 @@ void run_reference(const ir::Graph& g, const ir::Node& n, const std::vector<Tens
   }
 }
 
-}  // namespace
+}  // namespace detail
 
 bool DimPolicy::is_dynamic(const ir::Dim& d) const {
   if (d.is_const() || mode == Specialization::kExact) return false;
@@ -236,7 +382,9 @@ std::vector<std::string> Plan::describe() const {
   }
   for (const auto& s : steps) {
     const ir::Node& n = graph->nodes[size_t(s.node)];
-    std::string line = n.name + " (" + n.op_type + "): ";
+    std::string ops;
+    for (int f : s.fused) ops += (ops.empty() ? "" : "+") + graph->nodes[size_t(f)].op_type;
+    std::string line = n.name + " (" + (ops.empty() ? n.op_type : ops) + "): ";
     switch (s.kind) {
       case PlanStep::Kind::kKernel: {
         line += "jit " + s.kernel_key.substr(0, 12);
@@ -248,6 +396,9 @@ std::vector<std::string> Plan::describe() const {
         }
         break;
       }
+      case PlanStep::Kind::kNative:
+        line += "native " + s.kernel_label;
+        break;
       case PlanStep::Kind::kReference:
         line += "reference";
         break;
@@ -256,11 +407,35 @@ std::vector<std::string> Plan::describe() const {
         break;
     }
     if (!s.outputs.empty()) {
-      const ir::Value& out = graph->values[size_t(s.outputs[0])];
+      int o = s.outputs[0];
+      const ir::Value& out = graph->values[size_t(o)];
       line += "  -> " + std::string(dtype_name(out.dtype)) + out.shape.to_string();
+      switch (memory.storage[size_t(memory.root[size_t(o)])]) {
+        case Storage::kArena:
+          line += " @arena+" + std::to_string(memory.offset[size_t(memory.root[size_t(o)])]);
+          break;
+        case Storage::kOutput:
+          line += " @output";
+          break;
+        case Storage::kHeap:
+          line += " @heap";
+          break;
+        default:
+          break;
+      }
+      if (s.in_place_input >= 0 && memory.root[size_t(o)] == o && memory.offset[size_t(o)] >= 0 &&
+          s.inputs[size_t(s.in_place_input)] >= 0 &&
+          memory.offset[size_t(memory.root[size_t(s.inputs[size_t(s.in_place_input)])])] ==
+              memory.offset[size_t(o)])
+        line += " (in place)";
     }
     lines.push_back(line);
   }
+  lines.push_back(std::to_string(launches()) + " launches per run (" + std::to_string(kernels) +
+                  " jit, " + std::to_string(native_steps) + " native), arena " +
+                  std::to_string(memory.arena_bytes) + " bytes for " +
+                  std::to_string(memory.intermediate_bytes) + " bytes of intermediates, " +
+                  std::to_string(memory.in_place) + " in place");
   lines.push_back(std::to_string(folded_nodes) + " nodes folded, " + std::to_string(dropped_nodes) +
                   " dropped, " + std::to_string(kernels) + " jit kernels (" +
                   std::to_string(kernels_compiled) + " compiled, " +
@@ -361,7 +536,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         if (v.dtype != DType::kUndefined && v.shape.is_concrete())
           outs[k] = Tensor(v.dtype, v.shape.concrete());
       }
-      run_reference(*g, n, env, outs);
+      detail::run_reference(*g, n, env, outs);
       for (size_t k = 0; k < n.outputs.size(); ++k)
         g->values[size_t(n.outputs[k])].constant = outs[k];
       folded[ni] = 1;
@@ -395,14 +570,25 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   for (size_t v = 0; v < g->values.size(); ++v)
     if (needed[v] && g->values[v].constant.defined()) plan->constants.push_back(int(v));
 
-  // Steps, with their kernels lowered.
+  // Fusion groups, then steps with their kernels lowered.
+  const int level = options.use_jit ? options.opt_level : 0;
+  FusionHooks hooks;
+  hooks.elementwise = [&](int ni) {
+    return lowers_elementwise(*g, symbolic, g->nodes[size_t(ni)], options);
+  };
+  hooks.epilogue_anchor = [&](int ni) { return kernels::native_anchor(*g, g->nodes[size_t(ni)]); };
+  hooks.epilogue_activation = [&](int ni) {
+    return kernels::native_activation(*g, g->nodes[size_t(ni)]);
+  };
+  std::vector<FusionGroup> groups = form_groups(*g, live, level, hooks);
+
   std::vector<jit::Kernel> to_compile;
   std::vector<size_t> compile_step;
-  for (size_t ni = 0; ni < g->nodes.size(); ++ni) {
-    if (!live[ni]) continue;
+  auto single_step = [&](size_t ni) {
     const ir::Node& n = g->nodes[ni];
     PlanStep s;
     s.node = int(ni);
+    s.fused = {int(ni)};
     s.inputs = n.inputs;
     s.outputs = n.outputs;
     bool done = false;
@@ -427,6 +613,8 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
               s.index_bound = data.shape.dims[size_t(axis)].value;
             }
           }
+          if (level >= 1 && lowers_elementwise(*g, symbolic, n, options))
+            s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
           s.params = std::move(params);
           s.kernel_label = k->label;
           to_compile.push_back(std::move(*k));
@@ -441,6 +629,80 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     }
     if (!done) s.kind = PlanStep::Kind::kReference;
     plan->steps.push_back(std::move(s));
+  };
+  for (const FusionGroup& grp : groups) {
+    if (grp.kind == FusionGroup::Kind::kChain) {
+      std::optional<ChainKernel> ck;
+      try {
+        ck = lower_chain(*g, symbolic, grp.nodes, options);
+      } catch (const Error& e) {
+        log(options.log_level, LogLevel::kWarning,
+            "fusing the chain ending at node '" + g->nodes[size_t(grp.nodes.back())].name +
+                "' failed, running its nodes one by one: " + e.what());
+      }
+      if (ck) {
+        PlanStep s;
+        s.kind = PlanStep::Kind::kKernel;
+        s.node = grp.nodes.back();
+        s.fused = grp.nodes;
+        s.inputs = ck->inputs;
+        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
+        s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
+        s.params = std::move(ck->params);
+        s.kernel_label = ck->kernel.label;
+        to_compile.push_back(std::move(ck->kernel));
+        compile_step.push_back(plan->steps.size());
+        plan->steps.push_back(std::move(s));
+        continue;
+      }
+    } else if (grp.kind == FusionGroup::Kind::kEpilogue) {
+      kernels::EpilogueSpec spec;
+      spec.anchor = grp.nodes[0];
+      spec.bias_add = grp.bias_add;
+      spec.residual_add = grp.residual_add;
+      spec.residual = grp.residual;
+      spec.activation = grp.activation;
+      std::shared_ptr<const kernels::NativeOp> op;
+      try {
+        op = kernels::make_native_epilogue(*g, spec);
+      } catch (const Error& e) {
+        log(options.log_level, LogLevel::kWarning,
+            "node '" + g->nodes[size_t(grp.nodes[0])].name +
+                "': no native kernel, using the JIT: " + e.what());
+      }
+      if (op) {
+        PlanStep s;
+        s.kind = PlanStep::Kind::kNative;
+        s.node = grp.nodes[0];
+        s.fused = grp.nodes;
+        s.inputs = {g->nodes[size_t(grp.nodes[0])].inputs[0], grp.residual};
+        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
+        s.kernel_label = op->describe();
+        plan->scratch_bytes = std::max(plan->scratch_bytes, int64_t(op->scratch_bytes()));
+        s.native = std::move(op);
+        plan->native_steps++;
+        plan->steps.push_back(std::move(s));
+        continue;
+      }
+    }
+    if (grp.kind == FusionGroup::Kind::kAttention) {
+      std::shared_ptr<const kernels::NativeOp> op = kernels::make_native_attention(grp.attention);
+      if (op) {
+        PlanStep s;
+        s.kind = PlanStep::Kind::kNative;
+        s.node = grp.nodes.back();
+        s.fused = grp.nodes;
+        s.inputs = {grp.attention.q.value, grp.attention.kt.value, grp.attention.v.value,
+                    grp.attention.mask};
+        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
+        s.kernel_label = op->describe();
+        s.native = std::move(op);
+        plan->native_steps++;
+        plan->steps.push_back(std::move(s));
+        continue;
+      }
+    }
+    for (int ni : grp.nodes) single_step(size_t(ni));
   }
 
   // Compile (or find) every kernel, several at once.
@@ -464,6 +726,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   for (size_t t = 1; t < helpers; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  std::vector<char> failed(plan->steps.size(), 0);
   for (size_t i = 0; i < to_compile.size(); ++i) {
     PlanStep& s = plan->steps[compile_step[i]];
     if (!found[i].kernel) {
@@ -471,8 +734,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       log(options.log_level, LogLevel::kWarning,
           "node '" + n.name + "' (" + n.op_type +
               "): kernel compile failed, using the reference kernel: " + errors[i]);
-      s.kind = PlanStep::Kind::kReference;
-      s.params.clear();
+      failed[compile_step[i]] = 1;
       continue;
     }
     s.kernel = found[i].kernel;
@@ -492,81 +754,35 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         break;
     }
   }
+  // A kernel that failed to compile: its nodes run on their reference kernels.
+  if (std::find(failed.begin(), failed.end(), 1) != failed.end()) {
+    std::vector<PlanStep> steps;
+    for (size_t si = 0; si < plan->steps.size(); ++si) {
+      if (!failed[si]) {
+        steps.push_back(std::move(plan->steps[si]));
+        continue;
+      }
+      for (int ni : plan->steps[si].fused) {
+        const ir::Node& n = g->nodes[size_t(ni)];
+        PlanStep s;
+        s.kind = PlanStep::Kind::kReference;
+        s.node = ni;
+        s.fused = {ni};
+        s.inputs = n.inputs;
+        s.outputs = n.outputs;
+        steps.push_back(std::move(s));
+      }
+    }
+    plan->steps = std::move(steps);
+  }
 
-  // Release points: a value dies after the last step reading it (graph outputs never).
-  std::vector<int> last(g->values.size(), -1);
-  for (size_t si = 0; si < plan->steps.size(); ++si)
-    for (int id : plan->steps[si].inputs)
-      if (id >= 0) last[size_t(id)] = int(si);
-  for (int id : g->outputs) last[size_t(id)] = -1;
-  for (size_t v = 0; v < last.size(); ++v)
-    if (last[v] >= 0) plan->steps[size_t(last[v])].release.push_back(int(v));
+  plan_step_memory(*plan);
+  for (int id : g->outputs) {
+    const ir::Value& v = g->values[size_t(id)];
+    plan->output_dims.push_back(v.shape.is_concrete() ? v.shape.concrete() : Dims{});
+  }
   plan->build_ms = ms_since(t0);
   return plan;
-}
-
-std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
-                             const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset) {
-  if (plan.interpreted) return reference.run(inputs, {}, preset);
-  const ir::Graph& g = *plan.graph;
-  std::vector<Tensor> env(g.values.size());
-  for (int v : plan.constants) env[size_t(v)] = g.values[size_t(v)].constant;
-  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
-    if (inputs[i].defined()) env[size_t(g.inputs[i])] = inputs[i];
-
-  std::map<int, const Tensor*> caller;
-  if (preset)
-    for (size_t i = 0; i < g.outputs.size() && i < preset->size(); ++i)
-      if ((*preset)[i].defined()) caller[g.outputs[i]] = &(*preset)[i];
-
-  std::vector<void*> buffers;
-  std::vector<Tensor> outs;
-  for (const PlanStep& s : plan.steps) {
-    const ir::Node& n = g.nodes[size_t(s.node)];
-    outs.assign(s.outputs.size(), Tensor());
-    if (s.kind == PlanStep::Kind::kView) {
-      const Tensor& in = env[size_t(s.inputs[0])];
-      env[size_t(s.outputs[0])] = in.reshaped(g.values[size_t(s.outputs[0])].shape.concrete());
-    } else {
-      for (size_t k = 0; k < s.outputs.size(); ++k) {
-        const ir::Value& v = g.values[size_t(s.outputs[k])];
-        if (v.dtype == DType::kUndefined || !v.shape.is_concrete()) continue;
-        Dims dims = v.shape.concrete();
-        auto c = caller.find(s.outputs[k]);
-        if (c != caller.end() && c->second->dtype() == v.dtype && c->second->dims() == dims)
-          outs[k] = *c->second;
-        else
-          outs[k] = Tensor(v.dtype, std::move(dims));
-      }
-      if (s.kind == PlanStep::Kind::kKernel) {
-        if (s.check_indices >= 0)
-          check_index_range(n, env[size_t(s.inputs[size_t(s.check_indices)])], s.index_bound);
-        buffers.clear();
-        for (int id : s.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].raw_data() : nullptr);
-        for (const Tensor& t : outs) buffers.push_back(t.raw_data());
-        s.kernel->fn()(buffers.data(), s.params.data());
-      } else {
-        run_reference(g, n, env, outs);
-      }
-      for (size_t k = 0; k < s.outputs.size(); ++k)
-        if (outs[k].defined()) env[size_t(s.outputs[k])] = std::move(outs[k]);
-    }
-    for (int v : s.release) env[size_t(v)] = Tensor();
-  }
-  std::vector<Tensor> result;
-  result.reserve(g.outputs.size());
-  for (int id : g.outputs) {
-    if (!env[size_t(id)].defined())
-      throw Error(ErrorCode::kInternal,
-                  "graph output '" + g.values[size_t(id)].name + "' was not computed");
-    // A folded value (or a view of one) is plan memory: hand out a copy.
-    bool folded = false;
-    for (int v : plan.constants)
-      folded |= env[size_t(id)].numel() > 0 &&
-                g.values[size_t(v)].constant.raw_data() == env[size_t(id)].raw_data();
-    result.push_back(folded ? env[size_t(id)].clone() : env[size_t(id)]);
-  }
-  return result;
 }
 
 }  // namespace kiln::engine

@@ -22,14 +22,17 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "engine/executor.h"
+#include "engine/memory_plan.h"
 #include "ir/graph.h"
 #include "jit/kernel_cache.h"
 #include "kernels/lower/lower.h"
+#include "kernels/native_ops.h"
 #include "kiln/session.h"
 
 namespace kiln::engine {
@@ -44,16 +47,18 @@ struct DimPolicy {
 };
 
 struct PlanStep {
-  enum class Kind { kKernel, kReference, kView };
+  enum class Kind { kKernel, kNative, kReference, kView };
   Kind kind = Kind::kReference;
-  int node = -1;             // in the plan's graph
+  int node = -1;             // in the plan's graph (the group's anchor node for fused steps)
+  std::vector<int> fused;    // every node this step computes (one for unfused steps)
   std::vector<int> inputs;   // value ids (-1: omitted)
   std::vector<int> outputs;  // value ids
   std::shared_ptr<const jit::CompiledKernel> kernel;
+  std::shared_ptr<const kernels::NativeOp> native;  // kNative: a hand-written kernel
+  int in_place_input = -1;  // output 0 may overwrite this input slot (memory planner)
   std::string kernel_key;
   std::string kernel_label;
   std::vector<int64_t> params;
-  std::vector<int> release;  // values whose last use is this step
   /// Gather-like kernels clamp indices to stay in bounds; the run checks them first so a bad
   /// index is an error (as on the reference kernel), never a silently clamped read.
   int check_indices = -1;   // input slot holding run-time indices, or -1
@@ -62,6 +67,10 @@ struct PlanStep {
 
 struct PlanOptions {
   bool use_jit = true;
+  /// SessionOptions::optimization_level: 0 one step per node; 2 fused groups (elementwise
+  /// chains, Conv/MatMul/Gemm epilogues, attention); 3 also hand-written kernels on packed
+  /// weights (fast GEMM/convolution).
+  int opt_level = 3;
   std::string cache_dir;  // disk kernel cache ("" = none)
   DimPolicy policy;
   jit::KernelCache* cache = nullptr;  // default: the global cache
@@ -69,7 +78,11 @@ struct PlanOptions {
   LogLevel log_level = LogLevel::kWarning;
 };
 
+struct RunState;
+
 struct Plan {
+  Plan();
+  ~Plan();
   std::string key;
   std::shared_ptr<const ir::Graph> graph;  // concrete shapes; folded values are constants
   bool interpreted = false;
@@ -84,10 +97,24 @@ struct Plan {
   // How the kernels were obtained.
   int kernels = 0;  // kernel steps
   int kernels_compiled = 0, kernels_from_memory = 0, kernels_from_disk = 0;
-  double compile_ms = 0;  // LLVM time
-  double build_ms = 0;    // the whole specialization
+  double compile_ms = 0;          // LLVM time
+  double build_ms = 0;            // the whole specialization
+  int native_steps = 0;           // hand-written kernels
+  MemoryPlan memory;              // where each value lives in a run
+  std::vector<Dims> output_dims;  // per graph output (checked against caller tensors)
+  int64_t scratch_bytes = 0;      // native kernels' scratch, one block per run
+  /// Kernel launches of one run: JIT kernels, native kernels and reference kernels.
+  int launches() const;
   /// One line per step: "node (Op): jit <key> [params]" / "reference" / "view" / "folded".
   std::vector<std::string> describe() const;
+
+  // Per-run state (arena, pointer tables) pooled across runs: one per concurrent run.
+  std::unique_ptr<RunState> acquire_state() const;
+  void release_state(std::unique_ptr<RunState> s) const;
+
+ private:
+  mutable std::mutex pool_mu_;
+  mutable std::vector<std::unique_ptr<RunState>> pool_;
 };
 
 /// Specializes `symbolic` for `inputs` (aligned with symbolic.inputs; undefined = the input's
@@ -95,8 +122,24 @@ struct Plan {
 std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vector<Tensor>& inputs,
                                        const PlanOptions& options, const std::string& key);
 
-/// Runs a plan (the session's reference executor serves interpreted plans). `preset`, when
-/// given, is aligned with the graph outputs and holds caller tensors to write into.
+/// Runs a plan (the session's reference executor serves interpreted plans). `inputs` is aligned
+/// with the graph inputs (null: the initializer default); `preset`, when given, is aligned with
+/// the graph outputs and holds caller tensors to write into (null entries: allocate). The graph
+/// outputs go to `result` (aligned with the graph outputs) when it is given; an output written
+/// into its preset tensor is that tensor. With every output preset and every step a compiled or
+/// native kernel or a view, a run allocates nothing.
+void run_plan(const Plan& plan, const Executor& reference, const std::vector<const Tensor*>& inputs,
+              const std::vector<const Tensor*>* preset, std::vector<Tensor>* result);
+
+namespace detail {
+/// Runs one node's reference kernel on the values in env; outputs land in `outs`.
+void run_reference(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& env,
+                   std::vector<Tensor>& outs);
+/// Throws when a run-time index tensor holds an index outside [-bound, bound).
+void check_index_range(const ir::Node& n, const Tensor& idx, int64_t bound);
+}  // namespace detail
+
+/// Convenience for tests: inputs by value, outputs returned.
 std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
                              const std::vector<Tensor>& inputs,
                              const std::vector<Tensor>* preset = nullptr);

@@ -4,6 +4,15 @@
 
 namespace kiln::engine {
 
+std::shared_ptr<const Plan> PlanCache::find(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || !it->second->plan) return nullptr;
+  stats_.hits++;
+  lru_.splice(lru_.begin(), lru_, it->second->lru);
+  return it->second->plan;
+}
+
 std::shared_ptr<const Plan> PlanCache::get_or_build(const std::string& key, const Builder& build,
                                                     bool* built) {
   if (built) *built = false;

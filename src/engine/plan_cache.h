@@ -34,6 +34,9 @@ class PlanCache {
   /// The plan for `key`; `*built` (when given) says whether this call built it.
   std::shared_ptr<const Plan> get_or_build(const std::string& key, const Builder& build,
                                            bool* built = nullptr);
+  /// The finished plan for `key`, counted as a hit, or null (nothing counted). Never waits and
+  /// never allocates: the steady-state lookup of a run.
+  std::shared_ptr<const Plan> find(const std::string& key);
   /// Swaps in another plan for a cached key (a no-op when the key is not cached or building).
   void replace(const std::string& key, std::shared_ptr<const Plan> plan);
   /// The plan for `key` if cached (counts as neither hit nor miss).

@@ -1,6 +1,7 @@
 // kiln::Session: load, validate inputs, run through the executor.
 #include "kiln/session.h"
 
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -175,6 +176,7 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
   {
     engine::PlanOptions po;
     po.use_jit = s.options.use_jit;
+    po.opt_level = s.options.optimization_level;
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
     po.policy.mode = exact ? Specialization::kExact : s.options.specialization;
@@ -225,28 +227,36 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
   }
 }
 
+void maybe_promote(Session::Impl& s, const std::shared_ptr<const engine::Plan>& plan,
+                   const std::vector<const Tensor*>& bound, const std::string& key);
+
 // Finds or builds the plan for bound inputs with shape key `key`.
 std::shared_ptr<const engine::Plan> plan_for(Session::Impl& s, const std::vector<Tensor>& bound,
                                              const std::string& key) {
   auto plan = s.plans->get_or_build(key, [&] { return build_for(s, bound, key, false); });
-  // Auto policy: a shape run often on parameter kernels gets constant-dim kernels, compiled in
-  // the background while runs go on with the plan they have.
-  if (s.options.specialization == Specialization::kAuto && s.options.hot_shape_runs > 0 &&
-      plan->has_params && plan->runs.fetch_add(1) + 1 == s.options.hot_shape_runs) {
-    std::vector<Tensor> shapes;  // dims and dtypes only: the caller's data may be gone later
-    for (const Tensor& t : bound) shapes.push_back(t.defined() ? Tensor(t.dtype(), t.dims()) : t);
-    Session::Impl* sp = &s;
-    s.background.run([sp, shapes, key] {
-      try {
-        sp->plans->replace(key, build_for(*sp, shapes, key, true));
-        sp->hot_promotions++;
-      } catch (const std::exception& e) {
-        engine::log(sp->options.log_level, LogLevel::kWarning,
-                    std::string("recompiling a hot shape failed: ") + e.what());
-      }
-    });
-  }
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : bound) ptrs.push_back(t.defined() ? &t : nullptr);
+  maybe_promote(s, plan, ptrs, key);
   return plan;
+}
+
+void maybe_promote(Session::Impl& s, const std::shared_ptr<const engine::Plan>& plan,
+                   const std::vector<const Tensor*>& bound, const std::string& key) {
+  if (s.options.specialization != Specialization::kAuto || s.options.hot_shape_runs <= 0 ||
+      !plan->has_params || plan->runs.fetch_add(1) + 1 != s.options.hot_shape_runs)
+    return;
+  std::vector<Tensor> shapes;  // dims and dtypes only: the caller's data may be gone later
+  for (const Tensor* t : bound) shapes.push_back(t ? Tensor(t->dtype(), t->dims()) : Tensor());
+  Session::Impl* sp = &s;
+  s.background.run([sp, shapes, key] {
+    try {
+      sp->plans->replace(key, build_for(*sp, shapes, key, true));
+      sp->hot_promotions++;
+    } catch (const std::exception& e) {
+      engine::log(sp->options.log_level, LogLevel::kWarning,
+                  std::string("recompiling a hot shape failed: ") + e.what());
+    }
+  });
 }
 
 // Zero-filled inputs of the given dims, bound as run() binds them.
@@ -321,12 +331,71 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs) const {
   run(inputs, outputs, nullptr);
 }
 
+namespace {
+
+// "[2,3,4]" appended without temporaries (the same text as dims_to_string).
+void append_dims(std::string& s, const Dims& dims) {
+  char buf[24];
+  s += '[';
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ',';
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), dims[i]);
+    s.append(buf, end);
+  }
+  s += ']';
+}
+
+// Per-thread buffers of the steady-state path, reused so a run of a known shape allocates
+// nothing.
+struct RunScratch {
+  std::string key;
+  std::vector<const Tensor*> inputs, preset;
+  std::vector<Tensor> result;
+};
+RunScratch& run_scratch() {
+  thread_local RunScratch s;
+  return s;
+}
+
+// Auto policy: a shape run often on parameter kernels gets constant-dim kernels, compiled in the
+// background while runs go on with the plan they have.
+void maybe_promote(Session::Impl& s, const std::shared_ptr<const engine::Plan>& plan,
+                   const std::vector<const Tensor*>& bound, const std::string& key);
+
+}  // namespace
+
 void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result) const {
   const ir::Graph& g = *impl_->graph;
   try {
-    std::string key;
-    std::vector<Tensor> bound = bind_inputs(*impl_, inputs, &key);
-    std::vector<Tensor> preset(g.outputs.size());
+    RunScratch& rs = run_scratch();
+    // Steady state: a shape key seen before maps to its plan with no checks beyond the key
+    // (a plan exists only for inputs that passed them) and no allocation.
+    std::shared_ptr<const engine::Plan> plan;
+    rs.key.clear();
+    rs.inputs.assign(g.inputs.size(), nullptr);
+    size_t matched = 0;
+    bool fast = true;
+    for (size_t i = 0; i < g.inputs.size() && fast; ++i) {
+      const ir::Value& v = g.values[size_t(g.inputs[i])];
+      auto it = inputs.find(v.name);
+      if (it == inputs.end()) {
+        fast = v.constant.defined();
+        continue;
+      }
+      matched++;
+      if (!it->second.defined()) fast = false;
+      rs.inputs[i] = &it->second;
+      rs.key += v.name;
+      rs.key += ':';
+      rs.key += dtype_name(it->second.dtype());
+      append_dims(rs.key, it->second.dims());
+      rs.key += ';';
+    }
+    fast &= matched == inputs.size();
+    if (fast) plan = impl_->plans->find(rs.key);
+    // Caller outputs, checked against the plan's shapes.
+    rs.preset.assign(g.outputs.size(), nullptr);
+    bool any_preset = !outputs.empty();
     for (const auto& [name, t] : outputs) {
       size_t i = 0;
       while (i < g.outputs.size() && g.values[size_t(g.outputs[i])].name != name) ++i;
@@ -334,35 +403,79 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
         throw Error(ErrorCode::kInvalidArgument, "unknown output '" + name + "'");
       if (!t.defined())
         throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
-      preset[i] = t;
+      rs.preset[i] = &t;
     }
-    bool new_shape;
-    {
-      std::lock_guard<std::mutex> lock(impl_->shapes_mu);
-      new_shape = impl_->shape_keys.insert(key).second;
-    }
-    if (new_shape)
-      engine::log(impl_->options.log_level, LogLevel::kDebug, "first run at input shapes " + key);
-    std::shared_ptr<const engine::Plan> plan = plan_for(*impl_, bound, key);
-    std::vector<Tensor> got;
-    impl_->cpu->execute([&] { got = engine::run_plan(*plan, *impl_->executor, bound, &preset); });
-    for (size_t i = 0; i < got.size(); ++i) {
-      const std::string& name = g.values[size_t(g.outputs[i])].name;
-      if (preset[i].defined()) {
-        if (got[i].dtype() != preset[i].dtype() || got[i].dims() != preset[i].dims())
-          throw Error(ErrorCode::kInvalidArgument,
-                      "output '" + name + "': the caller's tensor is " +
-                          dtype_name(preset[i].dtype()) + dims_to_string(preset[i].dims()) +
-                          ", the model produced " + dtype_name(got[i].dtype()) +
-                          dims_to_string(got[i].dims()));
-        if (got[i].raw_data() != preset[i].raw_data()) preset[i].copy_from(got[i]);
+    std::vector<Tensor> bound;
+    if (!plan) {
+      std::string key;
+      bound = bind_inputs(*impl_, inputs, &key);
+      for (size_t i = 0; i < bound.size(); ++i)
+        rs.inputs[i] = bound[i].defined() ? &bound[i] : nullptr;
+      {
+        std::lock_guard<std::mutex> lock(impl_->shapes_mu);
+        if (impl_->shape_keys.insert(key).second)
+          engine::log(impl_->options.log_level, LogLevel::kDebug,
+                      "first run at input shapes " + key);
       }
-      if (result) {
-        // Outputs are the caller's to keep and modify: never hand out memory that is also an
-        // input (the caller's) or a weight (the session's), as Identity/Reshape chains may alias.
-        bool alias = !got[i].owns_data() || impl_->constant_data.count(got[i].raw_data());
-        for (const Tensor& in : bound) alias |= in.defined() && in.raw_data() == got[i].raw_data();
-        (*result)[name] = alias ? got[i].clone() : got[i];
+      plan = plan_for(*impl_, bound, key);
+      rs.key = key;
+    } else {
+      std::lock_guard<std::mutex> lock(impl_->shapes_mu);
+      if (impl_->shape_keys.find(rs.key) == impl_->shape_keys.end())
+        impl_->shape_keys.insert(rs.key);
+      maybe_promote(*impl_, plan, rs.inputs, rs.key);
+    }
+    // A caller tensor must have the output's type and dims.
+    if (any_preset && !plan->interpreted) {
+      const ir::Graph& pg = *plan->graph;
+      for (size_t i = 0; i < g.outputs.size(); ++i) {
+        const Tensor* t = rs.preset[i];
+        if (!t) continue;
+        const ir::Value& v = pg.values[size_t(pg.outputs[i])];
+        if (t->dtype() != v.dtype || !v.shape.is_concrete() || t->dims() != plan->output_dims[i])
+          throw Error(ErrorCode::kInvalidArgument,
+                      "output '" + v.name + "': the caller's tensor is " + dtype_name(t->dtype()) +
+                          dims_to_string(t->dims()) + ", the model produced " +
+                          dtype_name(v.dtype) + v.shape.to_string());
+      }
+    }
+    bool need_result = result != nullptr;
+    for (size_t i = 0; i < g.outputs.size(); ++i) need_result |= rs.preset[i] == nullptr;
+    rs.result.resize(g.outputs.size());
+    struct Call {
+      const engine::Plan* plan;
+      const engine::Executor* executor;
+      RunScratch* rs;
+      bool need_result;
+    } call{plan.get(), impl_->executor.get(), &rs, need_result};
+    Call* cp = &call;
+    impl_->cpu->execute([cp] {
+      engine::run_plan(*cp->plan, *cp->executor, cp->rs->inputs, &cp->rs->preset,
+                       cp->need_result ? &cp->rs->result : nullptr);
+    });
+    if (need_result) {
+      std::vector<Tensor>& got = rs.result;
+      for (size_t i = 0; i < g.outputs.size(); ++i) {
+        const std::string& name = g.values[size_t(g.outputs[i])].name;
+        const Tensor* pre = rs.preset[i];
+        if (pre) {
+          if (got[i].dtype() != pre->dtype() || got[i].dims() != pre->dims())
+            throw Error(ErrorCode::kInvalidArgument,
+                        "output '" + name + "': the caller's tensor is " +
+                            dtype_name(pre->dtype()) + dims_to_string(pre->dims()) +
+                            ", the model produced " + dtype_name(got[i].dtype()) +
+                            dims_to_string(got[i].dims()));
+          if (got[i].raw_data() != pre->raw_data()) pre->copy_from(got[i]);
+        }
+        if (result) {
+          // Outputs are the caller's to keep and modify: never hand out memory that is also an
+          // input (the caller's) or a weight (the session's), as Identity/Reshape chains may alias.
+          bool alias = !got[i].owns_data() || impl_->constant_data.count(got[i].raw_data());
+          for (const Tensor* in : rs.inputs)
+            alias |= in && in->raw_data() == got[i].raw_data() && got[i].numel() > 0;
+          (*result)[name] = alias ? got[i].clone() : got[i];
+        }
+        got[i] = Tensor();
       }
     }
     impl_->runs++;
@@ -410,6 +523,25 @@ std::vector<std::string> Session::describe_plan(const std::map<std::string, Dims
   std::string key;
   std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
   return plan_for(*impl_, bound, key)->describe();
+}
+
+PlanInfo Session::plan_info(const std::map<std::string, Dims>& shapes) const {
+  std::string key;
+  std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
+  auto plan = plan_for(*impl_, bound, key);
+  PlanInfo info;
+  info.interpreted = plan->interpreted;
+  if (plan->interpreted) return info;
+  info.launches = plan->launches();
+  for (const auto& st : plan->steps) {
+    info.jit_kernels += st.kind == engine::PlanStep::Kind::kKernel;
+    info.native_kernels += st.kind == engine::PlanStep::Kind::kNative;
+    info.reference_kernels += st.kind == engine::PlanStep::Kind::kReference;
+    if (st.fused.size() > 1) info.fused_nodes += int(st.fused.size()) - 1;
+  }
+  info.arena_bytes = plan->memory.arena_bytes;
+  info.intermediate_bytes = plan->memory.intermediate_bytes;
+  return info;
 }
 
 std::map<std::string, int64_t> Session::opsets() const { return impl_->graph->opsets; }

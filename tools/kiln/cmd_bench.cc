@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 
+#include "alloc_count.h"
 #include "cli.h"
 
 namespace kiln::cli {
@@ -99,20 +100,24 @@ int cmd_bench(Args& args) {
     }
   }
 
+  // Timed runs write into outputs allocated once (the first run's), as a service would.
+  std::vector<TensorMap> outs(cycle);
   auto t1 = Clock::now();
-  s.run(sets[0]);
+  outs[0] = s.run(sets[0]);
   double first_ms = ms_since(t1);
   // Warm-up covers the whole shape cycle once, so every shape has been seen before timing.
-  for (size_t i = 1; i < cycle; ++i) s.run(sets[i]);
+  for (size_t i = 1; i < cycle; ++i) outs[i] = s.run(sets[i]);
   uint64_t compiled_after_cycle = s.stats().kernels_compiled;
-  for (int i = 0; i < warmup; ++i) s.run(sets[size_t(i) % cycle]);
+  for (int i = 0; i < warmup; ++i) s.run(sets[size_t(i) % cycle], outs[size_t(i) % cycle]);
   std::vector<double> times;
   times.reserve(size_t(runs));
+  uint64_t allocs0 = heap_allocations();
   for (int i = 0; i < runs; ++i) {
     auto t = Clock::now();
-    s.run(sets[size_t(i) % cycle]);
+    s.run(sets[size_t(i) % cycle], outs[size_t(i) % cycle]);
     times.push_back(ms_since(t));
   }
+  double allocs_per_run = double(heap_allocations() - allocs0) / double(std::max(1, runs));
   std::vector<double> sorted = times;
   std::sort(sorted.begin(), sorted.end());
   auto pct = [&](double p) {
@@ -120,6 +125,9 @@ int cmd_bench(Args& args) {
   };
   double median = pct(0.5), p90 = pct(0.9), min = sorted.front();
   auto st = s.stats();
+  std::map<std::string, Dims> shape0;
+  for (const auto& [name, t] : sets[0]) shape0[name] = t.dims();
+  PlanInfo pi = s.plan_info(shape0);
   if (json) {
     std::ostringstream os;
     os << "{\"model\":" << json_quote(model) << ",\"threads\":" << threads << ",\"runs\":" << runs
@@ -132,7 +140,11 @@ int cmd_bench(Args& args) {
        << ",\"compiles_after_warmup\":" << (st.kernels_compiled - compiled_after_cycle)
        << ",\"cache_hits\":" << st.kernel_cache_hits
        << ",\"disk_cache_hits\":" << st.kernel_disk_hits << ",\"plan_hits\":" << st.plan_hits
-       << ",\"plan_misses\":" << st.plan_misses << "}";
+       << ",\"plan_misses\":" << st.plan_misses << ",\"kernels_per_run\":" << pi.launches
+       << ",\"native_kernels\":" << pi.native_kernels
+       << ",\"reference_kernels\":" << pi.reference_kernels << ",\"arena_bytes\":" << pi.arena_bytes
+       << ",\"intermediate_bytes\":" << pi.intermediate_bytes
+       << ",\"allocations_per_run\":" << allocs_per_run << "}";
     std::cout << os.str() << "\n";
   } else {
     std::cout << "model      " << model << "\n";
@@ -147,6 +159,10 @@ int cmd_bench(Args& args) {
     std::cout << "kernels    " << st.kernels_compiled << " compiled (" << st.compile_ms << " ms), "
               << st.kernel_cache_hits << " cache hits (" << st.kernel_disk_hits << " from disk), "
               << (st.kernels_compiled - compiled_after_cycle) << " compiled after warm-up\n";
+    std::cout << "per run    " << pi.launches << " kernels (" << pi.native_kernels << " native, "
+              << pi.reference_kernels << " reference), arena " << pi.arena_bytes << " bytes ("
+              << pi.intermediate_bytes << " bytes of intermediates), " << allocs_per_run
+              << " allocations\n";
   }
   return 0;
 }

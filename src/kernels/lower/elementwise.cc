@@ -72,6 +72,16 @@ std::optional<jit::Kernel> map_kernel(LowerContext& ctx, const std::vector<int>&
   for (int i : inputs)
     if (!ctx.has_input(i) || !broadcasts_to(ctx.input(i), out)) return std::nullopt;
   if (!output_is_broadcast_of(ctx, inputs)) return std::nullopt;
+  if (MapCapture* cap = ctx.capture()) {
+    std::vector<Expr> v;
+    for (int i : inputs) {
+      if (size_t(i) >= cap->args.size() || !cap->args[size_t(i)]) return std::nullopt;
+      v.push_back(cap->args[size_t(i)]);
+    }
+    cap->result = f(v);
+    cap->work = work;
+    return jit::Kernel{};
+  }
   Stmt body = loop_nest(
       ctx, out.dims,
       [&](const std::vector<Expr>& idx) {

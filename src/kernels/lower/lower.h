@@ -61,6 +61,16 @@ struct Schedule {
   static Schedule for_host();
 };
 
+/// Capture mode of elementwise lowerings (those built on a map over the output's elements): the
+/// lowering does not build a kernel but applies its scalar function to `args` (one expression per
+/// node input slot, null when not available) and leaves the value in `result`, so the plan can
+/// fuse a chain of elementwise nodes into one loop nest (lower_elementwise_chain).
+struct MapCapture {
+  std::vector<jit::Expr> args;
+  jit::Expr result;
+  int64_t work = 1;
+};
+
 class LowerContext {
  public:
   LowerContext(const ir::Node& node, std::vector<std::optional<TensorArg>> inputs,
@@ -99,6 +109,10 @@ class LowerContext {
   /// Declares the buffers and returns the validated kernel.
   jit::Kernel finish(jit::Stmt body, const std::string& label) const;
 
+  /// Capture mode (see MapCapture): null in normal lowering.
+  MapCapture* capture() const { return capture_; }
+  void set_capture(MapCapture* c) { capture_ = c; }
+
  private:
   const ir::Node& node_;
   std::vector<std::optional<TensorArg>> inputs_;
@@ -106,6 +120,7 @@ class LowerContext {
   std::vector<const Tensor*> constants_;
   Schedule schedule_;
   std::map<std::string, int> var_counters_;
+  MapCapture* capture_ = nullptr;
 };
 
 /// A lowering: the kernel for this node, or nullopt to leave it to the reference kernel.
@@ -145,6 +160,23 @@ jit::Expr product(const std::vector<jit::Expr>& dims, size_t begin = 0, size_t e
 std::optional<int64_t> concrete_value(const LowerContext& ctx, const jit::Expr& e);
 /// Lanes of the vectorized innermost loops: one native vector of the widest output element.
 int vector_factor(const LowerContext& ctx);
+
+/// One node of an elementwise chain: its own context (its inputs and outputs as TensorArgs) and,
+/// per input slot, where the value comes from in the fused kernel: an input buffer of `fused`
+/// (>= 0), the output of an earlier member k (-(k + 1)), or nothing (kOmitted).
+struct ChainMember {
+  LowerContext* ctx = nullptr;
+  std::vector<int> source;
+  static constexpr int kOmitted = -1000000;
+};
+/// One loop nest over `fused`'s output 0 computing every member in order (each member's output
+/// has that shape; external inputs broadcast to it) and storing the last member's value: the
+/// intermediates never touch memory. nullopt when a member is not an elementwise lowering.
+std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
+                                                   const std::vector<ChainMember>& members,
+                                                   const std::string& label);
+/// Whether the node's lowering is an elementwise map (probed in capture mode).
+bool is_elementwise_lowering(LowerContext& ctx);
 
 // Family registration functions (one file per family under src/kernels/lower/).
 void register_elementwise_lowerings(Lowerings& l);

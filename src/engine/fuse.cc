@@ -1,0 +1,149 @@
+// Fusion group formation (see fuse.h).
+#include "engine/fuse.h"
+
+#include "engine/fuse_internal.h"
+
+#include <algorithm>
+
+namespace kiln::engine {
+
+namespace {
+
+bool is_op(const ir::Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
+
+bool same_concrete_shape(const ir::Graph& g, int a, int b) {
+  const ir::Value& x = g.values[size_t(a)];
+  const ir::Value& y = g.values[size_t(b)];
+  return x.dtype == y.dtype && x.shape.is_concrete() && y.shape.is_concrete() &&
+         x.shape.concrete() == y.shape.concrete();
+}
+
+// A constant of N elements laid out along the last dim only ([N], [1,N], ...).
+bool is_row_bias(const ir::Graph& g, int v, int64_t n) {
+  const ir::Value& b = g.values[size_t(v)];
+  if (!b.constant.defined() || b.dtype != DType::kF32) return false;
+  const Dims& d = b.constant.dims();
+  if (d.empty() || d.back() != n) return false;
+  for (size_t i = 0; i + 1 < d.size(); ++i)
+    if (d[i] != 1) return false;
+  return true;
+}
+
+}  // namespace
+
+GroupContext::GroupContext(const ir::Graph& g, const std::vector<char>& live)
+    : readers_(g.values.size()), graph_out_(g.values.size(), 0) {
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    if (!live[ni]) continue;
+    for (int id : g.nodes[ni].inputs)
+      if (id >= 0 && (readers_[size_t(id)].empty() || readers_[size_t(id)].back() != int(ni)))
+        readers_[size_t(id)].push_back(int(ni));
+  }
+  for (int id : g.outputs) graph_out_[size_t(id)] = 1;
+}
+
+std::vector<FusionGroup> form_groups(const ir::Graph& g, const std::vector<char>& live,
+                                     int opt_level, const FusionHooks& hooks) {
+  const size_t nn = g.nodes.size();
+  GroupContext ctx(g, live);
+  auto sole_reader = [&](int v) { return ctx.sole_reader(v); };
+
+  std::vector<FusionGroup> groups;
+  std::vector<int> group_of(nn, -1);
+  if (opt_level >= 3 && hooks.epilogue_anchor)
+    form_attention_groups(g, live, ctx, groups, group_of);
+  auto claim = [&](int node, int group) {
+    group_of[size_t(node)] = group;
+    groups[size_t(group)].nodes.push_back(node);
+  };
+
+  // Native kernels with their epilogues.
+  if (opt_level >= 3 && hooks.epilogue_anchor) {
+    for (size_t ni = 0; ni < nn; ++ni) {
+      if (!live[ni] || group_of[ni] >= 0 || !hooks.epilogue_anchor(int(ni))) continue;
+      const ir::Node& anchor = g.nodes[ni];
+      int gi = int(groups.size());
+      groups.push_back({});
+      groups.back().kind = FusionGroup::Kind::kEpilogue;
+      claim(int(ni), gi);
+      const bool matmul = !is_op(anchor, "Conv");
+      int cur = anchor.outputs[0];
+      for (;;) {
+        int r = sole_reader(cur);
+        if (r < 0 || group_of[size_t(r)] >= 0) break;
+        const ir::Node& n = g.nodes[size_t(r)];
+        FusionGroup& grp = groups[size_t(gi)];
+        if (is_op(n, "Add") && n.inputs.size() == 2 && n.outputs.size() == 1 &&
+            grp.activation < 0) {
+          int other = n.inputs[0] == cur ? n.inputs[1] : n.inputs[0];
+          if (other < 0 || other == cur) break;
+          const ir::Value& cv = g.values[size_t(cur)];
+          if (matmul && grp.bias_add < 0 && grp.residual_add < 0 && cv.shape.is_concrete() &&
+              !cv.shape.concrete().empty() && is_row_bias(g, other, cv.shape.concrete().back()) &&
+              same_concrete_shape(g, n.outputs[0], cur)) {
+            grp.bias_add = r;
+          } else if (grp.residual_add < 0 && same_concrete_shape(g, other, cur) &&
+                     same_concrete_shape(g, n.outputs[0], cur)) {
+            grp.residual_add = r;
+            grp.residual = other;
+          } else {
+            break;
+          }
+          claim(r, gi);
+          cur = n.outputs[0];
+          continue;
+        }
+        if (grp.activation < 0 && hooks.epilogue_activation && hooks.epilogue_activation(r) &&
+            same_concrete_shape(g, n.outputs[0], cur)) {
+          grp.activation = r;
+          claim(r, gi);
+        }
+        break;
+      }
+    }
+  }
+
+  // Elementwise chains.
+  if (opt_level >= 2 && hooks.elementwise) {
+    for (size_t ni = 0; ni < nn; ++ni) {
+      if (!live[ni] || group_of[ni] >= 0) continue;
+      const ir::Node& n = g.nodes[ni];
+      if (n.outputs.size() != 1 || !hooks.elementwise(int(ni))) continue;
+      int join = -1;
+      for (int id : n.inputs) {
+        if (id < 0) continue;
+        int p = g.values[size_t(id)].producer;
+        if (p < 0 || group_of[size_t(p)] < 0) continue;
+        FusionGroup& cand = groups[size_t(group_of[size_t(p)])];
+        if (cand.kind != FusionGroup::Kind::kChain || cand.nodes.back() != p) continue;
+        if (sole_reader(id) != int(ni) || !same_concrete_shape(g, id, id)) continue;
+        const ir::Value& iv = g.values[size_t(id)];
+        const ir::Value& ov = g.values[size_t(n.outputs[0])];
+        if (!ov.shape.is_concrete() || iv.shape.concrete() != ov.shape.concrete()) continue;
+        join = group_of[size_t(p)];
+        break;
+      }
+      if (join < 0) {
+        join = int(groups.size());
+        groups.push_back({});
+        groups.back().kind = FusionGroup::Kind::kChain;
+      }
+      claim(int(ni), join);
+    }
+  }
+
+  for (size_t ni = 0; ni < nn; ++ni) {
+    if (!live[ni] || group_of[ni] >= 0) continue;
+    groups.push_back({});
+    claim(int(ni), int(groups.size()) - 1);
+  }
+  for (FusionGroup& grp : groups)
+    if (grp.kind == FusionGroup::Kind::kChain && grp.nodes.size() == 1)
+      grp.kind = FusionGroup::Kind::kSingle;
+  std::stable_sort(groups.begin(), groups.end(), [](const FusionGroup& a, const FusionGroup& b) {
+    return a.nodes.back() < b.nodes.back();
+  });
+  return groups;
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,208 @@
+// Fused attention: softmax(scale * Q·Kᵀ (+ mask)) · V in one pass per query row, never holding
+// the whole score matrix. Q, Kᵀ, V and the output are strided 4-D views ([B, H, rows, cols]),
+// so the Split/Reshape/Transpose nodes that only re-index them need no kernel of their own.
+//
+// Per (batch, head, query row): scores over the keys into a row buffer (Sk floats), the mask,
+// a max-subtracted exp, the sum, then the weighted sum of V rows. Rows are independent and run
+// in parallel with oneTBB when the work pays for it. The inner loops are plain C++ written so
+// GCC vectorizes them (independent lanes, no reductions across lanes), compiled for AVX-512,
+// AVX2 and baseline x86-64 with function multi-versioning.
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "kernels/native_ops.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define KILN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define KILN_MULTIVERSION
+#endif
+
+constexpr int kLanes = 16;
+
+// exp(x) for x <= 0 (scores minus their max), to ~2 ulp: 2^n * p(r), r in [-ln2/2, ln2/2].
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.0f);
+  float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = x - n * 0.693359375f;
+  r -= n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+struct RowArgs {
+  const float* q;  // query row, stride q_d
+  int64_t q_d;
+  const float* k;  // key 0, element d of key j at k[j * k_j + d * k_d]
+  int64_t k_j, k_d;
+  const float* v;  // value row 0, element c of row j at v[j * v_j + c * v_c]
+  int64_t v_j, v_c;
+  const float* add;     // additive mask row (stride add_j) or null
+  const uint8_t* keep;  // Where condition row (stride keep_j) or null
+  int64_t add_j, keep_j;
+  bool keep_when_true;
+  float fill;
+  float scale;
+  int64_t sk, d, dv;
+  float* out;  // output row, stride out_c
+  int64_t out_c;
+  float* scores;  // sk floats
+};
+
+KILN_MULTIVERSION
+void attention_row(const RowArgs& a) {
+  float* s = a.scores;
+  // Scores: contiguous key rows get lane-parallel partial sums.
+  for (int64_t j = 0; j < a.sk; ++j) {
+    const float* kj = a.k + j * a.k_j;
+    float acc[kLanes] = {};
+    int64_t d = 0;
+    if (a.k_d == 1 && a.q_d == 1) {
+      for (; d + kLanes <= a.d; d += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[l] += a.q[d + l] * kj[d + l];
+    }
+    float sum = 0;
+    for (; d < a.d; ++d) sum += a.q[d * a.q_d] * kj[d * a.k_d];
+    for (int l = 0; l < kLanes; ++l) sum += acc[l];
+    s[j] = sum * a.scale;
+  }
+  if (a.add)
+    for (int64_t j = 0; j < a.sk; ++j) s[j] += a.add[j * a.add_j];
+  if (a.keep)
+    for (int64_t j = 0; j < a.sk; ++j)
+      if ((a.keep[j * a.keep_j] != 0) != a.keep_when_true) s[j] = a.fill;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < a.sk; ++j) mx = std::max(mx, s[j]);
+  if (std::isinf(mx) && mx < 0)
+    mx = 0;  // every score -inf: exp gives 0s, as the reference's NaN-free path
+  float total = 0;
+  for (int64_t j = 0; j < a.sk; ++j) {
+    float e = std::isnan(s[j]) ? s[j] : exp_nonpositive(s[j] - mx);
+    if (s[j] == -std::numeric_limits<float>::infinity()) e = 0;
+    s[j] = e;
+    total += e;
+  }
+  const float inv = 1.0f / total;
+  for (int64_t c = 0; c < a.dv; ++c) a.out[c * a.out_c] = 0;
+  if (a.v_c == 1 && a.out_c == 1) {
+    for (int64_t j = 0; j < a.sk; ++j) {
+      const float p = s[j] * inv;
+      const float* vj = a.v + j * a.v_j;
+      for (int64_t c = 0; c < a.dv; ++c) a.out[c] += p * vj[c];
+    }
+  } else {
+    for (int64_t j = 0; j < a.sk; ++j) {
+      const float p = s[j] * inv;
+      for (int64_t c = 0; c < a.dv; ++c) a.out[c * a.out_c] += p * a.v[j * a.v_j + c * a.v_c];
+    }
+  }
+}
+
+class NativeAttention final : public NativeOp {
+ public:
+  explicit NativeAttention(const AttentionSpec& s) : s_(s) {}
+
+  void run(void* const* buffers, void* /*scratch*/) const override {
+    const float* q = static_cast<const float*>(buffers[0]) + s_.q.offset;
+    const float* kt = static_cast<const float*>(buffers[1]) + s_.kt.offset;
+    const float* v = static_cast<const float*>(buffers[2]) + s_.v.offset;
+    const void* mask = buffers[3];
+    float* out = static_cast<float*>(buffers[4]);
+    const int64_t b = s_.q.dims[0], h = s_.q.dims[1], sq = s_.q.dims[2];
+    const int64_t rows = b * h * sq;
+    const int64_t sk = s_.kt.dims[3];
+    auto body = [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<float> scores;
+      if (scores.size() < size_t(sk)) scores.resize(size_t(sk));
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t bi = r / (h * sq), hi = (r / sq) % h, i = r % sq;
+        RowArgs a{};
+        a.q = q + bi * s_.q.strides[0] + hi * s_.q.strides[1] + i * s_.q.strides[2];
+        a.q_d = s_.q.strides[3];
+        a.k = kt + bi * s_.kt.strides[0] + hi * s_.kt.strides[1];
+        a.k_d = s_.kt.strides[2];
+        a.k_j = s_.kt.strides[3];
+        a.v = v + bi * s_.v.strides[0] + hi * s_.v.strides[1];
+        a.v_j = s_.v.strides[2];
+        a.v_c = s_.v.strides[3];
+        if (s_.mask_kind != AttentionSpec::kNone) {
+          const int64_t off =
+              bi * s_.mask_strides[0] + hi * s_.mask_strides[1] + i * s_.mask_strides[2];
+          if (s_.mask_kind == AttentionSpec::kAdd) {
+            a.add = static_cast<const float*>(mask) + off;
+            a.add_j = s_.mask_strides[3];
+          } else {
+            a.keep = static_cast<const uint8_t*>(mask) + off;
+            a.keep_j = s_.mask_strides[3];
+          }
+        }
+        a.keep_when_true = s_.keep_when_true;
+        a.fill = s_.fill;
+        a.scale = s_.scale;
+        a.sk = sk;
+        a.d = s_.q.dims[3];
+        a.dv = s_.v.dims[3];
+        a.out = out + bi * s_.out_strides[0] + hi * s_.out_strides[1] + i * s_.out_strides[2];
+        a.out_c = s_.out_strides[3];
+        a.scores = scores.data();
+        attention_row(a);
+      }
+    };
+    const int64_t work = sk * (s_.q.dims[3] + s_.v.dims[3]);  // FMAs per row
+    const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, work));
+    if (rows <= grain) {
+      body(0, rows);
+    } else {
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, grain),
+                        [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+    }
+  }
+
+  std::string describe() const override {
+    std::string m = s_.mask_kind == AttentionSpec::kAdd     ? "+mask"
+                    : s_.mask_kind == AttentionSpec::kWhere ? "+where"
+                                                            : "";
+    return "attention " + std::to_string(s_.q.dims[0]) + "x" + std::to_string(s_.q.dims[1]) +
+           " heads, " + std::to_string(s_.q.dims[2]) + "x" + std::to_string(s_.kt.dims[3]) +
+           " scores, head dim " + std::to_string(s_.q.dims[3]) + m;
+  }
+
+ private:
+  AttentionSpec s_;
+};
+
+}  // namespace
+
+std::shared_ptr<const NativeOp> make_native_attention(const AttentionSpec& spec) {
+  auto four = [](const StridedView& v) { return v.dims.size() == 4 && v.strides.size() == 4; };
+  if (!four(spec.q) || !four(spec.kt) || !four(spec.v) || spec.out_strides.size() != 4)
+    return nullptr;
+  if (spec.q.dims[3] != spec.kt.dims[2] || spec.kt.dims[3] != spec.v.dims[2] ||
+      spec.q.dims[0] != spec.kt.dims[0] || spec.q.dims[1] != spec.kt.dims[1] ||
+      spec.q.dims[0] != spec.v.dims[0] || spec.q.dims[1] != spec.v.dims[1])
+    return nullptr;
+  if (spec.kt.dims[3] == 0 || spec.q.dims[3] == 0) return nullptr;
+  if (spec.mask_kind != AttentionSpec::kNone && spec.mask_strides.size() != 4) return nullptr;
+  return std::make_shared<NativeAttention>(spec);
+}
+
+}  // namespace kiln::kernels

@@ -1,0 +1,56 @@
+// Native kernels for plan steps: which graph patterns they serve and how they are built.
+//
+// An epilogue group (engine/fuse.h) is a Conv, MatMul or Gemm with constant weights followed by
+// an optional bias Add, residual Add and activation. make_native_epilogue builds one NativeOp
+// for it, packing the weights once; the step's buffers are {x, residual (may be null), y}.
+// native_anchor and native_activation tell the fusion pass which nodes qualify, so a group is
+// only formed where a kernel exists.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kernels/native.h"
+
+namespace kiln::kernels {
+
+struct EpilogueSpec {
+  int anchor = -1;        // node: Conv / MatMul / Gemm
+  int bias_add = -1;      // node: Add of a constant [N] bias (MatMul/Gemm), or -1
+  int residual_add = -1;  // node: Add of a tensor of the output's shape, or -1
+  int residual = -1;      // value added by residual_add
+  int activation = -1;    // node: the activation applied last, or -1
+};
+
+/// A tensor read through strides (elements) from another value's memory: `value`'s elements
+/// starting at `offset`.
+struct StridedView {
+  int value = -1;
+  int64_t offset = 0;
+  std::vector<int64_t> dims, strides;
+};
+
+/// softmax(scale * Q·Kᵀ (+ mask)) · V over [batch, heads] with an optional mask broadcast to the
+/// scores. Buffers: {Q's value, Kᵀ's value, V's value, mask (or null), output}.
+struct AttentionSpec {
+  StridedView q, kt, v;  // [B, H, Sq, D], [B, H, D, Sk], [B, H, Sk, Dv]
+  float scale = 1;
+  enum MaskKind { kNone, kAdd, kWhere } mask_kind = kNone;
+  int mask = -1;                      // f32 added to the scores, or the bool Where condition
+  std::vector<int64_t> mask_strides;  // 4 strides over the scores' dims (0 = broadcast)
+  bool keep_when_true = true;         // Where(cond, scores, fill) vs Where(cond, fill, scores)
+  float fill = 0;
+  std::vector<int64_t> out_strides;  // the output [B, H, Sq, Dv] in memory
+};
+std::shared_ptr<const NativeOp> make_native_attention(const AttentionSpec& spec);
+
+/// Whether node `n` can anchor a native kernel: f32, constant weights, supported attributes.
+bool native_anchor(const ir::Graph& g, const ir::Node& n);
+/// Whether node `n` is an activation a native epilogue applies (f32, constant parameters).
+bool native_activation(const ir::Graph& g, const ir::Node& n);
+/// The native kernel for an epilogue group, or null when none applies.
+std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec);
+
+}  // namespace kiln::kernels
