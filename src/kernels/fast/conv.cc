@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
 #include "kernels/fast/pack.h"
 #include "kernels/fast/tasks.h"
@@ -82,8 +83,9 @@ std::string Conv2d::algorithm() const {
 size_t Conv2d::scratch_bytes() const {
   if (algo_ == Algo::kDepthwise) {
     const ConvShape& s = shape_;
-    return static_cast<size_t>((s.h + s.pad_t + s.pad_b) * (s.w + s.pad_l + s.pad_r)) *
-           sizeof(float);
+    const int64_t wp =
+        depthwise_row_width(s.w + s.pad_l + s.pad_r, s.out_w(), s.s, s.stride_w, s.dil_w);
+    return static_cast<size_t>((s.h + s.pad_t + s.pad_b) * wp) * sizeof(float);
   }
   return static_cast<size_t>(kKc * isa_for_level(level_).nr) * sizeof(float);
 }
@@ -137,7 +139,7 @@ void Conv2d::run_gemm(const float* x, float* y, const float* residual, void* scr
           if (pointwise) {
             pack_b_panel(xg, p_total, false, k0, kcb, j, cols, nr, bpanel);
           } else {
-            pack_b_im2col(xg, sh, k0, kcb, j, cols, nr, bpanel);
+            kr.im2col_panel(xg, sh, k0, kcb, j, cols, nr, bpanel);
           }
           for (int64_t i = i0; i < i1; i += mr) {
             TileEpilogue te;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/fast/activation.h"
+#include "kernels/fast/conv.h"
 
 namespace kiln::kernels::fast {
 
@@ -41,6 +42,9 @@ struct IsaKernels {
                        const Activation& act);
   /// The depthwise direct convolution of one plane (no bias/activation).
   void (*depthwise_plane)(const DepthwisePlane& p);
+  /// One im2col B panel of a conv (contract of pack_b_im2col in pack.h).
+  void (*im2col_panel)(const float* x, const ConvShape& sh, int64_t k0, int64_t kc, int64_t p0,
+                       int64_t cols, int nr, float* dst);
 };
 
 /// The table for the CPU (or the level forced for testing).

@@ -8,6 +8,7 @@
 
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
+#include "kernels/fast/pack.h"
 
 #define KILN_AVX2 __attribute__((target("avx2,fma")))
 
@@ -235,7 +236,8 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 
 }  // namespace
 
-const IsaKernels kAvx2Kernels = {2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane};
+const IsaKernels kAvx2Kernels = {2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
+                                   &pack_b_im2col};
 
 }  // namespace kiln::kernels::fast
 

@@ -5,10 +5,19 @@
 // the CPU reports avx512f/vl/dq and fma; the project is compiled without -march flags.
 #if defined(__x86_64__)
 
+// GCC 12's AVX-512 intrinsic headers build results from _mm512_undefined_ps(), which
+// -Wmaybe-uninitialized reports at every use (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
+#include "kernels/fast/pack.h"
 
 #define KILN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
@@ -217,11 +226,99 @@ KILN_AVX512 void epilogue_row(float* y, int64_t len, float bias, const float* re
   }
 }
 
-KILN_AVX512 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
+// 3x3 depthwise with all nine taps in registers, one zmm of outputs per step and one
+// accumulator per kernel row; stride 2 deinterleaves two loads with one permute.
+template <int SW>
+KILN_AVX512 void depthwise_3x3(const DepthwisePlane& p) {
+  __m512 w[9];
+#pragma GCC unroll 9
+  for (int i = 0; i < 9; ++i) w[i] = _mm512_set1_ps(p.w[i]);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t oh = 0; oh < p.oh; ++oh) {
+    const float* x0 = p.xp + oh * p.stride_h * p.wp;
+    float* y_row = p.y + oh * p.ow;
+    for (int64_t ow0 = 0; ow0 < p.ow; ow0 += 16) {
+      __m512 acc[3];
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; ++r) {
+        const float* src = x0 + r * p.dil_h * p.wp + ow0 * SW;
+        acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) {
+          const float* q = src + s * p.dil_w;
+          __m512 v;
+          if constexpr (SW == 1) {
+            v = _mm512_loadu_ps(q);
+          } else {
+            v = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
+          }
+          acc[r] = _mm512_fmadd_ps(w[r * 3 + s], v, acc[r]);
+        }
+      }
+      const __m512 out = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
+      _mm512_mask_storeu_ps(y_row + ow0, lane_mask(p.ow - ow0), out);
+    }
+  }
+}
+
+KILN_AVX512 void depthwise_plane(const DepthwisePlane& p) {
+  if (p.r == 3 && p.s == 3 && p.stride_w == 1) return depthwise_3x3<1>(p);
+  if (p.r == 3 && p.s == 3 && p.stride_w == 2) return depthwise_3x3<2>(p);
+  depthwise_plane_body(p);
+}
+
+/// Lanes [lo, hi) of 16.
+KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+}
+
+// pack_b_im2col with each output-row run copied by masked loads (padding lanes masked off, so
+// out-of-image addresses are never touched); strided rows use the portable packer.
+KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, int64_t kc,
+                              int64_t p0, int64_t cols, int nr, float* dst) {
+  if (sh.stride_w != 1) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
+  const int64_t ow_n = sh.out_w();
+  const int64_t rs = sh.r * sh.s;
+  int64_t ci = k0 / rs, r = (k0 % rs) / sh.s, s = k0 % sh.s;
+  const int64_t oh_start = p0 / ow_n, ow_start = p0 % ow_n;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* d = dst + kk * nr;
+    const float* plane = x + ci * sh.h * sh.w;
+    int64_t oh = oh_start, ow = ow_start, t = 0;
+    while (t < cols) {
+      const int64_t len = std::min(cols - t, ow_n - ow);
+      const int64_t ih = oh * sh.stride_h - sh.pad_t + r * sh.dil_h;
+      const bool row_ok = ih >= 0 && ih < sh.h;
+      const float* row = plane + (row_ok ? ih : 0) * sh.w;
+      const int64_t iw0 = ow - sh.pad_l + s * sh.dil_w;
+      for (int64_t u = 0; u < len; u += 16) {
+        const int64_t n = std::min<int64_t>(16, len - u);
+        const int64_t lo = std::clamp<int64_t>(-(iw0 + u), 0, n);
+        const int64_t hi = std::clamp<int64_t>(sh.w - (iw0 + u), lo, n);
+        const __mmask16 valid = row_ok ? lane_range(lo, hi) : 0;
+        const __m512 v = valid != 0 ? _mm512_maskz_loadu_ps(valid, row + iw0 + u) : zero;
+        _mm512_mask_storeu_ps(d + t + u, lane_mask(n), v);
+      }
+      t += len;
+      ow = 0;
+      ++oh;
+    }
+    for (int64_t j = cols; j < nr; j += 16) _mm512_mask_storeu_ps(d + j, lane_mask(nr - j), zero);
+    if (++s == sh.s) {
+      s = 0;
+      if (++r == sh.r) {
+        r = 0;
+        ++ci;
+      }
+    }
+  }
+}
 
 }  // namespace
 
-const IsaKernels kAvx512Kernels = {3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane};
+const IsaKernels kAvx512Kernels = {3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
+                                   &im2col_panel};
 
 }  // namespace kiln::kernels::fast
 

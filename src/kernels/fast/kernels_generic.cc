@@ -5,6 +5,7 @@
 
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
+#include "kernels/fast/pack.h"
 
 namespace kiln::kernels::fast {
 namespace {
@@ -50,6 +51,7 @@ void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
 
 }  // namespace
 
-const IsaKernels kGenericKernels = {0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane};
+const IsaKernels kGenericKernels = {0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
+                                   &pack_b_im2col};
 
 }  // namespace kiln::kernels::fast
