@@ -6,10 +6,10 @@
 #include <benchmark/benchmark.h>
 #include <tbb/global_control.h>
 
-#include <ctime>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>

@@ -4,8 +4,8 @@
 // a function carrying its target attribute (an always_inline callee takes the caller's ISA).
 //
 // Precondition: every row of the input plane is readable up to column
-// (round_up(ow, 16) - 1) * stride_w + (s - 1) * dil_w + stride_w - 1 (depthwise_row_width), so the last
-// chunk of a row reads whole vectors; lanes past ow are computed and dropped.
+// (round_up(ow, 16) - 1) * stride_w + (s - 1) * dil_w + stride_w - 1 (depthwise_row_width), so the
+// last chunk of a row reads whole vectors; lanes past ow are computed and dropped.
 #pragma once
 
 #include <cstdint>

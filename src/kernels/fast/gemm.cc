@@ -16,7 +16,7 @@ namespace {
 
 constexpr int64_t kNc = 256;    // columns per C chunk kept hot across K-blocks
 constexpr int64_t kMaxNr = 32;  // widest panel of any ISA (scratch sizing)
-constexpr int64_t kMaxMr = 8;   // tallest panel of any ISA
+constexpr int64_t kMaxMr = 12;  // tallest panel of any ISA
 
 struct PanelsView {
   const float* data;

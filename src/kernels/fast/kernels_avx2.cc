@@ -236,8 +236,8 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 
 }  // namespace
 
-const IsaKernels kAvx2Kernels = {2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
-                                   &pack_b_im2col};
+const IsaKernels kAvx2Kernels = {
+    2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col};
 
 }  // namespace kiln::kernels::fast
 

@@ -1,4 +1,4 @@
-// AVX-512F kernels of the fast GEMM/conv: the 8x32 register-tile microkernel (16 zmm
+// AVX-512F kernels of the fast GEMM/conv: the 12x32 register-tile microkernel (24 zmm
 // accumulators, B panel rows loaded as two zmm, A broadcast from the packed panel), its fused
 // epilogue with vectorized activations (exp by range reduction + degree-7 polynomial, erf by
 // Abramowitz-Stegun 7.1.26, |error| < 2e-7), and the depthwise plane kernel. Only called when
@@ -24,7 +24,7 @@
 namespace kiln::kernels::fast {
 namespace {
 
-constexpr int kMr = 8;
+constexpr int kMr = 12;
 constexpr int kNr = 32;
 
 KILN_AVX512 inline __m512 exp512(__m512 x) {
@@ -210,8 +210,16 @@ KILN_AVX512 void tile(int64_t kc, const float* pa, const float* pb, float* c, in
       return tile_rows<6>(kc, pa, pb, c, ldc, n, accumulate, ep);
     case 7:
       return tile_rows<7>(kc, pa, pb, c, ldc, n, accumulate, ep);
-    default:
+    case 8:
       return tile_rows<8>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 9:
+      return tile_rows<9>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 10:
+      return tile_rows<10>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 11:
+      return tile_rows<11>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    default:
+      return tile_rows<12>(kc, pa, pb, c, ldc, n, accumulate, ep);
   }
 }
 
@@ -317,8 +325,8 @@ KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, i
 
 }  // namespace
 
-const IsaKernels kAvx512Kernels = {3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
-                                   &im2col_panel};
+const IsaKernels kAvx512Kernels = {
+    3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &im2col_panel};
 
 }  // namespace kiln::kernels::fast
 

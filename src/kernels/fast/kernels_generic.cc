@@ -51,7 +51,7 @@ void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
 
 }  // namespace
 
-const IsaKernels kGenericKernels = {0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane,
-                                   &pack_b_im2col};
+const IsaKernels kGenericKernels = {
+    0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col};
 
 }  // namespace kiln::kernels::fast
