@@ -40,7 +40,9 @@ std::vector<float> check_conv(const ConvShape& sh, bool bias, bool residual, Act
   std::vector<float> y(y_size, 1234.5f);
 
   Conv2d conv(sh, w.data(), bias ? b.data() : nullptr, act);
-  if (want_algo != nullptr) EXPECT_EQ(conv.algorithm(), want_algo);
+  if (want_algo != nullptr) {
+    EXPECT_EQ(conv.algorithm(), want_algo);
+  }
   EXPECT_EQ(conv.shape().k, sh.k);
   AlignedBuffer scratch;
   void* s = with_scratch ? scratch.reserve(conv.scratch_bytes() / 4 + 1) : nullptr;
@@ -103,6 +105,9 @@ std::vector<ConvShape> shapes() {
       make(1, 4, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4),       // channel multiplier 2
       make(1, 5, 8, 70, 5, 3, 3, 3, 1, 0, 0, 0, 0, 5),      // depthwise stride 3, wide rows
       make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
+      make(1, 3, 9, 75, 8, 3, 3, 2, 1, 1, 2, 1, 0, 1),      // stride 2, rows wider than 16
+      make(1, 4, 11, 70, 6, 3, 3, 2, 2, 2, 3, 1, 2, 1),     // stride 2 and dilation 2
+      make(1, 8, 5, 6, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1),     // more than one row block
   };
 }
 

@@ -17,6 +17,10 @@ namespace kiln::kernels::fast {
 namespace {
 
 constexpr int64_t kNcConv = 256;  // output positions per C chunk kept hot across K-blocks
+// Rows (output channels) per task: every B panel packed from X serves this many rows, so it is
+// larger than the GEMM's kMc (B packing, an im2col gather here, is the costlier side); the
+// A block (kMcConv x kKc, 256 KB) still fits L2.
+constexpr int64_t kMcConv = 256;
 
 void check_shape(const ConvShape& s) {
   const bool ok = s.n >= 0 && s.c > 0 && s.k > 0 && s.r > 0 && s.s > 0 && s.group > 0 &&
@@ -107,7 +111,7 @@ void Conv2d::run_gemm(const float* x, float* y, const float* residual, void* scr
   const int64_t cg = sh.c / sh.group;
   const int64_t images = sh.n * sh.group;
 
-  const int64_t m_blocks = ceil_div(kg_, kMc);
+  const int64_t m_blocks = ceil_div(kg_, kMcConv);
   const int64_t mb = round_up(ceil_div(kg_, m_blocks), mr);
   const int64_t p_panels = ceil_div(p_total, nr);
   const int64_t budget = task_budget(static_cast<double>(sh.n) * sh.k * p_total * kdim_);

@@ -281,15 +281,18 @@ KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
 }
 
 // pack_b_im2col with each output-row run copied by masked loads (padding lanes masked off, so
-// out-of-image addresses are never touched); strided rows use the portable packer.
+// out-of-image addresses are never touched); stride 2 deinterleaves two loads with a permute.
+// Other strides use the portable packer.
 KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, int64_t kc,
                               int64_t p0, int64_t cols, int nr, float* dst) {
-  if (sh.stride_w != 1) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
+  const int64_t sw = sh.stride_w;
+  if (sw != 1 && sw != 2) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
   const int64_t ow_n = sh.out_w();
   const int64_t rs = sh.r * sh.s;
   int64_t ci = k0 / rs, r = (k0 % rs) / sh.s, s = k0 % sh.s;
   const int64_t oh_start = p0 / ow_n, ow_start = p0 % ow_n;
   const __m512 zero = _mm512_setzero_ps();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int64_t kk = 0; kk < kc; ++kk) {
     float* d = dst + kk * nr;
     const float* plane = x + ci * sh.h * sh.w;
@@ -299,13 +302,25 @@ KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, i
       const int64_t ih = oh * sh.stride_h - sh.pad_t + r * sh.dil_h;
       const bool row_ok = ih >= 0 && ih < sh.h;
       const float* row = plane + (row_ok ? ih : 0) * sh.w;
-      const int64_t iw0 = ow - sh.pad_l + s * sh.dil_w;
+      const int64_t iw0 = ow * sw - sh.pad_l + s * sh.dil_w;
       for (int64_t u = 0; u < len; u += 16) {
         const int64_t n = std::min<int64_t>(16, len - u);
-        const int64_t lo = std::clamp<int64_t>(-(iw0 + u), 0, n);
-        const int64_t hi = std::clamp<int64_t>(sh.w - (iw0 + u), lo, n);
-        const __mmask16 valid = row_ok ? lane_range(lo, hi) : 0;
-        const __m512 v = valid != 0 ? _mm512_maskz_loadu_ps(valid, row + iw0 + u) : zero;
+        const int64_t base = iw0 + u * sw;
+        __m512 v = zero;
+        if (row_ok && sw == 1) {
+          const int64_t lo = std::clamp<int64_t>(-base, 0, n);
+          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, n);
+          const __mmask16 valid = lane_range(lo, hi);
+          if (valid != 0) v = _mm512_maskz_loadu_ps(valid, row + base);
+        } else if (row_ok) {
+          const int64_t lo = std::clamp<int64_t>(-base, 0, 2 * n);
+          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, 2 * n);
+          const __mmask16 valid0 = lane_range(lo, hi), valid1 = lane_range(lo - 16, hi - 16);
+          if ((valid0 | valid1) != 0) {
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(valid0, row + base), even,
+                                       _mm512_maskz_loadu_ps(valid1, row + base + 16));
+          }
+        }
         _mm512_mask_storeu_ps(d + t + u, lane_mask(n), v);
       }
       t += len;
