@@ -1,0 +1,53 @@
+// Fast float32 2-D convolution (NCHW, the ONNX layout) for the CPU engine. Weights are packed
+// once at construction for the microkernel of the dispatch level current then; run() is const
+// and thread-safe. Algorithms: "gemm1x1" (1x1, stride 1, no pad: X read directly as the GEMM B
+// operand), "im2col-gemm" (B panels gathered from X on the fly, never materialized),
+// "depthwise" (group == C, K a multiple of C: direct kernel vectorized along the output row).
+// Bias, residual and activation are fused: y = act(conv(x) + bias + residual).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/fast/activation.h"
+#include "kernels/fast/buffer.h"
+
+namespace kiln::kernels::fast {
+
+/// 2-D convolution, NCHW input/output, weights K x C/group x R x S.
+struct ConvShape {
+  int64_t n, c, h, w, k, r, s;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  int64_t pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;
+  int64_t group = 1;
+  int64_t out_h() const { return (h + pad_t + pad_b - dil_h * (r - 1) - 1) / stride_h + 1; }
+  int64_t out_w() const { return (w + pad_l + pad_r - dil_w * (s - 1) - 1) / stride_w + 1; }
+};
+
+class Conv2d {
+ public:
+  Conv2d(const ConvShape& shape, const float* weights, const float* bias, Activation act);
+  /// y = act(conv(x) + bias + residual); residual nullable, NCHW like y. scratch:
+  /// scratch_bytes() bytes (64-byte aligned) or null; used by the serial path only.
+  void run(const float* x, float* y, const float* residual = nullptr,
+           void* scratch = nullptr) const;
+  size_t scratch_bytes() const;
+  const ConvShape& shape() const { return shape_; }
+  std::string algorithm() const;
+
+ private:
+  enum class Algo { kGemm1x1, kIm2col, kDepthwise };
+  void run_gemm(const float* x, float* y, const float* residual, void* scratch) const;
+  void run_depthwise(const float* x, float* y, const float* residual, void* scratch) const;
+
+  ConvShape shape_;
+  Activation act_;
+  Algo algo_;
+  int level_;
+  int64_t kg_, kdim_, kc_, m_pad_;  // rows per group, GEMM K, K-block, rows rounded to mr
+  AlignedBuffer weights_;           // packed A panels per group, or raw depthwise weights
+  AlignedBuffer bias_;              // k floats (zeros when no bias)
+};
+
+}  // namespace kiln::kernels::fast

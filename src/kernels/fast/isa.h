@@ -1,0 +1,61 @@
+// Internal: the per-ISA kernel table the fast GEMM/conv drivers call through, and the runtime
+// dispatch that picks it (AVX-512F, AVX2+FMA or generic C++). Each ISA lives in its own file,
+// compiled without -march flags; its functions carry target attributes and are only called
+// when __builtin_cpu_supports says the CPU has the features.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/fast/activation.h"
+#include "kernels/fast/conv.h"
+
+namespace kiln::kernels::fast {
+
+/// Epilogue of one register tile, pointers already offset to the tile's (row 0, col 0).
+struct TileEpilogue {
+  const float* bias_m = nullptr;  ///< per tile row
+  const float* bias_n = nullptr;  ///< per tile column
+  const float* residual = nullptr;
+  int64_t ld_residual = 0;
+  const Activation* act = nullptr;
+};
+
+/// Depthwise work for one (image, output channel) plane on a zero-padded input plane.
+struct DepthwisePlane {
+  const float* xp;  ///< padded input plane, row stride wp
+  int64_t wp;
+  const float* w;  ///< r*s weights
+  int64_t r, s, stride_h, stride_w, dil_h, dil_w, oh, ow;
+  float* y;  ///< oh x ow output, contiguous
+};
+
+struct IsaKernels {
+  int level;  ///< 0 generic, 2 avx2, 3 avx512
+  int mr, nr;
+  /// C[m x n] (n <= nr, m <= mr, row stride ldc) = (accumulate ? C : 0) + pa * pb over kc,
+  /// then, when ep is set, C = act(C + bias_m + bias_n + residual). pa: kc x mr (k-major
+  /// panel), pb: kc x nr; both 64-byte aligned.
+  void (*tile)(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int m, int n,
+               bool accumulate, const TileEpilogue* ep);
+  /// y[i] = act(y[i] + bias + residual[i]) for i < len (residual nullable).
+  void (*epilogue_row)(float* y, int64_t len, float bias, const float* residual,
+                       const Activation& act);
+  /// The depthwise direct convolution of one plane (no bias/activation).
+  void (*depthwise_plane)(const DepthwisePlane& p);
+  /// One im2col B panel of a conv (contract of pack_b_im2col in pack.h).
+  void (*im2col_panel)(const float* x, const ConvShape& sh, int64_t k0, int64_t kc, int64_t p0,
+                       int64_t cols, int nr, float* dst);
+};
+
+/// The table for the CPU (or the level forced for testing).
+const IsaKernels& isa();
+/// The table for a level that the CPU supports (0, 2 or 3).
+const IsaKernels& isa_for_level(int level);
+
+extern const IsaKernels kGenericKernels;
+#if defined(__x86_64__)
+extern const IsaKernels kAvx2Kernels;
+extern const IsaKernels kAvx512Kernels;
+#endif
+
+}  // namespace kiln::kernels::fast

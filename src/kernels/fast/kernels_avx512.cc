@@ -1,0 +1,348 @@
+// AVX-512F kernels of the fast GEMM/conv: the 12x32 register-tile microkernel (24 zmm
+// accumulators, B panel rows loaded as two zmm, A broadcast from the packed panel), its fused
+// epilogue with vectorized activations (exp by range reduction + degree-7 polynomial, erf by
+// Abramowitz-Stegun 7.1.26, |error| < 2e-7), and the depthwise plane kernel. Only called when
+// the CPU reports avx512f/vl/dq and fma; the project is compiled without -march flags.
+#if defined(__x86_64__)
+
+// GCC 12's AVX-512 intrinsic headers build results from _mm512_undefined_ps(), which
+// -Wmaybe-uninitialized reports at every use (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/fast/depthwise_body.h"
+#include "kernels/fast/isa.h"
+#include "kernels/fast/pack.h"
+
+#define KILN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
+
+namespace kiln::kernels::fast {
+namespace {
+
+constexpr int kMr = 12;
+constexpr int kNr = 32;
+
+KILN_AVX512 inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+KILN_AVX512 inline __m512 sigmoid512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+KILN_AVX512 inline __m512 tanh512(__m512 x) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 e = exp512(_mm512_add_ps(x, x));
+  return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, e)));
+}
+
+KILN_AVX512 inline __m512 erf512(__m512 x) {
+  const __m512 sign = _mm512_and_ps(x, _mm512_set1_ps(-0.0f));
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, one));
+  __m512 p = _mm512_set1_ps(1.061405429f);
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+  p = _mm512_mul_ps(p, t);
+  const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
+  return _mm512_or_ps(_mm512_fnmadd_ps(p, e, one), sign);
+}
+
+KILN_AVX512 inline __m512 activate512(__m512 v, const Activation& a) {
+  using K = Activation::Kind;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512 one = _mm512_set1_ps(1.0f);
+  const __m512 half = _mm512_set1_ps(0.5f);
+  switch (a.kind) {
+    case K::kNone:
+      return v;
+    case K::kRelu:
+      return _mm512_max_ps(v, zero);
+    case K::kLeakyRelu:
+      return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v,
+                                _mm512_set1_ps(a.alpha));
+    case K::kClip:
+      return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.alpha)), _mm512_set1_ps(a.beta));
+    case K::kSigmoid:
+      return sigmoid512(v);
+    case K::kTanh:
+      return tanh512(v);
+    case K::kHardSigmoid:
+      return _mm512_min_ps(
+          _mm512_max_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(a.alpha), _mm512_set1_ps(a.beta)), zero),
+          one);
+    case K::kHardSwish:
+      return _mm512_mul_ps(
+          v, _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6), half), zero),
+                           one));
+    case K::kSilu:
+      return _mm512_mul_ps(v, sigmoid512(v));
+    case K::kGeluErf:
+      return _mm512_mul_ps(_mm512_mul_ps(half, v),
+                           _mm512_add_ps(one, erf512(_mm512_mul_ps(v, _mm512_set1_ps(kSqrtHalf)))));
+    case K::kGeluTanh: {
+      const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
+      const __m512 inner = _mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi),
+                                         _mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v));
+      return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, tanh512(inner)));
+    }
+  }
+  return v;
+}
+
+KILN_AVX512 inline __mmask16 lane_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF)
+                 : (n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1));
+}
+
+// R rows of the tile; small R keep two accumulator sets (even/odd k) to cover FMA latency.
+template <int R>
+KILN_AVX512 void tile_rows(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc,
+                           int n, bool accumulate, const TileEpilogue* ep) {
+  constexpr int U = R <= 2 ? 2 : 1;
+  __m512 acc0[U][R], acc1[U][R];
+#pragma GCC unroll 16
+  for (int u = 0; u < U; ++u) {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc0[u][r] = acc1[u][r] = _mm512_setzero_ps();
+  }
+  int64_t p = 0;
+  if constexpr (U == 2) {
+    for (; p + 2 <= kc; p += 2) {
+#pragma GCC unroll 2
+      for (int u = 0; u < 2; ++u) {
+        const __m512 b0 = _mm512_load_ps(pb + (p + u) * kNr);
+        const __m512 b1 = _mm512_load_ps(pb + (p + u) * kNr + 16);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+          const __m512 av = _mm512_set1_ps(pa[(p + u) * kMr + r]);
+          acc0[u][r] = _mm512_fmadd_ps(av, b0, acc0[u][r]);
+          acc1[u][r] = _mm512_fmadd_ps(av, b1, acc1[u][r]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(pb + p * kNr);
+    const __m512 b1 = _mm512_load_ps(pb + p * kNr + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(pa[p * kMr + r]);
+      acc0[0][r] = _mm512_fmadd_ps(av, b0, acc0[0][r]);
+      acc1[0][r] = _mm512_fmadd_ps(av, b1, acc1[0][r]);
+    }
+  }
+  const __mmask16 m0 = lane_mask(n), m1 = lane_mask(n - 16);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    __m512 v0 = acc0[0][r], v1 = acc1[0][r];
+    if constexpr (U == 2) {
+      v0 = _mm512_add_ps(v0, acc0[1][r]);
+      v1 = _mm512_add_ps(v1, acc1[1][r]);
+    }
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    if (ep != nullptr) {
+      if (ep->bias_m != nullptr) {
+        const __m512 b = _mm512_set1_ps(ep->bias_m[r]);
+        v0 = _mm512_add_ps(v0, b);
+        v1 = _mm512_add_ps(v1, b);
+      }
+      if (ep->bias_n != nullptr) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ep->bias_n));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ep->bias_n + 16));
+      }
+      if (ep->residual != nullptr) {
+        const float* rr = ep->residual + r * ep->ld_residual;
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, rr));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr + 16));
+      }
+      if (ep->act->kind != Activation::Kind::kNone) {
+        v0 = activate512(v0, *ep->act);
+        v1 = activate512(v1, *ep->act);
+      }
+    }
+    _mm512_mask_storeu_ps(cr, m0, v0);
+    _mm512_mask_storeu_ps(cr + 16, m1, v1);
+  }
+}
+
+KILN_AVX512 void tile(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int m,
+                      int n, bool accumulate, const TileEpilogue* ep) {
+  switch (m) {
+    case 1:
+      return tile_rows<1>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 2:
+      return tile_rows<2>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 3:
+      return tile_rows<3>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 4:
+      return tile_rows<4>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 5:
+      return tile_rows<5>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 6:
+      return tile_rows<6>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 7:
+      return tile_rows<7>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 8:
+      return tile_rows<8>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 9:
+      return tile_rows<9>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 10:
+      return tile_rows<10>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    case 11:
+      return tile_rows<11>(kc, pa, pb, c, ldc, n, accumulate, ep);
+    default:
+      return tile_rows<12>(kc, pa, pb, c, ldc, n, accumulate, ep);
+  }
+}
+
+KILN_AVX512 void epilogue_row(float* y, int64_t len, float bias, const float* residual,
+                              const Activation& act) {
+  const __m512 b = _mm512_set1_ps(bias);
+  for (int64_t i = 0; i < len; i += 16) {
+    const __mmask16 m = lane_mask(len - i);
+    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), b);
+    if (residual != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + i));
+    _mm512_mask_storeu_ps(y + i, m, activate512(v, act));
+  }
+}
+
+// 3x3 depthwise with all nine taps in registers, one zmm of outputs per step and one
+// accumulator per kernel row; stride 2 deinterleaves two loads with one permute.
+template <int SW>
+KILN_AVX512 void depthwise_3x3(const DepthwisePlane& p) {
+  __m512 w[9];
+#pragma GCC unroll 9
+  for (int i = 0; i < 9; ++i) w[i] = _mm512_set1_ps(p.w[i]);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t oh = 0; oh < p.oh; ++oh) {
+    const float* x0 = p.xp + oh * p.stride_h * p.wp;
+    float* y_row = p.y + oh * p.ow;
+    for (int64_t ow0 = 0; ow0 < p.ow; ow0 += 16) {
+      __m512 acc[3];
+#pragma GCC unroll 3
+      for (int r = 0; r < 3; ++r) {
+        const float* src = x0 + r * p.dil_h * p.wp + ow0 * SW;
+        acc[r] = _mm512_setzero_ps();
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) {
+          const float* q = src + s * p.dil_w;
+          __m512 v;
+          if constexpr (SW == 1) {
+            v = _mm512_loadu_ps(q);
+          } else {
+            v = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
+          }
+          acc[r] = _mm512_fmadd_ps(w[r * 3 + s], v, acc[r]);
+        }
+      }
+      const __m512 out = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), acc[2]);
+      _mm512_mask_storeu_ps(y_row + ow0, lane_mask(p.ow - ow0), out);
+    }
+  }
+}
+
+KILN_AVX512 void depthwise_plane(const DepthwisePlane& p) {
+  if (p.r == 3 && p.s == 3 && p.stride_w == 1) return depthwise_3x3<1>(p);
+  if (p.r == 3 && p.s == 3 && p.stride_w == 2) return depthwise_3x3<2>(p);
+  depthwise_plane_body(p);
+}
+
+/// Lanes [lo, hi) of 16.
+KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+}
+
+// pack_b_im2col with each output-row run copied by masked loads (padding lanes masked off, so
+// out-of-image addresses are never touched); stride 2 deinterleaves two loads with a permute.
+// Other strides use the portable packer.
+KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, int64_t kc,
+                              int64_t p0, int64_t cols, int nr, float* dst) {
+  const int64_t sw = sh.stride_w;
+  if (sw != 1 && sw != 2) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
+  const int64_t ow_n = sh.out_w();
+  const int64_t rs = sh.r * sh.s;
+  int64_t ci = k0 / rs, r = (k0 % rs) / sh.s, s = k0 % sh.s;
+  const int64_t oh_start = p0 / ow_n, ow_start = p0 % ow_n;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    float* d = dst + kk * nr;
+    const float* plane = x + ci * sh.h * sh.w;
+    int64_t oh = oh_start, ow = ow_start, t = 0;
+    while (t < cols) {
+      const int64_t len = std::min(cols - t, ow_n - ow);
+      const int64_t ih = oh * sh.stride_h - sh.pad_t + r * sh.dil_h;
+      const bool row_ok = ih >= 0 && ih < sh.h;
+      const float* row = plane + (row_ok ? ih : 0) * sh.w;
+      const int64_t iw0 = ow * sw - sh.pad_l + s * sh.dil_w;
+      for (int64_t u = 0; u < len; u += 16) {
+        const int64_t n = std::min<int64_t>(16, len - u);
+        const int64_t base = iw0 + u * sw;
+        __m512 v = zero;
+        if (row_ok && sw == 1) {
+          const int64_t lo = std::clamp<int64_t>(-base, 0, n);
+          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, n);
+          const __mmask16 valid = lane_range(lo, hi);
+          if (valid != 0) v = _mm512_maskz_loadu_ps(valid, row + base);
+        } else if (row_ok) {
+          const int64_t lo = std::clamp<int64_t>(-base, 0, 2 * n);
+          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, 2 * n);
+          const __mmask16 valid0 = lane_range(lo, hi), valid1 = lane_range(lo - 16, hi - 16);
+          if ((valid0 | valid1) != 0) {
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(valid0, row + base), even,
+                                       _mm512_maskz_loadu_ps(valid1, row + base + 16));
+          }
+        }
+        _mm512_mask_storeu_ps(d + t + u, lane_mask(n), v);
+      }
+      t += len;
+      ow = 0;
+      ++oh;
+    }
+    for (int64_t j = cols; j < nr; j += 16) _mm512_mask_storeu_ps(d + j, lane_mask(nr - j), zero);
+    if (++s == sh.s) {
+      s = 0;
+      if (++r == sh.r) {
+        r = 0;
+        ++ci;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const IsaKernels kAvx512Kernels = {
+    3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &im2col_panel};
+
+}  // namespace kiln::kernels::fast
+
+#endif  // __x86_64__

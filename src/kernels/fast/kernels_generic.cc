@@ -1,0 +1,57 @@
+// Portable C++ kernels of the fast GEMM/conv: a 4x16 register tile the compiler vectorizes
+// with the baseline ISA, scalar libm activations (the definition in activation.h), and the
+// depthwise plane kernel. Used on CPUs without AVX2+FMA and tested on every machine.
+#include <cstdint>
+
+#include "kernels/fast/depthwise_body.h"
+#include "kernels/fast/isa.h"
+#include "kernels/fast/pack.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+constexpr int kMr = 4;
+constexpr int kNr = 16;
+
+void tile(int64_t kc, const float* pa, const float* pb, float* c, int64_t ldc, int m, int n,
+          bool accumulate, const TileEpilogue* ep) {
+  float acc[kMr][kNr] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* a = pa + p * kMr;
+    const float* b = pb + p * kNr;
+    for (int i = 0; i < kMr; ++i) {
+      for (int j = 0; j < kNr; ++j) acc[i][j] += a[i] * b[j];
+    }
+  }
+  for (int i = 0; i < m; ++i) {
+    float* cr = c + i * ldc;
+    for (int j = 0; j < n; ++j) {
+      float v = acc[i][j];
+      if (accumulate) v += cr[j];
+      if (ep != nullptr) {
+        if (ep->bias_m != nullptr) v += ep->bias_m[i];
+        if (ep->bias_n != nullptr) v += ep->bias_n[j];
+        if (ep->residual != nullptr) v += ep->residual[i * ep->ld_residual + j];
+        v = apply_activation(v, *ep->act);
+      }
+      cr[j] = v;
+    }
+  }
+}
+
+void epilogue_row(float* y, int64_t len, float bias, const float* residual, const Activation& act) {
+  for (int64_t i = 0; i < len; ++i) {
+    float v = y[i] + bias;
+    if (residual != nullptr) v += residual[i];
+    y[i] = apply_activation(v, act);
+  }
+}
+
+void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
+
+}  // namespace
+
+const IsaKernels kGenericKernels = {
+    0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col};
+
+}  // namespace kiln::kernels::fast

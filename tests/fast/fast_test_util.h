@@ -1,0 +1,96 @@
+// Shared helpers of the fast-kernel tests: a double-precision activation reference, random
+// data, and a guard that runs a body once per dispatch level this CPU supports (generic, AVX2,
+// AVX-512), restoring detection afterwards.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/fast/activation.h"
+#include "kernels/fast/gemm.h"
+
+namespace kiln::kernels::fast::testing {
+
+inline double activation_ref(double x, const Activation& a) {
+  using K = Activation::Kind;
+  switch (a.kind) {
+    case K::kNone:
+      return x;
+    case K::kRelu:
+      return x > 0 ? x : 0;
+    case K::kLeakyRelu:
+      return x < 0 ? a.alpha * x : x;
+    case K::kClip:
+      return std::min<double>(std::max<double>(x, a.alpha), a.beta);
+    case K::kSigmoid:
+      return 1 / (1 + std::exp(-x));
+    case K::kTanh:
+      return std::tanh(x);
+    case K::kHardSigmoid:
+      return std::max(0.0, std::min(1.0, a.alpha * x + a.beta));
+    case K::kHardSwish:
+      return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+    case K::kSilu:
+      return x / (1 + std::exp(-x));
+    case K::kGeluErf:
+      return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case K::kGeluTanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  }
+  return x;
+}
+
+/// Every activation kind with parameters that exercise it.
+inline std::vector<Activation> all_activations() {
+  using K = Activation::Kind;
+  return {{K::kNone},
+          {K::kRelu},
+          {K::kLeakyRelu, 0.1f},
+          {K::kClip, -0.5f, 0.75f},
+          {K::kSigmoid},
+          {K::kTanh},
+          {K::kHardSigmoid, 0.2f, 0.5f},
+          {K::kHardSwish},
+          {K::kSilu},
+          {K::kGeluErf},
+          {K::kGeluTanh}};
+}
+
+inline std::vector<float> random_floats(std::mt19937& rng, size_t n, float lo = -1, float hi = 1) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+/// The levels this CPU can run: 0 always, 2 with AVX2+FMA, 3 with AVX-512.
+inline std::vector<int> supported_levels() {
+  std::vector<int> levels = {0};
+  set_simd_level_for_testing(-1);
+  const int cpu = simd_level();
+  if (cpu >= 2) levels.push_back(2);
+  if (cpu >= 3) levels.push_back(3);
+  return levels;
+}
+
+/// Runs body() once per supported level with the level forced.
+template <class F>
+void for_each_level(const F& body) {
+  for (int level : supported_levels()) {
+    set_simd_level_for_testing(level);
+    SCOPED_TRACE("simd level " + std::to_string(level));
+    body(level);
+  }
+  set_simd_level_for_testing(-1);
+}
+
+/// |got - want| within float accumulation error, relative to the sum of |terms|.
+inline bool close(double got, double want, double scale) {
+  return std::abs(got - want) <= 3e-5 * scale + 1e-5;
+}
+
+}  // namespace kiln::kernels::fast::testing
