@@ -608,7 +608,8 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
             int64_t axis = kernels::NodeAttrs(n).attr_int("axis", 0);
             int rank = data.shape.rank();
             if (axis < 0) axis += rank;
-            if (axis >= 0 && axis < rank) {
+            const DType it = g->values[size_t(n.inputs[1])].dtype;
+            if (axis >= 0 && axis < rank && (it == DType::kI64 || it == DType::kI32)) {
               s.check_indices = 1;
               s.index_bound = data.shape.dims[size_t(axis)].value;
             }

@@ -127,17 +127,28 @@ void run_plan(const Plan& plan, const Executor& reference, const std::vector<con
 
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
     if (inputs[i]) ptr[size_t(g.inputs[i])] = inputs[i]->raw_data();
-  // Outputs: the caller's tensor when it fits, else a tensor of their own.
-  for (size_t o = 0; o < g.outputs.size(); ++o) {
-    int v = g.outputs[o];
+  // Outputs: the caller's tensor when it fits (also for an output that views the value a step
+  // writes: the bytes are the same), else a tensor of their own.
+  for (int v : g.outputs) {
     int r = mp.root[size_t(v)];
-    if (mp.storage[size_t(r)] != Storage::kOutput || st.held[size_t(r)].defined()) continue;
-    const ir::Value& rv = g.values[size_t(r)];
-    const Tensor* pre = preset && o < preset->size() ? (*preset)[o] : nullptr;
-    if (pre && r == v && pre->dtype() == rv.dtype && pre->dims() == plan.output_dims[o]) {
-      ptr[size_t(r)] = pre->raw_data();
-      continue;
+    if (mp.storage[size_t(r)] == Storage::kOutput) ptr[size_t(r)] = nullptr;
+  }
+  if (preset) {
+    for (size_t o = 0; o < g.outputs.size() && o < preset->size(); ++o) {
+      const Tensor* pre = (*preset)[o];
+      int v = g.outputs[o];
+      int r = mp.root[size_t(v)];
+      if (!pre || mp.storage[size_t(r)] != Storage::kOutput || ptr[size_t(r)]) continue;
+      const ir::Value& rv = g.values[size_t(r)];
+      if (pre->dtype() == rv.dtype && pre->dims() == plan.output_dims[o] &&
+          pre->numel() == *rv.shape.num_elements())
+        ptr[size_t(r)] = pre->raw_data();
     }
+  }
+  for (int v : g.outputs) {
+    int r = mp.root[size_t(v)];
+    if (mp.storage[size_t(r)] != Storage::kOutput || ptr[size_t(r)]) continue;
+    const ir::Value& rv = g.values[size_t(r)];
     st.held[size_t(r)] = Tensor(rv.dtype, rv.shape.concrete());
     ptr[size_t(r)] = st.held[size_t(r)].raw_data();
   }
@@ -152,8 +163,18 @@ void run_plan(const Plan& plan, const Executor& reference, const std::vector<con
       case PlanStep::Kind::kNative: {
         if (s.check_indices >= 0) {
           int id = s.inputs[size_t(s.check_indices)];
-          detail::check_index_range(g.nodes[size_t(s.node)], tensor_at(g, id, ptr[size_t(id)]),
-                                    s.index_bound);
+          const ir::Value& iv = g.values[size_t(id)];
+          const int64_t count = *iv.shape.num_elements();
+          const void* p = ptr[size_t(id)];
+          bool bad = false;
+          for (int64_t i = 0; i < count && !bad; ++i) {
+            int64_t x = iv.dtype == DType::kI64 ? static_cast<const int64_t*>(p)[i]
+                                                : static_cast<const int32_t*>(p)[i];
+            bad = x < -s.index_bound || x >= s.index_bound;
+          }
+          if (bad)  // the message names the index: built from a tensor, off the fast path
+            detail::check_index_range(g.nodes[size_t(s.node)], tensor_at(g, id, ptr[size_t(id)]),
+                                      s.index_bound);
         }
         st.args.clear();
         for (int id : s.inputs) st.args.push_back(id >= 0 ? ptr[size_t(id)] : nullptr);
