@@ -78,6 +78,17 @@ TEST(PassPipeline, SessionReportsPassStats) {
   EXPECT_TRUE(Session::from_bytes(span, o, "").pass_stats().empty());
 }
 
+TEST(PassPipeline, DumpsTheGraphWhenAsked) {
+  auto g = import_model(mixed());
+  setenv("KILN_DUMP_PASSES", "1", 1);
+  ::testing::internal::CaptureStderr();
+  ir::passes::optimize_graph(*g, 1, true);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  unsetenv("KILN_DUMP_PASSES");
+  EXPECT_NE(err.find("=== graph before passes ===\nin x: f32[n,8]\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("=== after fold_constants (1) ===\n"), std::string::npos) << err;
+}
+
 TEST(PassPipeline, VerifierCatchesBrokenGraphs) {
   auto g = import_model(mixed());
   auto interface = ir::passes::interface_names(*g);
