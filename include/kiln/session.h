@@ -40,8 +40,9 @@ enum class LogLevel { kError, kWarning, kInfo, kDebug };
 struct SessionOptions {
   /// Threads for one run's parallel loops (a oneTBB arena of this size); 0 = all cores.
   int intra_op_threads = 0;
-  /// 0 none, 1 folding/cleanup, 2 +fusion, 3 +layout and packing. (Passes arrive with the
-  /// optimizer; the reference executor runs the graph as imported at every level.)
+  /// Graph passes at load: 0 none; 1 dead code, constant folding, common subexpressions,
+  /// identity removal; 2 also BatchNorm/scale folding into Conv/Gemm and LayerNorm/Gelu fusion;
+  /// 3 as 2 plus what the plan builder does at its top level.
   int optimization_level = 3;
   /// Specialization policy of the plan cache.
   Specialization specialization = Specialization::kAuto;
@@ -156,6 +157,8 @@ class KILN_API Session {
   std::map<std::string, int64_t> opsets() const;
   /// Op histogram: "domain::op" (or "op" for ai.onnx) to node count.
   std::map<std::string, int64_t> op_histogram() const;
+  /// Rewrites made by each graph pass at load (pass name to count; empty at level 0).
+  std::map<std::string, int64_t> pass_stats() const;
   /// One line per value in graph order: "name: f32[batch,seq,256]  (producer op)".
   std::vector<std::string> describe_values() const;
 

@@ -10,6 +10,7 @@
 #include "engine/plan.h"
 #include "engine/session_impl.h"
 #include "ir/onnx_import.h"
+#include "ir/passes/pipeline.h"
 #include "ir/shape_inference.h"
 #include "jit/host_target.h"
 #include "jit/kernel_cache.h"
@@ -75,6 +76,20 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   impl->options = options;
   impl->graph = ir::import_onnx(bytes, base_dir);
   ir::infer_shapes(*impl->graph);
+  size_t imported_nodes = impl->graph->nodes.size();
+  ir::passes::PassStats ps = ir::passes::optimize_graph(*impl->graph, options.optimization_level);
+  if (!ps.applied.empty()) ir::infer_shapes(*impl->graph);
+  std::string applied;
+  for (const auto& [pass, n] : ps.applied) {
+    impl->pass_stats[pass] = n;
+    applied += (applied.empty() ? "" : ", ") + pass + " " + std::to_string(n);
+  }
+  if (options.optimization_level > 0)
+    engine::log(options.log_level, LogLevel::kInfo,
+                "graph passes (level " + std::to_string(options.optimization_level) +
+                    "): " + std::to_string(imported_nodes) + " -> " +
+                    std::to_string(impl->graph->nodes.size()) + " nodes" +
+                    (applied.empty() ? "" : "; " + applied));
   const ir::Graph& g = *impl->graph;
   for (int id : g.inputs) {
     const ir::Value& v = g.values[size_t(id)];
@@ -545,6 +560,8 @@ PlanInfo Session::plan_info(const std::map<std::string, Dims>& shapes) const {
 }
 
 std::map<std::string, int64_t> Session::opsets() const { return impl_->graph->opsets; }
+
+std::map<std::string, int64_t> Session::pass_stats() const { return impl_->pass_stats; }
 
 std::map<std::string, int64_t> Session::op_histogram() const {
   std::map<std::string, int64_t> h;

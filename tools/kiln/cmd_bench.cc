@@ -1,5 +1,6 @@
 // kiln bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
 //            [--shape NAME=DIMS]... [--specialization auto|exact|dynamic] [--no-jit] [--json]
+//            [--opt-level N]
 //
 // Inputs come from the model folder's test_data_set_0 (tiled along dim 0 to --batch), or are
 // random at the --shape dims; several --shape values for one input are cycled in order, run by run.
@@ -45,6 +46,8 @@ int cmd_bench(Args& args) {
       if (eq == std::string::npos || eq == 0)
         throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
       shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
+    } else if (args.flag_value("--opt-level", &v)) {
+      so.optimization_level = int(Args::to_int("--opt-level", v, 0, 3));
     } else if (args.flag_value("--specialization", &v)) {
       so.specialization = parse_specialization(v);
     } else if (args.flag("--no-jit"))

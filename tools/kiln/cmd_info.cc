@@ -1,4 +1,5 @@
-// kiln info MODEL.onnx [--json]
+// kiln info MODEL.onnx [--json] [--opt-level N]
+// kiln info --passes MODEL.onnx [--opt-level N]   (rewrites made by each graph pass at load)
 // kiln info --plan MODEL.onnx [--shape NAME=DIMS]... [--specialization auto|exact|dynamic]   (the
 // specialized plan: which nodes run as
 //                                                      JIT kernels, on reference kernels, as views)
@@ -37,7 +38,7 @@ std::string infos_json(const std::vector<ValueInfo>& vs) {
 }  // namespace
 
 int cmd_info(Args& args) {
-  bool json = false, plan = false;
+  bool json = false, plan = false, passes = false;
   SessionOptions so;
   std::string path;
   std::map<std::string, Dims> shapes;
@@ -47,6 +48,10 @@ int cmd_info(Args& args) {
       json = true;
     else if (args.flag("--plan"))
       plan = true;
+    else if (args.flag("--passes"))
+      passes = true;
+    else if (args.flag_value("--opt-level", &v))
+      so.optimization_level = int(Args::to_int("--opt-level", v, 0, 3));
     else if (args.flag_value("--specialization", &v))
       so.specialization = parse_specialization(v);
     else if (args.flag_value("--shape", &v)) {
@@ -63,6 +68,14 @@ int cmd_info(Args& args) {
   }
   if (path.empty()) throw UsageError("info: give a model file");
   Session s(path, so);
+  if (passes) {
+    std::cout << "graph passes at level " << so.optimization_level << ":\n";
+    for (const auto& [pass, n] : s.pass_stats()) std::cout << "  " << pass << " " << n << "\n";
+    int64_t nodes = 0;
+    for (const auto& [op, n] : s.op_histogram()) nodes += n;
+    std::cout << "nodes after: " << nodes << "\n";
+    return 0;
+  }
   if (plan) {
     for (const auto& in : s.input_info()) {
       if (shapes.count(in.name) || in.has_default) continue;

@@ -9,14 +9,15 @@ namespace {
 constexpr const char* kUsage = R"(usage: kiln COMMAND [ARGS]
 
 commands:
-  info MODEL.onnx [--json]
-      inputs and outputs with symbolic shapes, opsets, op histogram, every value's shape
+  info MODEL.onnx [--json] [--opt-level N] [--passes]
+      inputs and outputs with symbolic shapes, opsets, op histogram, every value's shape;
+      --passes: rewrites made by each graph pass at load
   run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
       runs once; prints each output's shape and first values (or writes DIR/NAME.pb)
   check PATH... [--atol A] [--rtol R] [--opt-level N] [--json] [--timeout S] [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--json]
+        [--shape NAME=DIMS]... [--opt-level N] [--json]
       times session creation, the first run and steady-state runs
   ops
       every supported operator with the opset it is registered from
