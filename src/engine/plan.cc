@@ -665,7 +665,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       spec.activation = grp.activation;
       std::shared_ptr<const kernels::NativeOp> op;
       try {
-        op = kernels::make_native_epilogue(*g, spec);
+        op = kernels::make_native_epilogue(*g, spec, options.weights);
       } catch (const Error& e) {
         log(options.log_level, LogLevel::kWarning,
             "node '" + g->nodes[size_t(grp.nodes[0])].name +

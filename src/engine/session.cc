@@ -114,6 +114,8 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   for (const auto& v : g.values)
     if (v.constant.defined() && v.constant.numel() > 0)
       impl->constant_data.insert(v.constant.raw_data());
+  impl->weights = std::make_unique<kernels::WeightCache>();
+  impl->weights->set_shareable(impl->constant_data);
   engine::log(options.log_level, LogLevel::kInfo,
               "model loaded: " + std::to_string(g.nodes.size()) + " nodes, " +
                   std::to_string(impl->inputs.size()) + " inputs, " +
@@ -192,6 +194,7 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     engine::PlanOptions po;
     po.use_jit = s.options.use_jit;
     po.opt_level = s.options.optimization_level;
+    po.weights = s.weights.get();
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
     po.policy.mode = exact ? Specialization::kExact : s.options.specialization;

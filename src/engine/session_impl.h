@@ -28,9 +28,9 @@ struct Session::Impl {
   std::unique_ptr<engine::PlanCache> plans;
   std::unique_ptr<devices::Cpu> cpu;
   std::vector<ValueInfo> inputs, outputs;
-  std::set<const void*> constant_data;
-  std::map<std::string, int64_t> pass_stats;  // graph pass -> rewrites at load  // data of weights
-                                              // and constants, to spot aliasing outputs
+  std::set<const void*> constant_data;  // data of weights and constants, to spot aliasing outputs
+  std::map<std::string, int64_t> pass_stats;      // graph pass -> rewrites at load
+  std::unique_ptr<kernels::WeightCache> weights;  // packed weights shared by the plans
 
   std::atomic<uint64_t> runs{0}, failed_runs{0};
   mutable std::mutex shapes_mu;

@@ -3,6 +3,7 @@
 #include "kernels/native_ops.h"
 
 #include <cfloat>
+#include <cstdio>
 #include <cmath>
 
 #include "kernels/fast/conv.h"
@@ -247,18 +248,23 @@ std::optional<GemmForm> gemm_form(const ir::Graph& g, const ir::Node& n) {
   return f;
 }
 
+std::shared_ptr<const fast::PackedB> pack_b(const GemmForm& f, const float* b) {
+  auto p = std::make_shared<fast::PackedB>();
+  if (f.alpha == 1.0f) {
+    *p = fast::PackedB::pack(b, f.k, f.n, f.trans_b);
+  } else {
+    std::vector<float> scaled(size_t(f.k * f.n));
+    for (size_t i = 0; i < scaled.size(); ++i) scaled[i] = f.alpha * b[i];
+    *p = fast::PackedB::pack(scaled.data(), f.k, f.n, f.trans_b);
+  }
+  return p;
+}
+
 class NativeGemm final : public NativeOp {
  public:
-  NativeGemm(GemmForm f, const float* b, Activation act, bool residual)
-      : f_(std::move(f)), act_(act), residual_(residual) {
-    if (f_.alpha == 1.0f) {
-      packed_ = fast::PackedB::pack(b, f_.k, f_.n, f_.trans_b);
-    } else {
-      std::vector<float> scaled(size_t(f_.k * f_.n));
-      for (size_t i = 0; i < scaled.size(); ++i) scaled[i] = f_.alpha * b[i];
-      packed_ = fast::PackedB::pack(scaled.data(), f_.k, f_.n, f_.trans_b);
-    }
-  }
+  NativeGemm(GemmForm f, std::shared_ptr<const fast::PackedB> packed, Activation act,
+             bool residual)
+      : f_(std::move(f)), act_(act), residual_(residual), packed_(std::move(packed)) {}
   void run(void* const* buffers, void* scratch) const override {
     fast::GemmEpilogue ep;
     ep.bias_n = f_.bias.empty() ? nullptr : f_.bias.data();
@@ -266,7 +272,7 @@ class NativeGemm final : public NativeOp {
     ep.ld_residual = f_.n;
     ep.act = act_;
     fast::gemm(f_.m, f_.n, f_.k, static_cast<const float*>(buffers[0]), f_.trans_a ? f_.m : f_.k,
-               f_.trans_a, packed_, static_cast<float*>(buffers[2]), f_.n, ep, scratch);
+               f_.trans_a, *packed_, static_cast<float*>(buffers[2]), f_.n, ep, scratch);
   }
   size_t scratch_bytes() const override { return fast::gemm_scratch_bytes(f_.m, f_.n, f_.k); }
   std::string describe() const override {
@@ -279,7 +285,7 @@ class NativeGemm final : public NativeOp {
   GemmForm f_;
   Activation act_;
   bool residual_;
-  fast::PackedB packed_;
+  std::shared_ptr<const fast::PackedB> packed_;
 };
 
 }  // namespace
@@ -295,7 +301,25 @@ bool native_activation(const ir::Graph& g, const ir::Node& n) {
   return activation_of(g, n).has_value();
 }
 
-std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec) {
+std::shared_ptr<const void> WeightCache::get(
+    const std::string& key, const std::function<std::shared_ptr<const void>()>& make) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) return it->second;
+  }
+  std::shared_ptr<const void> made = make();  // outside the lock: packing takes a while
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.emplace(key, std::move(made)).first->second;
+}
+
+size_t WeightCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
+                                                     WeightCache* weights) {
   if (spec.anchor < 0) return nullptr;
   const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
   Activation act;
@@ -322,8 +346,20 @@ std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const E
     if (f->bias.empty()) f->bias.assign(size_t(f->n), 0.0f);
     for (int64_t j = 0; j < f->n; ++j) f->bias[size_t(j)] += bias.data<float>()[j];
   }
-  return std::make_shared<NativeGemm>(std::move(*f), value(g, anchor, 1)->constant.data<float>(),
-                                      act, residual);
+  const float* b = value(g, anchor, 1)->constant.data<float>();
+  std::shared_ptr<const fast::PackedB> packed;
+  if (weights && weights->shareable(b)) {
+    // The weights' address identifies them within the session (its constants outlive plans).
+    char key[160];
+    std::snprintf(key, sizeof key, "gemm:%p:%lld:%lld:%d:%a:%d", static_cast<const void*>(b),
+                  static_cast<long long>(f->k), static_cast<long long>(f->n), int(f->trans_b),
+                  double(f->alpha), fast::simd_level());
+    packed = std::static_pointer_cast<const fast::PackedB>(
+        weights->get(key, [&] { return std::shared_ptr<const void>(pack_b(*f, b)); }));
+  } else {
+    packed = pack_b(*f, b);
+  }
+  return std::make_shared<NativeGemm>(std::move(*f), std::move(packed), act, residual);
 }
 
 }  // namespace kiln::kernels

@@ -8,13 +8,38 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
 #include "kernels/native.h"
 
 namespace kiln::kernels {
+
+/// Packed weights shared by every plan of a session (a MatMul's packed B serves every sequence
+/// length; a convolution's packed filters every image size). Thread-safe; entries live as long
+/// as the session (or a plan still holding them).
+class WeightCache {
+ public:
+  /// The entry for `key`, made by `make` on first use.
+  std::shared_ptr<const void> get(const std::string& key,
+                                  const std::function<std::shared_ptr<const void>()>& make);
+  size_t size() const;
+  /// Only the session's own constants are shared: data a plan folded lives as long as the plan,
+  /// and its address could later name other data.
+  void set_shareable(std::set<const void*> data) { shareable_ = std::move(data); }
+  bool shareable(const void* p) const { return shareable_.count(p) != 0; }
+
+ private:
+  std::set<const void*> shareable_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const void>> entries_;
+};
 
 struct EpilogueSpec {
   int anchor = -1;        // node: Conv / MatMul / Gemm
@@ -51,6 +76,8 @@ bool native_anchor(const ir::Graph& g, const ir::Node& n);
 /// Whether node `n` is an activation a native epilogue applies (f32, constant parameters).
 bool native_activation(const ir::Graph& g, const ir::Node& n);
 /// The native kernel for an epilogue group, or null when none applies.
-std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec);
+/// `weights` (may be null) shares packed weights with other plans of the session.
+std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
+                                                     WeightCache* weights = nullptr);
 
 }  // namespace kiln::kernels
