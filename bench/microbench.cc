@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -30,6 +31,7 @@ namespace fast = kiln::kernels::fast;
 namespace {
 
 double g_peak_gflops = 1;
+int g_threads = 1;
 
 #if defined(__x86_64__)
 // The accumulators live in named registers (unrolled), so the loop is bound by FMA throughput.
@@ -180,12 +182,20 @@ void bench_conv(benchmark::State& state, fast::ConvShape shape) {
                           (shape.c / shape.group) * shape.r * shape.s);
 }
 
+// Multi-threaded runs are timed (and rated) by wall clock; single-threaded ones by CPU time.
+template <class... Args>
+void add(const std::string& name, Args&&... args) {
+  benchmark::internal::Benchmark* b =
+      benchmark::RegisterBenchmark(name.c_str(), std::forward<Args>(args)...);
+  if (g_threads > 1) b->UseRealTime();
+}
+
 void register_all() {
   const int64_t squares[] = {64, 128, 256, 512, 1024};
   for (int64_t s : squares) {
     const std::string name =
         "gemm/" + std::to_string(s) + "/" + std::to_string(s) + "/" + std::to_string(s);
-    benchmark::RegisterBenchmark(name.c_str(), bench_gemm, s, s, s);
+    add(name.c_str(), bench_gemm, s, s, s);
   }
   // bert_mini / gpt_mini: hidden 256, FFN 1024, M = batch * seq.
   const int64_t model_shapes[][3] = {{128, 256, 256}, {128, 1024, 256}, {128, 256, 1024},
@@ -194,14 +204,12 @@ void register_all() {
   for (const auto& s : model_shapes) {
     const std::string name =
         "gemm/" + std::to_string(s[0]) + "/" + std::to_string(s[1]) + "/" + std::to_string(s[2]);
-    benchmark::RegisterBenchmark(name.c_str(), bench_gemm, s[0], s[1], s[2]);
+    add(name.c_str(), bench_gemm, s[0], s[1], s[2]);
   }
-  benchmark::RegisterBenchmark("gemm_dynamic_qkt/128/128/64", bench_gemm_dynamic, 128, 128, 64,
-                               true);
-  benchmark::RegisterBenchmark("gemm_dynamic_pv/128/64/128", bench_gemm_dynamic, 128, 64, 128,
-                               false);
+  add("gemm_dynamic_qkt/128/128/64", bench_gemm_dynamic, 128, 128, 64, true);
+  add("gemm_dynamic_pv/128/64/128", bench_gemm_dynamic, 128, 64, 128, false);
 #if defined(KILN_BENCH_EIGEN)
-  benchmark::RegisterBenchmark("eigen_gemm/512/512/512", bench_eigen_gemm, 512, 512, 512);
+  add("eigen_gemm/512/512/512", bench_eigen_gemm, 512, 512, 512);
 #endif
   const ConvCase convs[] = {
       {"conv/resnet18_7x7_s2", conv(3, 224, 64, 7, 2, 3)},
@@ -221,7 +229,7 @@ void register_all() {
       {"conv/squeezenet_fire_1x1_64_16_55", conv(64, 55, 16, 1, 1, 0)},
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
   };
-  for (const ConvCase& cc : convs) benchmark::RegisterBenchmark(cc.name, bench_conv, cc.shape);
+  for (const ConvCase& cc : convs) add(cc.name, bench_conv, cc.shape);
 }
 
 }  // namespace
@@ -237,6 +245,7 @@ int main(int argc, char** argv) {
     }
   }
   int args_count = static_cast<int>(args.size());
+  g_threads = threads;
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   g_peak_gflops = measure_peak();
   std::printf("fast kernels: simd level %d, threads %d, single-core FMA peak %.1f GFLOP/s\n",

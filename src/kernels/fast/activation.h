@@ -1,7 +1,8 @@
 // Activations fused into the fast kernels' epilogues: the public Activation descriptor and its
 // scalar definition. The scalar form is the generic path's implementation and the semantics the
-// SIMD paths (kernels_avx512.cc, kernels_avx2.cc) approximate to within ~2 ulp-ish of float
-// (their exp/erf/tanh are polynomial; documented error < 2e-7 absolute on [-1, 1] scale).
+// SIMD paths (kernels_avx512.cc, kernels_avx2.cc) approximate
+// (their exp is range reduction + a degree-7 polynomial, erf is Abramowitz-Stegun 7.1.26: about
+// 2e-7 absolute error in sigmoid/tanh/erf, no inf/NaN for finite inputs).
 //
 // Semantics (ONNX): LeakyRelu y = x < 0 ? alpha*x : x; Clip y = min(max(x, alpha), beta);
 // HardSigmoid y = max(0, min(1, alpha*x + beta)); HardSwish y = x * max(0, min(1, x/6 + 1/2));

@@ -1,6 +1,7 @@
 // The fast GEMM driver (gemm.h): BLIS-style blocking around the per-ISA register-tile kernels.
 // A task owns a block of <= kMc rows and a range of columns: it packs its rows of A for every
-// K-block once, then walks column chunks of kNc (C chunk stays in L2 across K-blocks), K-blocks,
+// K-block once (or, in a parallel call whose tasks share row blocks, uses A packed once up
+// front), then walks column chunks of kNc (C chunk stays in L2 across K-blocks), K-blocks,
 // B panels (L1) and A panels (L2), accumulating into C and applying the epilogue on the last
 // K-block while the tile is in registers.
 #include "kernels/fast/gemm.h"
@@ -47,15 +48,39 @@ void gemm_packed(const IsaKernels& kr, int64_t m, int64_t n, int64_t k, const fl
   const int64_t chunk_panels = ceil_div(n_panels, n_chunks);
   const int64_t tasks = m_blocks * ceil_div(n_panels, chunk_panels);
 
-  auto body = [&](int64_t t, float* apack) {
+  // A row block packed for every K-block: block kb of rows [i0, i1) at apack + k0 * rows_pad.
+  auto pack_rows = [&](int64_t i0, int64_t i1, float* apack) {
+    const int64_t rows_pad = round_up(i1 - i0, mr);
+    for (int64_t k0 = 0; k0 < k; k0 += kc) {
+      pack_a(a, lda, trans_a, i0, i1 - i0, k0, std::min(kc, k - k0), mr, apack + k0 * rows_pad);
+    }
+  };
+  // When several column chunks share a row block, its A is packed once up front and shared
+  // (read-only) instead of once per task.
+  const bool parallel = budget > 1 && tasks > 1;
+  const bool shared_a = parallel && tasks > m_blocks;
+  const int64_t block_floats = round_up(mb, mr) * std::max<int64_t>(k, 1);
+  AlignedBuffer shared;
+  if (shared_a) {
+    shared.reserve(static_cast<size_t>(block_floats * m_blocks));
+    tbb::parallel_for(int64_t{0}, m_blocks, [&](int64_t bi) {
+      const int64_t i0 = bi * mb;
+      if (i0 < m) pack_rows(i0, std::min(m, i0 + mb), shared.data() + bi * block_floats);
+    });
+  }
+
+  auto body = [&](int64_t t, float* task_scratch) {
     const int64_t i0 = (t % m_blocks) * mb;
     const int64_t i1 = std::min(m, i0 + mb);
     if (i0 >= i1) return;
     const int64_t j0 = (t / m_blocks) * chunk_panels * nr;
     const int64_t j1 = std::min(n, j0 + chunk_panels * nr);
     const int64_t rows_pad = round_up(i1 - i0, mr);
-    for (int64_t k0 = 0; k0 < k; k0 += kc) {
-      pack_a(a, lda, trans_a, i0, i1 - i0, k0, std::min(kc, k - k0), mr, apack + k0 * rows_pad);
+    float* apack = task_scratch;
+    if (shared_a) {
+      apack = shared.data() + (t % m_blocks) * block_floats;
+    } else {
+      pack_rows(i0, i1, apack);
     }
     for (int64_t jc = j0; jc < j1; jc += kNc) {
       const int64_t jc_end = std::min(j1, jc + kNc);
@@ -82,7 +107,7 @@ void gemm_packed(const IsaKernels& kr, int64_t m, int64_t n, int64_t k, const fl
       }
     }
   };
-  run_tasks(tasks, budget > 1, scratch, a_scratch_floats(m, k), body);
+  run_tasks(tasks, parallel, scratch, shared_a ? 0 : a_scratch_floats(m, k), body);
 }
 
 }  // namespace

@@ -280,61 +280,70 @@ KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
   return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
 }
 
-// pack_b_im2col with each output-row run copied by masked loads (padding lanes masked off, so
-// out-of-image addresses are never touched); stride 2 deinterleaves two loads with a permute.
-// Other strides use the portable packer.
+// pack_b_im2col for strides 1 and 2 with kernel width <= 16. The panel's columns split into
+// runs within one output row; for each 16-column chunk of a run the load masks of every kernel
+// column s are computed once (padding lanes masked off, so out-of-image addresses are never
+// touched), then the loop over the panel's rows (c, r, s) is one masked load (two and a
+// deinterleaving permute for stride 2) and one masked store per row.
 KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, int64_t kc,
                               int64_t p0, int64_t cols, int nr, float* dst) {
   const int64_t sw = sh.stride_w;
-  if (sw != 1 && sw != 2) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
+  if ((sw != 1 && sw != 2) || sh.s > 16) return pack_b_im2col(x, sh, k0, kc, p0, cols, nr, dst);
   const int64_t ow_n = sh.out_w();
   const int64_t rs = sh.r * sh.s;
-  int64_t ci = k0 / rs, r = (k0 % rs) / sh.s, s = k0 % sh.s;
-  const int64_t oh_start = p0 / ow_n, ow_start = p0 % ow_n;
+  const int64_t plane_size = sh.h * sh.w;
   const __m512 zero = _mm512_setzero_ps();
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int64_t kk = 0; kk < kc; ++kk) {
-    float* d = dst + kk * nr;
-    const float* plane = x + ci * sh.h * sh.w;
-    int64_t oh = oh_start, ow = ow_start, t = 0;
-    while (t < cols) {
-      const int64_t len = std::min(cols - t, ow_n - ow);
-      const int64_t ih = oh * sh.stride_h - sh.pad_t + r * sh.dil_h;
-      const bool row_ok = ih >= 0 && ih < sh.h;
-      const float* row = plane + (row_ok ? ih : 0) * sh.w;
-      const int64_t iw0 = ow * sw - sh.pad_l + s * sh.dil_w;
-      for (int64_t u = 0; u < len; u += 16) {
-        const int64_t n = std::min<int64_t>(16, len - u);
-        const int64_t base = iw0 + u * sw;
+    for (int64_t j = cols; j < nr; j += 16) {
+      _mm512_mask_storeu_ps(dst + kk * nr + j, lane_mask(nr - j), zero);
+    }
+  }
+  int64_t oh = p0 / ow_n, ow = p0 % ow_n, t = 0;
+  while (t < cols) {
+    const int64_t len = std::min(cols - t, ow_n - ow);
+    const int64_t ih0 = oh * sh.stride_h - sh.pad_t;
+    for (int64_t u = 0; u < len; u += 16) {
+      const int64_t n = std::min<int64_t>(16, len - u);
+      const int64_t base0 = (ow + u) * sw - sh.pad_l;
+      const __mmask16 store = lane_mask(n);
+      __mmask16 m0[16], m1[16];
+      for (int64_t s = 0; s < sh.s; ++s) {
+        const int64_t base = base0 + s * sh.dil_w;
+        const int64_t span = sw * n;
+        const int64_t lo = std::clamp<int64_t>(-base, 0, span);
+        const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, span);
+        m0[s] = lane_range(lo, hi);
+        m1[s] = lane_range(lo - 16, hi - 16);
+      }
+      int64_t ci = k0 / rs, r = (k0 % rs) / sh.s, s = k0 % sh.s;
+      const float* plane = x + ci * plane_size;
+      float* d = dst + t + u;
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const int64_t ih = ih0 + r * sh.dil_h;
         __m512 v = zero;
-        if (row_ok && sw == 1) {
-          const int64_t lo = std::clamp<int64_t>(-base, 0, n);
-          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, n);
-          const __mmask16 valid = lane_range(lo, hi);
-          if (valid != 0) v = _mm512_maskz_loadu_ps(valid, row + base);
-        } else if (row_ok) {
-          const int64_t lo = std::clamp<int64_t>(-base, 0, 2 * n);
-          const int64_t hi = std::clamp<int64_t>(sh.w - base, lo, 2 * n);
-          const __mmask16 valid0 = lane_range(lo, hi), valid1 = lane_range(lo - 16, hi - 16);
-          if ((valid0 | valid1) != 0) {
-            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(valid0, row + base), even,
-                                       _mm512_maskz_loadu_ps(valid1, row + base + 16));
+        if (ih >= 0 && ih < sh.h) {
+          const float* src = plane + ih * sh.w + base0 + s * sh.dil_w;
+          if (sw == 1) {
+            v = _mm512_maskz_loadu_ps(m0[s], src);
+          } else {
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0[s], src), even,
+                                       _mm512_maskz_loadu_ps(m1[s], src + 16));
           }
         }
-        _mm512_mask_storeu_ps(d + t + u, lane_mask(n), v);
-      }
-      t += len;
-      ow = 0;
-      ++oh;
-    }
-    for (int64_t j = cols; j < nr; j += 16) _mm512_mask_storeu_ps(d + j, lane_mask(nr - j), zero);
-    if (++s == sh.s) {
-      s = 0;
-      if (++r == sh.r) {
-        r = 0;
-        ++ci;
+        _mm512_mask_storeu_ps(d + kk * nr, store, v);
+        if (++s == sh.s) {
+          s = 0;
+          if (++r == sh.r) {
+            r = 0;
+            plane += plane_size;
+          }
+        }
       }
     }
+    t += len;
+    ow = 0;
+    ++oh;
   }
 }
 

@@ -9,7 +9,7 @@
 
 namespace kiln::kernels::fast {
 
-inline constexpr int64_t kKc = 256;  ///< K-block target (A panel 8 KB, B panel 32 KB at 32 wide)
+inline constexpr int64_t kKc = 256;  ///< K-block target (AVX-512: A panel 12 KB, B panel 32 KB)
 inline constexpr int64_t kMc = 128;  ///< rows per A block (A block ~128 KB: L2)
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
