@@ -73,7 +73,7 @@ struct PlanOptions {
   int opt_level = 3;
   std::string cache_dir;  // disk kernel cache ("" = none)
   DimPolicy policy;
-  jit::KernelCache* cache = nullptr;  // default: the global cache
+  jit::KernelCache* cache = nullptr;        // default: the global cache
   kernels::WeightCache* weights = nullptr;  // packed weights shared by the session's plans
   kernels::Schedule schedule = kernels::Schedule::for_host();
   LogLevel log_level = LogLevel::kWarning;

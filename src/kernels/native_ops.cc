@@ -3,8 +3,8 @@
 #include "kernels/native_ops.h"
 
 #include <cfloat>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 
 #include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
@@ -262,8 +262,7 @@ std::shared_ptr<const fast::PackedB> pack_b(const GemmForm& f, const float* b) {
 
 class NativeGemm final : public NativeOp {
  public:
-  NativeGemm(GemmForm f, std::shared_ptr<const fast::PackedB> packed, Activation act,
-             bool residual)
+  NativeGemm(GemmForm f, std::shared_ptr<const fast::PackedB> packed, Activation act, bool residual)
       : f_(std::move(f)), act_(act), residual_(residual), packed_(std::move(packed)) {}
   void run(void* const* buffers, void* scratch) const override {
     fast::GemmEpilogue ep;
