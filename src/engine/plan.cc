@@ -1,6 +1,7 @@
 // Plan building (specialization, folding, lowering, compiling) and plan execution.
 #include "engine/plan.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -25,6 +26,56 @@ bool is_view_op(const ir::Node& n) {
   if (!n.domain.empty() || n.outputs.size() != 1) return false;
   return n.op_type == "Reshape" || n.op_type == "Flatten" || n.op_type == "Squeeze" ||
          n.op_type == "Unsqueeze" || n.op_type == "Identity";
+}
+
+// Nodes that do nothing at this specialization's shapes: their output is their input's memory.
+// Expand to the same dims, Cast to the same type, Slice with unit steps keeping every element, Pad
+// by zeros, Transpose that only moves dims of extent 1.
+bool is_noop_at_shapes(const ir::Graph& g, const ir::Node& n) {
+  if (!n.domain.empty() || n.outputs.size() != 1 || n.inputs.empty() || n.inputs[0] < 0)
+    return false;
+  const ir::Value& in = g.values[size_t(n.inputs[0])];
+  const ir::Value& out = g.values[size_t(n.outputs[0])];
+  if (in.dtype != out.dtype || !in.shape.is_concrete() || !out.shape.is_concrete() ||
+      in.shape.concrete() != out.shape.concrete() || in.dtype == DType::kString)
+    return false;
+  auto const_ints = [&](size_t i) -> std::optional<std::vector<int64_t>> {
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return std::vector<int64_t>{};
+    const Tensor& t = g.values[size_t(n.inputs[i])].constant;
+    if (!t.defined()) return std::nullopt;
+    std::vector<int64_t> v;
+    for (int64_t k = 0; k < t.numel(); ++k) v.push_back(t.element_as_int(k));
+    return v;
+  };
+  const std::string& op = n.op_type;
+  if (op == "Expand" || op == "Cast") return true;
+  if (op == "Slice") {
+    if (n.opset < 10) return true;  // attribute form has no steps
+    auto steps = const_ints(4);
+    return steps && std::all_of(steps->begin(), steps->end(), [](int64_t x) { return x == 1; });
+  }
+  if (op == "Pad") {
+    auto pads = n.opset < 11 ? std::optional<std::vector<int64_t>>(
+                                   kernels::NodeAttrs(n).attr_ints("pads", {}))
+                             : const_ints(1);
+    return pads && std::all_of(pads->begin(), pads->end(), [](int64_t x) { return x == 0; });
+  }
+  if (op == "Transpose") {
+    const Dims d = in.shape.concrete();
+    std::vector<int64_t> perm = kernels::NodeAttrs(n).attr_ints("perm", {});
+    if (perm.empty())
+      for (size_t k = d.size(); k-- > 0;) perm.push_back(int64_t(k));
+    if (perm.size() != d.size()) return false;
+    int64_t last = -1;  // the non-unit dims must keep their order
+    for (int64_t a : perm) {
+      if (a < 0 || size_t(a) >= d.size()) return false;
+      if (d[size_t(a)] == 1) continue;
+      if (a < last) return false;
+      last = a;
+    }
+    return true;
+  }
+  return false;
 }
 
 // Ops that must run at every run even when their inputs are constants.
@@ -592,7 +643,8 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     s.inputs = n.inputs;
     s.outputs = n.outputs;
     bool done = false;
-    if (is_view_op(n) && n.inputs.size() >= 1 && n.inputs[0] >= 0) {
+    if ((is_view_op(n) || (level >= 1 && is_noop_at_shapes(*g, n))) && n.inputs.size() >= 1 &&
+        n.inputs[0] >= 0) {
       s.kind = PlanStep::Kind::kView;
       done = true;
     } else if (options.use_jit) {
