@@ -429,6 +429,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
           }
           s.params = std::move(params);
           s.kernel_label = k->label;
+          s.ir = std::make_shared<const jit::Kernel>(*k);
           to_compile.push_back(std::move(*k));
           compile_step.push_back(plan->steps.size());
           done = true;
@@ -441,6 +442,13 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     }
     if (!done) s.kind = PlanStep::Kind::kReference;
     plan->steps.push_back(std::move(s));
+  }
+
+  if (!options.compile_kernels) {  // another backend compiles the IR (see PlanStep::ir)
+    for (size_t i : compile_step) plan->has_params |= !plan->steps[i].params.empty();
+    plan->kernels = int(compile_step.size());
+    to_compile.clear();
+    compile_step.clear();
   }
 
   // Compile (or find) every kernel, several at once.
@@ -503,6 +511,28 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     if (last[v] >= 0) plan->steps[size_t(last[v])].release.push_back(int(v));
   plan->build_ms = ms_since(t0);
   return plan;
+}
+
+std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
+                                              const std::vector<Tensor>& inputs,
+                                              const PlanOptions& options) {
+  PlanOptions po = options;
+  po.compile_kernels = false;
+  auto plan = build_plan(symbolic, inputs, po, "");
+  std::vector<LoweredKernel> out;
+  for (const PlanStep& s : plan->steps)
+    if (s.kind == PlanStep::Kind::kKernel && s.ir)
+      out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir});
+  return out;
+}
+
+void run_reference_node(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& env,
+                        std::vector<Tensor>& outs) {
+  run_reference(g, n, env, outs);
+}
+
+void check_step_indices(const ir::Node& n, const Tensor& idx, int64_t bound) {
+  check_index_range(n, idx, bound);
 }
 
 std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,

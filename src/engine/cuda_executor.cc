@@ -1,0 +1,243 @@
+// CudaExecutor: plans on the GPU (see cuda_executor.h).
+#include "engine/cuda_executor.h"
+
+#include "devices/cuda/cuda_api.h"
+#include "engine/log.h"
+#include "kiln/error.h"
+
+namespace kiln::engine {
+
+namespace cu = devices::cuda;
+
+namespace {
+
+// A value on the device. Views share their input's owner; constants have none.
+struct DevValue {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+  CUdeviceptr ptr = 0;
+  std::shared_ptr<void> owner;
+  size_t bytes() const { return size_t(num_elements(dims)) * dtype_size(dtype); }
+};
+
+DevValue allocate(cu::RunMemory& mem, DType dtype, const Dims& dims) {
+  DevValue v;
+  v.dtype = dtype;
+  v.dims = dims;
+  size_t bytes = v.bytes();
+  v.ptr = mem.alloc(bytes);
+  CUdeviceptr p = v.ptr;
+  cu::RunMemory* m = &mem;
+  if (p) v.owner = std::shared_ptr<void>(nullptr, [m, p, bytes](void*) { m->release(p, bytes); });
+  return v;
+}
+
+void upload(const Tensor& t, CUdeviceptr dst, CUstream s) {
+  if (t.nbytes() == 0) return;
+  cu::check(cu::driver().cuMemcpyHtoDAsync(dst, t.raw_data(), t.nbytes(), s),
+            "copying " + std::to_string(t.nbytes()) + " bytes to the GPU");
+}
+
+// Copies a device value into `out` (allocated when undefined) and waits for it.
+void download(const DevValue& v, Tensor* out, CUstream s) {
+  if (!out->defined()) *out = Tensor(v.dtype, v.dims);
+  if (out->nbytes() != v.bytes())
+    throw Error(ErrorCode::kInternal, "device copy of " + std::to_string(v.bytes()) +
+                                          " bytes into a tensor of " +
+                                          std::to_string(out->nbytes()));
+  const cu::Driver& d = cu::driver();
+  if (v.bytes() > 0)
+    cu::check(d.cuMemcpyDtoHAsync(out->raw_data(), v.ptr, v.bytes(), s),
+              "copying " + std::to_string(v.bytes()) + " bytes from the GPU");
+  cu::check(d.cuStreamSynchronize(s), "waiting for the GPU");
+}
+
+bool holds_strings(const ir::Graph& g) {
+  for (const auto& v : g.values)
+    if (v.dtype == DType::kString) return true;
+  return false;
+}
+
+}  // namespace
+
+CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level)
+    : dev_(cu::CudaDevice::get(0)), cache_dir_(std::move(cache_dir)), log_level_(log_level) {}
+
+CudaExecutor::~CudaExecutor() {
+  for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
+}
+
+std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
+    const std::shared_ptr<const Plan>& plan) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = prepared_.find(plan.get());
+    if (it != prepared_.end() && it->second->plan.lock() == plan) return it->second;
+  }
+  auto p = std::make_shared<Prepared>();
+  p->plan = plan;
+  p->host_only = plan->interpreted || holds_strings(*plan->graph);
+  if (!p->host_only) {
+    p->kernels.resize(plan->steps.size());
+    int reference_steps = 0;
+    std::string reference_nodes;
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      const PlanStep& s = plan->steps[i];
+      if (s.kind == PlanStep::Kind::kKernel) {
+        if (!s.ir) throw Error(ErrorCode::kInternal, "CUDA plan step without its kernel IR");
+        p->kernels[i] = dev_.kernel(*s.ir, cache_dir_);
+      } else if (s.kind == PlanStep::Kind::kReference) {
+        const ir::Node& n = plan->graph->nodes[size_t(s.node)];
+        if (reference_steps++ < 8)
+          reference_nodes +=
+              (reference_nodes.empty() ? "" : ", ") + n.name + " (" + n.op_type + ")";
+      }
+    }
+    if (reference_steps > 0)
+      log(log_level_, LogLevel::kInfo,
+          "cuda: " + std::to_string(reference_steps) +
+              " nodes have no GPU kernel and run on the host reference kernels (inputs copied "
+              "to the host and back): " +
+              reference_nodes + (reference_steps > 8 ? ", ..." : ""));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = prepared_.begin(); it != prepared_.end();)  // forget evicted plans
+    it = it->second->plan.expired() ? prepared_.erase(it) : std::next(it);
+  prepared_[plan.get()] = p;
+  return p;
+}
+
+CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
+  if (t.nbytes() == 0) return 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = constants_.find(t.raw_data());
+    if (it != constants_.end() && it->second.host.nbytes() == t.nbytes()) return it->second.ptr;
+  }
+  CUdeviceptr p = dev_.alloc(t.nbytes());
+  try {
+    upload(t, p, stream);
+    cu::check(cu::driver().cuStreamSynchronize(stream), "uploading a constant");
+  } catch (...) {
+    dev_.free(p, t.nbytes());
+    throw;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, fresh] = constants_.emplace(t.raw_data(), Constant{t, p});
+  if (!fresh) dev_.free(p, t.nbytes());  // another run uploaded it first
+  return it->second.ptr;
+}
+
+std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
+                                      const Executor& reference, const std::vector<Tensor>& inputs,
+                                      const std::vector<Tensor>* preset) {
+  if (plan->interpreted) return reference.run(inputs, {}, preset);
+  std::shared_ptr<const Prepared> prep = prepare(plan);
+  if (prep->host_only) return reference.run(inputs, {}, preset);
+  const ir::Graph& g = *plan->graph;
+  const cu::Driver& d = cu::driver();
+  dev_.make_current();
+  cu::StreamLease lease(dev_);
+  CUstream stream = lease.get();
+  cu::RunMemory mem(dev_, stream);  // declared before env: outlives every value's owner
+
+  CUevent start = nullptr, stop = nullptr;
+  const bool timed = log_level_ >= LogLevel::kDebug;
+  if (timed) {
+    cu::check(d.cuEventCreate(&start, CU_EVENT_DEFAULT), "creating a timing event");
+    cu::check(d.cuEventCreate(&stop, CU_EVENT_DEFAULT), "creating a timing event");
+    cu::check(d.cuEventRecord(start, stream), "recording a timing event");
+  }
+
+  std::vector<DevValue> env(g.values.size());
+  for (int v : plan->constants) {
+    const Tensor& t = g.values[size_t(v)].constant;
+    env[size_t(v)] = DevValue{t.dtype(), t.dims(), constant(t, stream), nullptr};
+  }
+  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) continue;
+    DevValue v = allocate(mem, inputs[i].dtype(), inputs[i].dims());
+    upload(inputs[i], v.ptr, stream);
+    env[size_t(g.inputs[i])] = std::move(v);
+  }
+
+  std::vector<CUdeviceptr> buffers;
+  for (size_t si = 0; si < plan->steps.size(); ++si) {
+    const PlanStep& s = plan->steps[si];
+    const ir::Node& n = g.nodes[size_t(s.node)];
+    if (s.kind == PlanStep::Kind::kView) {
+      DevValue v = env[size_t(s.inputs[0])];
+      v.dims = g.values[size_t(s.outputs[0])].shape.concrete();
+      env[size_t(s.outputs[0])] = std::move(v);
+    } else if (s.kind == PlanStep::Kind::kKernel) {
+      if (s.check_indices >= 0) {
+        Tensor idx;
+        download(env[size_t(s.inputs[size_t(s.check_indices)])], &idx, stream);
+        check_step_indices(n, idx, s.index_bound);
+      }
+      buffers.clear();
+      for (int id : s.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].ptr : 0);
+      for (int id : s.outputs) {
+        const ir::Value& v = g.values[size_t(id)];
+        env[size_t(id)] = allocate(mem, v.dtype, v.shape.concrete());
+        buffers.push_back(env[size_t(id)].ptr);
+      }
+      dev_.launch(*prep->kernels[si], buffers, s.params, stream);
+    } else {
+      std::vector<Tensor> host(g.values.size());
+      for (int id : s.inputs) {
+        if (id < 0 || host[size_t(id)].defined()) continue;
+        const ir::Value& v = g.values[size_t(id)];
+        if (v.constant.defined())
+          host[size_t(id)] = v.constant;
+        else
+          download(env[size_t(id)], &host[size_t(id)], stream);
+      }
+      std::vector<Tensor> outs(s.outputs.size());
+      for (size_t k = 0; k < s.outputs.size(); ++k) {
+        const ir::Value& v = g.values[size_t(s.outputs[k])];
+        if (v.dtype != DType::kUndefined && v.shape.is_concrete())
+          outs[k] = Tensor(v.dtype, v.shape.concrete());
+      }
+      run_reference_node(g, n, host, outs);
+      for (size_t k = 0; k < s.outputs.size(); ++k) {
+        if (!outs[k].defined()) continue;
+        DevValue v = allocate(mem, outs[k].dtype(), outs[k].dims());
+        upload(outs[k], v.ptr, stream);
+        // The host tensor must live until the copy is done: pageable copies are synchronous
+        // for the host buffer, so it may go when upload() returns.
+        env[size_t(s.outputs[k])] = std::move(v);
+      }
+    }
+    for (int v : s.release) env[size_t(v)] = DevValue();
+  }
+
+  std::vector<Tensor> result;
+  result.reserve(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const DevValue& v = env[size_t(g.outputs[i])];
+    if (v.dtype == DType::kUndefined)
+      throw Error(ErrorCode::kInternal,
+                  "graph output '" + g.values[size_t(g.outputs[i])].name + "' was not computed");
+    Tensor out;
+    if (preset && i < preset->size() && (*preset)[i].defined() && (*preset)[i].dtype() == v.dtype &&
+        (*preset)[i].dims() == v.dims)
+      out = (*preset)[i];
+    download(v, &out, stream);
+    result.push_back(std::move(out));
+  }
+  if (timed) {
+    cu::check(d.cuEventRecord(stop, stream), "recording a timing event");
+    cu::check(d.cuEventSynchronize(stop), "waiting for a timing event");
+    float ms = 0;
+    cu::check(d.cuEventElapsedTime(&ms, start, stop), "reading a timing event");
+    d.cuEventDestroy(start);
+    d.cuEventDestroy(stop);
+    log(log_level_, LogLevel::kDebug,
+        "cuda: run of " + plan->key + " took " + std::to_string(ms) + " ms on the GPU");
+  }
+  cu::check(d.cuStreamSynchronize(stream), "finishing a run on the GPU");
+  return result;
+}
+
+}  // namespace kiln::engine
