@@ -46,6 +46,8 @@ int cmd_bench(Args& args) {
       shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
     } else if (args.flag_value("--specialization", &v)) {
       so.specialization = parse_specialization(v);
+    } else if (args.flag_value("--device", &v)) {
+      so.device = parse_device(v);
     } else if (args.flag("--no-jit"))
       so.use_jit = false;
     else if (args.flag("--json"))
