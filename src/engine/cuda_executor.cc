@@ -52,6 +52,41 @@ void download(const DevValue& v, Tensor* out, CUstream s) {
   cu::check(d.cuStreamSynchronize(s), "waiting for the GPU");
 }
 
+// A start/stop event pair timing a run; destroyed on every path.
+class RunTimer {
+ public:
+  RunTimer(const cu::Driver& d, CUstream s) : d_(d) {
+    try {
+      cu::check(d.cuEventCreate(&start_, CU_EVENT_DEFAULT), "creating a timing event");
+      cu::check(d.cuEventCreate(&stop_, CU_EVENT_DEFAULT), "creating a timing event");
+      cu::check(d.cuEventRecord(start_, s), "recording a timing event");
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+  ~RunTimer() { destroy(); }
+  /// Milliseconds from construction to the work queued on `s` so far (waits for it).
+  float finish(CUstream s) {
+    cu::check(d_.cuEventRecord(stop_, s), "recording a timing event");
+    cu::check(d_.cuEventSynchronize(stop_), "waiting for a timing event");
+    float ms = 0;
+    cu::check(d_.cuEventElapsedTime(&ms, start_, stop_), "reading a timing event");
+    return ms;
+  }
+  RunTimer(const RunTimer&) = delete;
+  RunTimer& operator=(const RunTimer&) = delete;
+
+ private:
+  void destroy() {
+    if (start_) d_.cuEventDestroy(start_);
+    if (stop_) d_.cuEventDestroy(stop_);
+    start_ = stop_ = nullptr;
+  }
+  const cu::Driver& d_;
+  CUevent start_ = nullptr, stop_ = nullptr;
+};
+
 bool holds_strings(const ir::Graph& g) {
   for (const auto& v : g.values)
     if (v.dtype == DType::kString) return true;
@@ -141,13 +176,8 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
   CUstream stream = lease.get();
   cu::RunMemory mem(dev_, stream);  // declared before env: outlives every value's owner
 
-  CUevent start = nullptr, stop = nullptr;
-  const bool timed = log_level_ >= LogLevel::kDebug;
-  if (timed) {
-    cu::check(d.cuEventCreate(&start, CU_EVENT_DEFAULT), "creating a timing event");
-    cu::check(d.cuEventCreate(&stop, CU_EVENT_DEFAULT), "creating a timing event");
-    cu::check(d.cuEventRecord(start, stream), "recording a timing event");
-  }
+  std::unique_ptr<RunTimer> timer;
+  if (log_level_ >= LogLevel::kDebug) timer = std::make_unique<RunTimer>(d, stream);
 
   std::vector<DevValue> env(g.values.size());
   for (int v : plan->constants) {
@@ -226,16 +256,10 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
     download(v, &out, stream);
     result.push_back(std::move(out));
   }
-  if (timed) {
-    cu::check(d.cuEventRecord(stop, stream), "recording a timing event");
-    cu::check(d.cuEventSynchronize(stop), "waiting for a timing event");
-    float ms = 0;
-    cu::check(d.cuEventElapsedTime(&ms, start, stop), "reading a timing event");
-    d.cuEventDestroy(start);
-    d.cuEventDestroy(stop);
+  if (timer)
     log(log_level_, LogLevel::kDebug,
-        "cuda: run of " + plan->key + " took " + std::to_string(ms) + " ms on the GPU");
-  }
+        "cuda: run of " + plan->key + " took " + std::to_string(timer->finish(stream)) +
+            " ms on the GPU");
   cu::check(d.cuStreamSynchronize(stream), "finishing a run on the GPU");
   return result;
 }

@@ -1,6 +1,8 @@
 // list_devices(), cuda_available(), device selection and CUDA code generation entry points.
 #include "engine/device_select.h"
 
+#include <map>
+
 #include "devices/cpu.h"
 #include "engine/log.h"
 #include "jit/cuda_c.h"
@@ -84,7 +86,17 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
                                              const std::string& arch, bool with_ptx,
                                              const std::string& cache_dir) {
   std::vector<CudaKernelCode> out;
+  std::map<std::string, size_t> seen;  // kernel hash -> first entry with that kernel
   for (const LoweredKernel& lk : kernels) {
+    std::string hash = jit::structural_hash(*lk.kernel);
+    if (auto it = seen.find(hash); it != seen.end()) {  // the same kernel: compile it once
+      CudaKernelCode code = out[it->second];
+      code.node = lk.node;
+      code.label = lk.kernel->label;
+      out.push_back(std::move(code));
+      continue;
+    }
+    seen[hash] = out.size();
     CudaKernelCode code;
     code.node = lk.node;
     code.label = lk.kernel->label;
@@ -102,7 +114,7 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
       throw Error(ErrorCode::kUnsupported,
                   "PTX needs the CUDA backend, which is not compiled into this build");
 #endif
-    std::string name = "kiln_" + jit::structural_hash(*lk.kernel).substr(0, 16);
+    std::string name = "kiln_" + hash.substr(0, 16);
     jit::CudaSource src = jit::print_cuda(*lk.kernel, name);
     code.name = name;
     code.cuda_c = std::move(src.code);

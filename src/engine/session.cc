@@ -100,8 +100,17 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   impl->cpu = std::make_unique<devices::Cpu>(options.intra_op_threads);
   impl->cache_dir = jit::resolve_cache_dir(options.cache_dir);
 #ifdef KILN_WITH_CUDA
-  if (impl->device == Device::kCuda)
-    impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level);
+  if (impl->device == Device::kCuda) {
+    try {
+      impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level);
+    } catch (const Error& e) {
+      if (options.device != Device::kAuto) throw;
+      engine::log(
+          options.log_level, LogLevel::kInfo,
+          std::string("device auto: using the CPU (the GPU did not start: ") + e.what() + ")");
+      impl->device = Device::kCpu;
+    }
+  }
 #endif
   for (const auto& v : g.values)
     if (v.constant.defined() && v.constant.numel() > 0)

@@ -43,7 +43,7 @@ const DriverState& driver_state() {
     DriverState s;
     void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-      s.error = "no CUDA driver (libcuda.so.1 could not be loaded: " + dl_error() + ")";
+      s.error = "libcuda.so.1 cannot be loaded (" + dl_error() + ")";
       return s;
     }
     std::string why;
