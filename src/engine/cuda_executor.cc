@@ -1,6 +1,11 @@
 // CudaExecutor: plans on the GPU (see cuda_executor.h).
 #include "engine/cuda_executor.h"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "devices/cpu.h"
 #include "devices/cuda/cuda_api.h"
 #include "engine/log.h"
 #include "kiln/error.h"
@@ -114,15 +119,38 @@ std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
   p->host_only = plan->interpreted || holds_strings(*plan->graph);
   if (!p->host_only) {
     p->kernels.resize(plan->steps.size());
+    // Compile and load the kernels, several at once (plain threads, as build_plan does: each
+    // compile is long and blocking). A kernel that fails runs its node on the host instead.
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < plan->steps.size(); ++i)
+      if (plan->steps[i].kind == PlanStep::Kind::kKernel && plan->steps[i].ir) todo.push_back(i);
+    std::vector<std::string> errors(plan->steps.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      for (size_t t; (t = next.fetch_add(1)) < todo.size();) {
+        try {
+          p->kernels[todo[t]] = dev_.kernel(*plan->steps[todo[t]].ir, cache_dir_);
+        } catch (const std::exception& e) {  // a thread must not let an exception escape
+          errors[todo[t]] = e.what();
+        }
+      }
+    };
+    size_t helpers = std::min<size_t>(todo.size(), size_t(devices::Cpu::hardware_threads()));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < helpers; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
     int reference_steps = 0;
     std::string reference_nodes;
     for (size_t i = 0; i < plan->steps.size(); ++i) {
       const PlanStep& s = plan->steps[i];
-      if (s.kind == PlanStep::Kind::kKernel) {
-        if (!s.ir) throw Error(ErrorCode::kInternal, "CUDA plan step without its kernel IR");
-        p->kernels[i] = dev_.kernel(*s.ir, cache_dir_);
-      } else if (s.kind == PlanStep::Kind::kReference) {
-        const ir::Node& n = plan->graph->nodes[size_t(s.node)];
+      const ir::Node& n = plan->graph->nodes[size_t(s.node)];
+      if (s.kind == PlanStep::Kind::kKernel && !p->kernels[i])
+        log(log_level_, LogLevel::kWarning,
+            "node '" + n.name + "' (" + n.op_type +
+                "): CUDA kernel failed, running the reference kernel on the host: " +
+                (s.ir ? errors[i] : std::string("no kernel IR in the plan")));
+      if (s.kind != PlanStep::Kind::kView && !p->kernels[i]) {
         if (reference_steps++ < 8)
           reference_nodes +=
               (reference_nodes.empty() ? "" : ", ") + n.name + " (" + n.op_type + ")";
@@ -146,8 +174,8 @@ CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
   if (t.nbytes() == 0) return 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = constants_.find(t.raw_data());
-    if (it != constants_.end() && it->second.host.nbytes() == t.nbytes()) return it->second.ptr;
+    auto it = constants_.find({t.raw_data(), t.nbytes()});
+    if (it != constants_.end()) return it->second.ptr;
   }
   CUdeviceptr p = dev_.alloc(t.nbytes());
   try {
@@ -158,7 +186,7 @@ CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
     throw;
   }
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, fresh] = constants_.emplace(t.raw_data(), Constant{t, p});
+  auto [it, fresh] = constants_.emplace(std::make_pair(t.raw_data(), t.nbytes()), Constant{t, p});
   if (!fresh) dev_.free(p, t.nbytes());  // another run uploaded it first
   return it->second.ptr;
 }
@@ -199,7 +227,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
       DevValue v = env[size_t(s.inputs[0])];
       v.dims = g.values[size_t(s.outputs[0])].shape.concrete();
       env[size_t(s.outputs[0])] = std::move(v);
-    } else if (s.kind == PlanStep::Kind::kKernel) {
+    } else if (prep->kernels[si]) {
       if (s.check_indices >= 0) {
         Tensor idx;
         download(env[size_t(s.inputs[size_t(s.check_indices)])], &idx, stream);

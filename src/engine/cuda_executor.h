@@ -8,7 +8,8 @@
 // reference kernel and copy the outputs back (correct but slow; logged once per plan), views
 // alias their input, values are released after their last use (their memory reused within the
 // run), and the outputs are copied out. Interpreted plans and plans with string values run on
-// the reference executor on the host. run() may be called from many threads at once.
+// the reference executor on the host, and a kernel that fails to compile or load runs its node
+// on the host reference kernel (with a warning). run() may be called from many threads at once.
 #pragma once
 
 #include <cuda.h>
@@ -39,7 +40,8 @@ class CudaExecutor {
   struct Prepared {
     std::weak_ptr<const Plan> plan;
     bool host_only = false;  // string values: the reference executor runs it
-    std::vector<std::shared_ptr<const devices::cuda::LoadedKernel>> kernels;  // per step
+    // Per step: the loaded kernel, or null for steps that run on the host reference kernel.
+    std::vector<std::shared_ptr<const devices::cuda::LoadedKernel>> kernels;
   };
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);
   /// The device copy of a constant tensor (uploaded on first use).
@@ -55,7 +57,7 @@ class CudaExecutor {
     Tensor host;  // keeps the host data (and so its address) alive
     CUdeviceptr ptr = 0;
   };
-  std::map<const void*, Constant> constants_;
+  std::map<std::pair<const void*, size_t>, Constant> constants_;  // by host data and size
 };
 
 }  // namespace kiln::engine

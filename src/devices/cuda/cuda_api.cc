@@ -62,11 +62,13 @@ const DriverState& driver_state() {
       return s;
     }
     CUresult r = s.d.cuInit(0);
-    const char* name = nullptr;
     if (r != CUDA_SUCCESS) {
-      s.d.cuGetErrorName(r, &name);
-      s.error = std::string("cuInit failed: ") + (name ? name : "unknown error") +
-                (r == CUDA_ERROR_NO_DEVICE ? " (no GPU)" : "");
+      const char* name = nullptr;
+      if (s.d.cuGetErrorName(r, &name) != CUDA_SUCCESS) name = nullptr;
+      s.error = std::string("cuInit failed: ") +
+                (name ? std::string(name) : "CUDA error " + std::to_string(int(r))) +
+                (r == CUDA_ERROR_NO_DEVICE ? " (no GPU)" : "") +
+                (r == CUDA_ERROR_STUB_LIBRARY ? " (the toolkit's stub libcuda, not a driver)" : "");
       return s;
     }
     s.d.cuDriverGetVersion(&s.d.version);
@@ -171,8 +173,8 @@ void check(CUresult r, const std::string& what) {
   const char* name = nullptr;
   const char* desc = nullptr;
   const DriverState& s = driver_state();
-  if (s.d.cuGetErrorName) s.d.cuGetErrorName(r, &name);
-  if (s.d.cuGetErrorString) s.d.cuGetErrorString(r, &desc);
+  if (s.d.cuGetErrorName && s.d.cuGetErrorName(r, &name) != CUDA_SUCCESS) name = nullptr;
+  if (s.d.cuGetErrorString && s.d.cuGetErrorString(r, &desc) != CUDA_SUCCESS) desc = nullptr;
   std::string msg = std::string("CUDA error ") + (name ? name : std::to_string(int(r)).c_str());
   if (desc) msg += std::string(" (") + desc + ")";
   msg += " while " + what;

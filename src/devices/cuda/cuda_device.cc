@@ -44,7 +44,8 @@ std::optional<int64_t> eval_extent(const jit::Expr& e, const std::vector<int64_t
 LoadedKernel::~LoadedKernel() {
   std::string why;
   const Driver* d = try_driver(&why);
-  if (d && module) d->cuModuleUnload(module);  // nothing to report from a destructor
+  if (d && module && d->cuCtxSetCurrent(context) == CUDA_SUCCESS)
+    d->cuModuleUnload(module);  // nothing to report from a destructor
 }
 
 CudaDevice& CudaDevice::get(int ordinal) {
@@ -166,6 +167,7 @@ std::shared_ptr<const LoadedKernel> CudaDevice::kernel(const jit::Kernel& k,
   make_current();
   auto lk = std::make_shared<LoadedKernel>();
   lk->key = ptx.key;
+  lk->context = context_;
   lk->compile_ms = ptx.compile_ms;
   lk->from_disk = ptx.from_disk;
   lk->num_buffers = int(k.buffers.size());

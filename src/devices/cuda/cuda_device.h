@@ -31,6 +31,7 @@ namespace kiln::devices::cuda {
 /// A loaded kernel: its module and functions (launched in order).
 struct LoadedKernel {
   CUmodule module = nullptr;
+  CUcontext context = nullptr;  // made current to unload the module on any thread
   std::vector<CUfunction> functions;
   std::vector<jit::Expr> grid_extents;  // per function; null = one thread
   int num_buffers = 0;
