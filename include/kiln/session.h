@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/devices.h"
 #include "kiln/tensor.h"
 
 namespace kiln {
@@ -60,7 +61,9 @@ struct SessionOptions {
   /// load and not on its first request (see also Session::specialize_for). Each entry maps input
   /// names to dims; inputs left out take their default (initializer) or must be fixed-shape.
   std::vector<std::map<std::string, Dims>> warmup_shapes;
-  /// Device to run on (only kCpu runs today; kAuto picks the CPU).
+  /// Device to run on. kCuda runs plans on the first GPU (kernels compiled with NVRTC, nodes
+  /// without a lowering on the host); it fails at session creation when CUDA cannot run here.
+  /// kAuto picks CUDA when cuda_available(), else the CPU (with a log line).
   Device device = Device::kCpu;
   /// Messages below this level are not printed (to stderr).
   LogLevel log_level = LogLevel::kWarning;
@@ -161,6 +164,13 @@ class KILN_API Session {
   std::map<std::string, int64_t> pass_stats() const;
   /// One line per value in graph order: "name: f32[batch,seq,256]  (producer op)".
   std::vector<std::string> describe_values() const;
+  /// The CUDA C of every kernel of the plan for these input shapes, in launch order, and its PTX
+  /// for `arch` (sm_NN) when `with_ptx`. Needs no GPU; PTX needs NVRTC (kiln::Error otherwise).
+  std::vector<CudaKernelCode> generate_cuda(const std::map<std::string, Dims>& shapes,
+                                            const std::string& arch = "sm_90",
+                                            bool with_ptx = true) const;
+  /// The device this session runs on (kCpu or kCuda; kAuto resolved at creation).
+  Device device() const;
 
   struct Impl;
 

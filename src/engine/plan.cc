@@ -55,9 +55,10 @@ bool is_noop_at_shapes(const ir::Graph& g, const ir::Node& n) {
     return steps && std::all_of(steps->begin(), steps->end(), [](int64_t x) { return x == 1; });
   }
   if (op == "Pad") {
-    auto pads = n.opset < 11 ? std::optional<std::vector<int64_t>>(
-                                   kernels::NodeAttrs(n).attr_ints("pads", {}))
-                             : const_ints(1);
+    auto pads =
+        n.opset < 11
+            ? std::optional<std::vector<int64_t>>(kernels::NodeAttrs(n).attr_ints("pads", {}))
+            : const_ints(1);
     return pads && std::all_of(pads->begin(), pads->end(), [](int64_t x) { return x == 0; });
   }
   if (op == "Transpose") {
@@ -622,7 +623,10 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     if (needed[v] && g->values[v].constant.defined()) plan->constants.push_back(int(v));
 
   // Fusion groups, then steps with their kernels lowered.
-  const int level = options.use_jit ? options.opt_level : 0;
+  // Native kernels run on the CPU only: a plan for another backend stops at fusion.
+  const int level = !options.use_jit          ? 0
+                    : options.compile_kernels ? options.opt_level
+                                              : std::min(options.opt_level, 2);
   FusionHooks hooks;
   hooks.elementwise = [&](int ni) {
     return lowers_elementwise(*g, symbolic, g->nodes[size_t(ni)], options);
@@ -670,6 +674,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
             s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
           s.params = std::move(params);
           s.kernel_label = k->label;
+          s.ir = std::make_shared<const jit::Kernel>(*k);
           to_compile.push_back(std::move(*k));
           compile_step.push_back(plan->steps.size());
           done = true;
@@ -703,6 +708,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
         s.params = std::move(ck->params);
         s.kernel_label = ck->kernel.label;
+        s.ir = std::make_shared<const jit::Kernel>(ck->kernel);
         to_compile.push_back(std::move(ck->kernel));
         compile_step.push_back(plan->steps.size());
         plan->steps.push_back(std::move(s));
@@ -756,6 +762,13 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       }
     }
     for (int ni : grp.nodes) single_step(size_t(ni));
+  }
+
+  if (!options.compile_kernels) {  // another backend compiles the IR (see PlanStep::ir)
+    for (size_t i : compile_step) plan->has_params |= !plan->steps[i].params.empty();
+    plan->kernels = int(compile_step.size());
+    to_compile.clear();
+    compile_step.clear();
   }
 
   // Compile (or find) every kernel, several at once.
@@ -836,6 +849,28 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   }
   plan->build_ms = ms_since(t0);
   return plan;
+}
+
+std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
+                                              const std::vector<Tensor>& inputs,
+                                              const PlanOptions& options) {
+  PlanOptions po = options;
+  po.compile_kernels = false;
+  auto plan = build_plan(symbolic, inputs, po, "");
+  std::vector<LoweredKernel> out;
+  for (const PlanStep& s : plan->steps)
+    if (s.kind == PlanStep::Kind::kKernel && s.ir)
+      out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir});
+  return out;
+}
+
+void run_reference_node(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& env,
+                        std::vector<Tensor>& outs) {
+  detail::run_reference(g, n, env, outs);
+}
+
+void check_step_indices(const ir::Node& n, const Tensor& idx, int64_t bound) {
+  detail::check_index_range(n, idx, bound);
 }
 
 }  // namespace kiln::engine

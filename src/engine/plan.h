@@ -53,8 +53,9 @@ struct PlanStep {
   std::vector<int> fused;    // every node this step computes (one for unfused steps)
   std::vector<int> inputs;   // value ids (-1: omitted)
   std::vector<int> outputs;  // value ids
-  std::shared_ptr<const jit::CompiledKernel> kernel;
-  std::shared_ptr<const kernels::NativeOp> native;  // kNative: a hand-written kernel
+  std::shared_ptr<const jit::CompiledKernel> kernel;  // null when !PlanOptions::compile_kernels
+  std::shared_ptr<const jit::Kernel> ir;              // the lowered kernel (other backends)
+  std::shared_ptr<const kernels::NativeOp> native;    // kNative: a hand-written kernel
   int in_place_input = -1;  // output 0 may overwrite this input slot (memory planner)
   std::string kernel_key;
   std::string kernel_label;
@@ -77,6 +78,9 @@ struct PlanOptions {
   kernels::WeightCache* weights = nullptr;  // packed weights shared by the session's plans
   kernels::Schedule schedule = kernels::Schedule::for_host();
   LogLevel log_level = LogLevel::kWarning;
+  /// false: lower kernels (PlanStep::ir) without compiling them for the CPU (CUDA plans, `kiln
+  /// ptx`); such a plan runs only on a backend that compiles the IR itself.
+  bool compile_kernels = true;
 };
 
 struct RunState;
@@ -144,5 +148,22 @@ void check_index_range(const ir::Node& n, const Tensor& idx, int64_t bound);
 std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
                              const std::vector<Tensor>& inputs,
                              const std::vector<Tensor>* preset = nullptr);
+
+struct LoweredKernel {
+  std::string node;  // the graph node's name
+  std::shared_ptr<const jit::Kernel> kernel;
+};
+/// The lowered kernel of every kernel step of the plan for `inputs`, in step order, without
+/// compiling any (build_plan with compile_kernels off). Empty for an interpreted plan.
+std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
+                                              const std::vector<Tensor>& inputs,
+                                              const PlanOptions& options);
+
+/// One node on its reference kernel, as run_plan does for reference steps: inputs from `env`
+/// (indexed by value id), outputs into `outs` (pre-allocated where the shape is known).
+void run_reference_node(const ir::Graph& g, const ir::Node& n, const std::vector<Tensor>& env,
+                        std::vector<Tensor>& outs);
+/// Throws kiln::Error naming the node when `idx` holds an index outside [-bound, bound).
+void check_step_indices(const ir::Node& n, const Tensor& idx, int64_t bound);
 
 }  // namespace kiln::engine

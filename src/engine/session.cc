@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/device_select.h"
 #include "engine/log.h"
 #include "engine/plan.h"
 #include "engine/session_impl.h"
@@ -15,6 +16,10 @@
 #include "jit/host_target.h"
 #include "jit/kernel_cache.h"
 #include "kernels/registry.h"
+
+#ifdef KILN_WITH_CUDA
+#include "engine/cuda_executor.h"
+#endif
 
 namespace kiln {
 
@@ -70,10 +75,9 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
                                                  std::to_string(options.optimization_level));
   if (options.max_specializations == 0)
     throw Error(ErrorCode::kInvalidArgument, "max_specializations must be at least 1");
-  if (options.device == Device::kCuda)
-    throw Error(ErrorCode::kUnsupported, "the CUDA device is not available in this build yet");
   auto impl = std::make_unique<Session::Impl>();
   impl->options = options;
+  impl->device = engine::resolve_device(options.device, options.log_level);
   impl->graph = ir::import_onnx(bytes, base_dir);
   ir::infer_shapes(*impl->graph);
   size_t imported_nodes = impl->graph->nodes.size();
@@ -111,6 +115,19 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   impl->plans = std::make_unique<engine::PlanCache>(options.max_specializations);
   impl->cpu = std::make_unique<devices::Cpu>(options.intra_op_threads);
   impl->cache_dir = jit::resolve_cache_dir(options.cache_dir);
+#ifdef KILN_WITH_CUDA
+  if (impl->device == Device::kCuda) {
+    try {
+      impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level);
+    } catch (const Error& e) {
+      if (options.device != Device::kAuto) throw;
+      engine::log(
+          options.log_level, LogLevel::kInfo,
+          std::string("device auto: using the CPU (the GPU did not start: ") + e.what() + ")");
+      impl->device = Device::kCpu;
+    }
+  }
+#endif
   for (const auto& v : g.values)
     if (v.constant.defined() && v.constant.numel() > 0)
       impl->constant_data.insert(v.constant.raw_data());
@@ -197,6 +214,10 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     po.weights = s.weights.get();
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
+    if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
+      po.compile_kernels = false;
+      po.schedule = engine::cuda_schedule();
+    }
     po.policy.mode = exact ? Specialization::kExact : s.options.specialization;
     const ir::Graph& g = *s.graph;
     std::string why = exact ? "run often: recompiled with constant dims" : "";
@@ -467,10 +488,19 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
       bool need_result;
     } call{plan.get(), impl_->executor.get(), &rs, need_result};
     Call* cp = &call;
-    impl_->cpu->execute([cp] {
-      engine::run_plan(*cp->plan, *cp->executor, cp->rs->inputs, &cp->rs->preset,
-                       cp->need_result ? &cp->rs->result : nullptr);
-    });
+#ifdef KILN_WITH_CUDA
+    if (impl_->cuda) {
+      std::vector<Tensor> in, pre;
+      for (const Tensor* t : rs.inputs) in.push_back(t ? *t : Tensor());
+      for (const Tensor* t : rs.preset) pre.push_back(t ? *t : Tensor());
+      rs.result = impl_->cuda->run(plan, *impl_->executor, in, &pre);
+      need_result = true;
+    } else
+#endif
+      impl_->cpu->execute([cp] {
+        engine::run_plan(*cp->plan, *cp->executor, cp->rs->inputs, &cp->rs->preset,
+                         cp->need_result ? &cp->rs->result : nullptr);
+      });
     if (need_result) {
       std::vector<Tensor>& got = rs.result;
       for (size_t i = 0; i < g.outputs.size(); ++i) {
@@ -591,6 +621,24 @@ std::vector<std::string> Session::describe_values() const {
     lines.push_back(line + "  (" + src + ")");
   }
   return lines;
+}
+
+Device Session::device() const { return impl_->device; }
+
+std::vector<CudaKernelCode> Session::generate_cuda(const std::map<std::string, Dims>& shapes,
+                                                   const std::string& arch, bool with_ptx) const {
+  std::string key;
+  std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
+  engine::PlanOptions po;
+  po.use_jit = true;
+  po.cache_dir = impl_->cache_dir;
+  po.log_level = impl_->options.log_level;
+  po.schedule = engine::cuda_schedule();
+  po.policy.mode = impl_->options.specialization == Specialization::kDynamic
+                       ? Specialization::kDynamic
+                       : Specialization::kExact;
+  return engine::cuda_kernel_code(engine::lower_plan_kernels(*impl_->graph, bound, po), arch,
+                                  with_ptx, impl_->cache_dir);
 }
 
 }  // namespace kiln

@@ -20,6 +20,10 @@
 
 namespace kiln {
 
+namespace engine {
+class CudaExecutor;  // engine/cuda_executor.h, only in builds with the CUDA backend
+}
+
 struct Session::Impl {
   SessionOptions options;
   std::string cache_dir;  // resolved disk kernel cache ("" = none)
@@ -27,6 +31,8 @@ struct Session::Impl {
   std::unique_ptr<engine::Executor> executor;
   std::unique_ptr<engine::PlanCache> plans;
   std::unique_ptr<devices::Cpu> cpu;
+  Device device = Device::kCpu;                // options.device resolved (never kAuto)
+  std::shared_ptr<engine::CudaExecutor> cuda;  // set when device is kCuda
   std::vector<ValueInfo> inputs, outputs;
   std::set<const void*> constant_data;  // data of weights and constants, to spot aliasing outputs
   std::map<std::string, int64_t> pass_stats;      // graph pass -> rewrites at load

@@ -221,7 +221,8 @@ uint64_t random_u64() {
 
 // Writes `bytes` to <dir>/<key>.kobj through a unique temporary: fsync, then an atomic rename, so
 // readers in any process see either no file, the old one or the complete new one.
-bool write_cache_file(const std::string& dir, const std::string& key, const std::string& bytes) {
+bool write_cache_file(const std::string& dir, const std::string& key, const std::string& bytes,
+                      const std::string& ext = ".kobj") {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir, ec)) {
@@ -232,7 +233,7 @@ bool write_cache_file(const std::string& dir, const std::string& key, const std:
   std::snprintf(suffix, sizeof(suffix), ".%ld.%016llx.tmp", long(::getpid()),
                 static_cast<unsigned long long>(random_u64()));
   std::string tmp = dir + "/." + key + suffix;
-  std::string final_path = dir + "/" + key + ".kobj";
+  std::string final_path = dir + "/" + key + ext;
   int fd;
   do {
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -480,6 +481,15 @@ std::string resolve_cache_dir(const std::string& option) {
   if (!option.empty()) return option;
   const char* env = std::getenv("KILN_CACHE_DIR");
   return env ? std::string(env) : std::string();
+}
+
+bool write_cache_file_atomic(const std::string& dir, const std::string& stem,
+                             const std::string& ext, const std::string& bytes) {
+  return write_cache_file(dir, stem, bytes, ext);
+}
+
+bool read_cache_file(const std::string& path, std::string* bytes) {
+  return read_whole_file(path, bytes) == ReadResult::kRead;
 }
 
 }  // namespace kiln::jit

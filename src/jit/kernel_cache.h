@@ -84,4 +84,12 @@ std::string resolve_cache_dir(const std::string& option);
 std::string encode_cache_file(const std::string& key, const std::string& symbol,
                               const std::string& object);
 
+/// Writes <dir>/<stem><ext> atomically as the kernel cache does (unique temporary, fsync, rename),
+/// creating dir; false (with a warning once per dir) when the disk cache cannot be written. Used
+/// by other code caches in the same directory (the CUDA backend's PTX).
+bool write_cache_file_atomic(const std::string& dir, const std::string& stem,
+                             const std::string& ext, const std::string& bytes);
+/// The whole content of a regular cache file; false when absent or unreadable.
+bool read_cache_file(const std::string& path, std::string* bytes);
+
 }  // namespace kiln::jit

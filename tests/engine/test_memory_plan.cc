@@ -14,6 +14,9 @@
 #include "op_test_util.h"
 #include "test_paths.h"
 
+// The replacement pairs malloc with free on purpose; GCC cannot see that through inlining.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<uint64_t> g_news{0};

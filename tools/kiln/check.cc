@@ -113,6 +113,7 @@ CaseResult check_case(const std::string& case_dir, const CheckOptions& opt) {
   try {
     SessionOptions so;
     so.optimization_level = opt.opt_level;
+    so.device = opt.device;
     Session s((fs::path(case_dir) / "model.onnx").string(), so);
     auto sets = data_set_dirs(case_dir);
     if (sets.empty()) {

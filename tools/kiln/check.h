@@ -19,6 +19,7 @@ struct CheckOptions {
   int opt_level = 3;
   bool isolate = true;        // one child process per case
   int timeout_seconds = 300;  // per case, when isolated
+  Device device = Device::kCpu;
 };
 
 struct CaseResult {

@@ -69,6 +69,13 @@ double Args::to_double(const std::string& flag, const std::string& v) {
   return x;
 }
 
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::kCpu;
+  if (s == "cuda") return Device::kCuda;
+  if (s == "auto") return Device::kAuto;
+  throw UsageError("--device expects cpu, cuda or auto, got '" + s + "'");
+}
+
 Dims parse_dims(const std::string& s) {
   Dims dims;
   if (s.empty() || s == "scalar") return dims;

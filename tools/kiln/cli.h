@@ -38,6 +38,8 @@ class Args {
 
 /// "auto" | "exact" | "dynamic"; UsageError otherwise.
 Specialization parse_specialization(const std::string& s);
+/// "cpu" | "cuda" | "auto"; UsageError otherwise.
+Device parse_device(const std::string& s);
 /// "1x3x224x224" or "1,3,224,224" -> dims ("" or "scalar" -> 0-d).
 Dims parse_dims(const std::string& s);
 /// A deterministic random tensor for an input: floats in [-1,1), ints in [0,16), bools.
@@ -60,5 +62,7 @@ int cmd_info(Args& args);
 int cmd_run(Args& args);
 int cmd_check(Args& args);
 int cmd_bench(Args& args);
+int cmd_devices(Args& args);
+int cmd_ptx(Args& args);
 
 }  // namespace kiln::cli

@@ -50,6 +50,8 @@ int cmd_bench(Args& args) {
       so.optimization_level = int(Args::to_int("--opt-level", v, 0, 3));
     } else if (args.flag_value("--specialization", &v)) {
       so.specialization = parse_specialization(v);
+    } else if (args.flag_value("--device", &v)) {
+      so.device = parse_device(v);
     } else if (args.flag("--no-jit"))
       so.use_jit = false;
     else if (args.flag("--json"))

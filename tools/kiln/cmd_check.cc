@@ -1,4 +1,5 @@
-// kiln check PATH... [--atol A] [--rtol R] [--opt-level N] [--json] [--no-isolate] [--timeout S]
+// kiln check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--json] [--no-isolate]
+//            [--timeout S]
 #include <iostream>
 
 #include "check.h"
@@ -20,6 +21,8 @@ int cmd_check(Args& args) {
       opt.opt_level = int(Args::to_int("--opt-level", v, 0, 3));
     else if (args.flag_value("--timeout", &v))
       opt.timeout_seconds = int(Args::to_int("--timeout", v, 1, 86400));
+    else if (args.flag_value("--device", &v))
+      opt.device = parse_device(v);
     else if (args.flag("--json"))
       json = true;
     else if (args.flag("--no-isolate"))

@@ -1,4 +1,5 @@
 // kiln run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
+//          [--device cpu|cuda|auto]
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -18,6 +19,8 @@ int cmd_run(Args& args) {
       specs.push_back(v);
     else if (args.flag_value("--out", &v))
       out_dir = v;
+    else if (args.flag_value("--device", &v))
+      so.device = parse_device(v);
     else if (args.flag_value("--threads", &v))
       so.intra_op_threads = int(Args::to_int("--threads", v, 0, 1024));
     else {

@@ -13,12 +13,18 @@ commands:
       inputs and outputs with symbolic shapes, opsets, op histogram, every value's shape;
       --passes: rewrites made by each graph pass at load
   run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
+      [--device cpu|cuda|auto]
       runs once; prints each output's shape and first values (or writes DIR/NAME.pb)
-  check PATH... [--atol A] [--rtol R] [--opt-level N] [--json] [--timeout S] [--no-isolate]
+  check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--json] [--timeout S]
+        [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--opt-level N] [--json]
+        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--json]
       times session creation, the first run and steady-state runs
+  devices
+      the backends compiled in and what each finds here (CPU features; CUDA driver, NVRTC, GPUs)
+  ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] --out DIR
+      writes the CUDA C (.cu) and PTX (.ptx) of every kernel of the plan (no GPU needed)
   ops
       every supported operator with the opset it is registered from
   version
@@ -41,6 +47,8 @@ int main(int argc, char** argv) {
     if (cmd == "run") return cmd_run(args);
     if (cmd == "check") return cmd_check(args);
     if (cmd == "bench") return cmd_bench(args);
+    if (cmd == "devices") return cmd_devices(args);
+    if (cmd == "ptx") return cmd_ptx(args);
     if (cmd == "ops") {
       auto ops = kiln::supported_operators();
       for (const auto& op : ops) std::cout << op << "\n";

@@ -101,7 +101,7 @@ std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
   for (const ChainMember& m : members) {
     const LowerFn* fn = lowering_of(*m.ctx);
     if (!fn || m.ctx->num_outputs() != 1 ||
-        m.ctx->output(0).type != fused.output(0).type && &m == &members.back())
+        (&m == &members.back() && m.ctx->output(0).type != fused.output(0).type))
       return std::nullopt;
     if (m.ctx->output(0).concrete != out.concrete) return std::nullopt;
     fns.push_back(fn);

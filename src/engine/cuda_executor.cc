@@ -1,0 +1,313 @@
+// CudaExecutor: plans on the GPU (see cuda_executor.h).
+#include "engine/cuda_executor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "devices/cpu.h"
+#include "devices/cuda/cuda_api.h"
+#include "engine/log.h"
+#include "kiln/error.h"
+
+namespace kiln::engine {
+
+namespace cu = devices::cuda;
+
+namespace {
+
+// A value on the device. Views share their input's owner; constants have none.
+struct DevValue {
+  DType dtype = DType::kUndefined;
+  Dims dims;
+  CUdeviceptr ptr = 0;
+  std::shared_ptr<void> owner;
+  size_t bytes() const { return size_t(num_elements(dims)) * dtype_size(dtype); }
+};
+
+DevValue allocate(cu::RunMemory& mem, DType dtype, const Dims& dims) {
+  DevValue v;
+  v.dtype = dtype;
+  v.dims = dims;
+  size_t bytes = v.bytes();
+  v.ptr = mem.alloc(bytes);
+  CUdeviceptr p = v.ptr;
+  cu::RunMemory* m = &mem;
+  if (p) v.owner = std::shared_ptr<void>(nullptr, [m, p, bytes](void*) { m->release(p, bytes); });
+  return v;
+}
+
+void upload(const Tensor& t, CUdeviceptr dst, CUstream s) {
+  if (t.nbytes() == 0) return;
+  cu::check(cu::driver().cuMemcpyHtoDAsync(dst, t.raw_data(), t.nbytes(), s),
+            "copying " + std::to_string(t.nbytes()) + " bytes to the GPU");
+}
+
+// Copies a device value into `out` (allocated when undefined) and waits for it.
+void download(const DevValue& v, Tensor* out, CUstream s) {
+  if (!out->defined()) *out = Tensor(v.dtype, v.dims);
+  if (out->nbytes() != v.bytes())
+    throw Error(ErrorCode::kInternal, "device copy of " + std::to_string(v.bytes()) +
+                                          " bytes into a tensor of " +
+                                          std::to_string(out->nbytes()));
+  const cu::Driver& d = cu::driver();
+  if (v.bytes() > 0)
+    cu::check(d.cuMemcpyDtoHAsync(out->raw_data(), v.ptr, v.bytes(), s),
+              "copying " + std::to_string(v.bytes()) + " bytes from the GPU");
+  cu::check(d.cuStreamSynchronize(s), "waiting for the GPU");
+}
+
+// A start/stop event pair timing a run; destroyed on every path.
+class RunTimer {
+ public:
+  RunTimer(const cu::Driver& d, CUstream s) : d_(d) {
+    try {
+      cu::check(d.cuEventCreate(&start_, CU_EVENT_DEFAULT), "creating a timing event");
+      cu::check(d.cuEventCreate(&stop_, CU_EVENT_DEFAULT), "creating a timing event");
+      cu::check(d.cuEventRecord(start_, s), "recording a timing event");
+    } catch (...) {
+      destroy();
+      throw;
+    }
+  }
+  ~RunTimer() { destroy(); }
+  /// Milliseconds from construction to the work queued on `s` so far (waits for it).
+  float finish(CUstream s) {
+    cu::check(d_.cuEventRecord(stop_, s), "recording a timing event");
+    cu::check(d_.cuEventSynchronize(stop_), "waiting for a timing event");
+    float ms = 0;
+    cu::check(d_.cuEventElapsedTime(&ms, start_, stop_), "reading a timing event");
+    return ms;
+  }
+  RunTimer(const RunTimer&) = delete;
+  RunTimer& operator=(const RunTimer&) = delete;
+
+ private:
+  void destroy() {
+    if (start_) d_.cuEventDestroy(start_);
+    if (stop_) d_.cuEventDestroy(stop_);
+    start_ = stop_ = nullptr;
+  }
+  const cu::Driver& d_;
+  CUevent start_ = nullptr, stop_ = nullptr;
+};
+
+bool holds_strings(const ir::Graph& g) {
+  for (const auto& v : g.values)
+    if (v.dtype == DType::kString) return true;
+  return false;
+}
+
+}  // namespace
+
+CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level)
+    : dev_(cu::CudaDevice::get(0)), cache_dir_(std::move(cache_dir)), log_level_(log_level) {}
+
+CudaExecutor::~CudaExecutor() {
+  for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
+}
+
+std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
+    const std::shared_ptr<const Plan>& plan) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = prepared_.find(plan.get());
+    if (it != prepared_.end() && it->second->plan.lock() == plan) return it->second;
+  }
+  auto p = std::make_shared<Prepared>();
+  p->plan = plan;
+  p->host_only = plan->interpreted || holds_strings(*plan->graph);
+  if (!p->host_only) {
+    const ir::Graph& pg = *plan->graph;
+    std::vector<int> last(pg.values.size(), -1);
+    for (size_t si = 0; si < plan->steps.size(); ++si)
+      for (int id : plan->steps[si].inputs)
+        if (id >= 0) last[size_t(id)] = int(si);
+    for (int id : pg.outputs) last[size_t(id)] = -1;
+    p->release.resize(plan->steps.size());
+    for (size_t v = 0; v < last.size(); ++v)
+      if (last[v] >= 0) p->release[size_t(last[v])].push_back(int(v));
+    p->kernels.resize(plan->steps.size());
+    // Compile and load the kernels, several at once (plain threads, as build_plan does: each
+    // compile is long and blocking). A kernel that fails runs its node on the host instead.
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < plan->steps.size(); ++i)
+      if (plan->steps[i].kind == PlanStep::Kind::kKernel && plan->steps[i].ir) todo.push_back(i);
+    std::vector<std::string> errors(plan->steps.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+      for (size_t t; (t = next.fetch_add(1)) < todo.size();) {
+        try {
+          p->kernels[todo[t]] = dev_.kernel(*plan->steps[todo[t]].ir, cache_dir_);
+        } catch (const std::exception& e) {  // a thread must not let an exception escape
+          errors[todo[t]] = e.what();
+        }
+      }
+    };
+    size_t helpers = std::min<size_t>(todo.size(), size_t(devices::Cpu::hardware_threads()));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < helpers; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    int reference_steps = 0;
+    std::string reference_nodes;
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      const PlanStep& s = plan->steps[i];
+      const ir::Node& n = plan->graph->nodes[size_t(s.node)];
+      if (s.kind == PlanStep::Kind::kKernel && !p->kernels[i])
+        log(log_level_, LogLevel::kWarning,
+            "node '" + n.name + "' (" + n.op_type +
+                "): CUDA kernel failed, running the reference kernel on the host: " +
+                (s.ir ? errors[i] : std::string("no kernel IR in the plan")));
+      if (s.kind != PlanStep::Kind::kView && !p->kernels[i]) {
+        if (reference_steps++ < 8)
+          reference_nodes +=
+              (reference_nodes.empty() ? "" : ", ") + n.name + " (" + n.op_type + ")";
+      }
+    }
+    if (reference_steps > 0)
+      log(log_level_, LogLevel::kInfo,
+          "cuda: " + std::to_string(reference_steps) +
+              " nodes have no GPU kernel and run on the host reference kernels (inputs copied "
+              "to the host and back): " +
+              reference_nodes + (reference_steps > 8 ? ", ..." : ""));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = prepared_.begin(); it != prepared_.end();)  // forget evicted plans
+    it = it->second->plan.expired() ? prepared_.erase(it) : std::next(it);
+  prepared_[plan.get()] = p;
+  return p;
+}
+
+CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
+  if (t.nbytes() == 0) return 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = constants_.find({t.raw_data(), t.nbytes()});
+    if (it != constants_.end()) return it->second.ptr;
+  }
+  CUdeviceptr p = dev_.alloc(t.nbytes());
+  try {
+    upload(t, p, stream);
+    cu::check(cu::driver().cuStreamSynchronize(stream), "uploading a constant");
+  } catch (...) {
+    dev_.free(p, t.nbytes());
+    throw;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, fresh] = constants_.emplace(std::make_pair(t.raw_data(), t.nbytes()), Constant{t, p});
+  if (!fresh) dev_.free(p, t.nbytes());  // another run uploaded it first
+  return it->second.ptr;
+}
+
+std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
+                                      const Executor& reference, const std::vector<Tensor>& inputs,
+                                      const std::vector<Tensor>* preset) {
+  if (plan->interpreted) return reference.run(inputs, {}, preset);
+  std::shared_ptr<const Prepared> prep = prepare(plan);
+  if (prep->host_only) return reference.run(inputs, {}, preset);
+  const ir::Graph& g = *plan->graph;
+  const cu::Driver& d = cu::driver();
+  dev_.make_current();
+  cu::StreamLease lease(dev_);
+  CUstream stream = lease.get();
+  cu::RunMemory mem(dev_, stream);  // declared before env: outlives every value's owner
+
+  std::unique_ptr<RunTimer> timer;
+  if (log_level_ >= LogLevel::kDebug) timer = std::make_unique<RunTimer>(d, stream);
+
+  std::vector<DevValue> env(g.values.size());
+  for (int v : plan->constants) {
+    const Tensor& t = g.values[size_t(v)].constant;
+    env[size_t(v)] = DevValue{t.dtype(), t.dims(), constant(t, stream), nullptr};
+  }
+  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) continue;
+    DevValue v = allocate(mem, inputs[i].dtype(), inputs[i].dims());
+    upload(inputs[i], v.ptr, stream);
+    env[size_t(g.inputs[i])] = std::move(v);
+  }
+
+  std::vector<CUdeviceptr> buffers;
+  for (size_t si = 0; si < plan->steps.size(); ++si) {
+    const PlanStep& s = plan->steps[si];
+    const ir::Node& n = g.nodes[size_t(s.node)];
+    if (s.kind == PlanStep::Kind::kView) {
+      DevValue v = env[size_t(s.inputs[0])];
+      v.dims = g.values[size_t(s.outputs[0])].shape.concrete();
+      env[size_t(s.outputs[0])] = std::move(v);
+    } else if (prep->kernels[si]) {
+      if (s.check_indices >= 0) {
+        Tensor idx;
+        download(env[size_t(s.inputs[size_t(s.check_indices)])], &idx, stream);
+        check_step_indices(n, idx, s.index_bound);
+      }
+      buffers.clear();
+      for (int id : s.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].ptr : 0);
+      for (int id : s.outputs) {
+        const ir::Value& v = g.values[size_t(id)];
+        env[size_t(id)] = allocate(mem, v.dtype, v.shape.concrete());
+        buffers.push_back(env[size_t(id)].ptr);
+      }
+      dev_.launch(*prep->kernels[si], buffers, s.params, stream);
+    } else {
+      // On the host: every node the step stands for (a fused chain runs node by node).
+      std::vector<Tensor> host(g.values.size());
+      for (int id : s.inputs) {
+        if (id < 0 || host[size_t(id)].defined()) continue;
+        const ir::Value& v = g.values[size_t(id)];
+        if (v.constant.defined())
+          host[size_t(id)] = v.constant;
+        else
+          download(env[size_t(id)], &host[size_t(id)], stream);
+      }
+      std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+      for (int ni : nodes) {
+        const ir::Node& fn = g.nodes[size_t(ni)];
+        for (int id : fn.inputs)
+          if (id >= 0 && !host[size_t(id)].defined() && g.values[size_t(id)].constant.defined())
+            host[size_t(id)] = g.values[size_t(id)].constant;
+        std::vector<Tensor> outs(fn.outputs.size());
+        for (size_t k = 0; k < fn.outputs.size(); ++k) {
+          const ir::Value& v = g.values[size_t(fn.outputs[k])];
+          if (v.dtype != DType::kUndefined && v.shape.is_concrete())
+            outs[k] = Tensor(v.dtype, v.shape.concrete());
+        }
+        run_reference_node(g, fn, host, outs);
+        for (size_t k = 0; k < fn.outputs.size(); ++k) host[size_t(fn.outputs[k])] = outs[k];
+      }
+      for (int id : s.outputs) {
+        if (id < 0 || !host[size_t(id)].defined()) continue;
+        DevValue v = allocate(mem, host[size_t(id)].dtype(), host[size_t(id)].dims());
+        upload(host[size_t(id)], v.ptr, stream);
+        // The host tensor must live until the copy is done: pageable copies are synchronous
+        // for the host buffer, so it may go when upload() returns.
+        env[size_t(id)] = std::move(v);
+      }
+    }
+    for (int v : prep->release[si]) env[size_t(v)] = DevValue();
+  }
+
+  std::vector<Tensor> result;
+  result.reserve(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const DevValue& v = env[size_t(g.outputs[i])];
+    if (v.dtype == DType::kUndefined)
+      throw Error(ErrorCode::kInternal,
+                  "graph output '" + g.values[size_t(g.outputs[i])].name + "' was not computed");
+    Tensor out;
+    if (preset && i < preset->size() && (*preset)[i].defined() && (*preset)[i].dtype() == v.dtype &&
+        (*preset)[i].dims() == v.dims)
+      out = (*preset)[i];
+    download(v, &out, stream);
+    result.push_back(std::move(out));
+  }
+  if (timer)
+    log(log_level_, LogLevel::kDebug,
+        "cuda: run of " + plan->key + " took " + std::to_string(timer->finish(stream)) +
+            " ms on the GPU");
+  cu::check(d.cuStreamSynchronize(stream), "finishing a run on the GPU");
+  return result;
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,556 @@
+// The CUDA C printer (see cuda_c.h): the prelude of semantic helpers and the statement/expression
+// printer. Reductions are printed as loops before the statement that uses them (their value is a
+// fresh local), so every expression stays a single C expression.
+#include "jit/cuda_c.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+
+#include "kiln/error.h"
+
+namespace kiln::jit {
+
+namespace {
+
+constexpr const char* kPrelude =
+    R"(// ---- Kiln CUDA prelude: the kernel IR's scalar semantics (src/jit/kir.h) ----
+#if !defined(__CUDACC_RTC__) && !defined(__CUDACC__)
+// A host C++ compiler builds the same text (one thread: block 0 of a grid of one block).
+#include <math.h>
+#include <string.h>
+#define __device__
+#define __global__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+struct kiln_dim3 { unsigned x, y, z; };
+static const kiln_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static const kiln_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+static inline float __int_as_float(int b) { float f; memcpy(&f, &b, 4); return f; }
+static inline double __longlong_as_double(long long b) { double d; memcpy(&d, &b, 8); return d; }
+#endif
+#define KILN_D static __device__ __forceinline__
+// Wrapping integer arithmetic in an unsigned type of at least 32 bits; div/mod by zero give 0,
+// MIN / -1 wraps, shift counts are taken modulo the width.
+#define KILN_INT_OPS(T, U, S, BITS)                                                        \
+  KILN_D T kiln_add(T a, T b) { return (T)((U)a + (U)b); }                                 \
+  KILN_D T kiln_sub(T a, T b) { return (T)((U)a - (U)b); }                                 \
+  KILN_D T kiln_mul(T a, T b) { return (T)((U)a * (U)b); }                                 \
+  KILN_D T kiln_neg(T a) { return (T)((U)0 - (U)a); }                                      \
+  KILN_D T kiln_abs(T a) { return (S && !(a >= (T)0)) ? kiln_neg(a) : a; }                 \
+  KILN_D T kiln_div(T a, T b) {                                                            \
+    return b == (T)0 ? (T)0 : (S && b == (T)(-1)) ? kiln_neg(a) : (T)(a / b);             \
+  }                                                                                        \
+  KILN_D T kiln_mod(T a, T b) {                                                            \
+    return b == (T)0 ? (T)0 : (S && b == (T)(-1)) ? (T)0 : (T)(a % b);                    \
+  }                                                                                        \
+  KILN_D T kiln_min(T a, T b) { return b < a ? b : a; }                                    \
+  KILN_D T kiln_max(T a, T b) { return a < b ? b : a; }                                    \
+  KILN_D T kiln_shl(T a, T b) { return (T)((U)a << ((U)b % (U)BITS)); }                    \
+  KILN_D T kiln_shr(T a, T b) {                                                            \
+    return S ? (T)(a >> ((U)b % (U)BITS)) : (T)((U)a >> ((U)b % (U)BITS));                 \
+  }
+KILN_INT_OPS(signed char, unsigned int, true, 8)
+KILN_INT_OPS(unsigned char, unsigned int, false, 8)
+KILN_INT_OPS(short, unsigned int, true, 16)
+KILN_INT_OPS(unsigned short, unsigned int, false, 16)
+KILN_INT_OPS(int, unsigned int, true, 32)
+KILN_INT_OPS(unsigned int, unsigned int, false, 32)
+KILN_INT_OPS(long long, unsigned long long, true, 64)
+KILN_INT_OPS(unsigned long long, unsigned long long, false, 64)
+// Float min/max return NaN when either operand is NaN.
+KILN_D float kiln_fmin(float a, float b) { return a != a ? a : b != b ? b : (b < a ? b : a); }
+KILN_D float kiln_fmax(float a, float b) { return a != a ? a : b != b ? b : (a < b ? b : a); }
+KILN_D double kiln_fmin(double a, double b) { return a != a ? a : b != b ? b : (b < a ? b : a); }
+KILN_D double kiln_fmax(double a, double b) { return a != a ? a : b != b ? b : (a < b ? b : a); }
+KILN_D float kiln_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+KILN_D double kiln_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+// Float -> integer never traps: NaN gives 0, values beyond i64 saturate (u64 keeps [2^63, 2^64)),
+// then the i64 wraps to the target width, as the interpreter does.
+KILN_D long long kiln_f2i(double x) {
+  double t = trunc(x);
+  if (t != t) return 0;
+  if (t >= 9223372036854775808.0) return 9223372036854775807LL;
+  if (t < -9223372036854775808.0) return -9223372036854775807LL - 1LL;
+  return (long long)t;
+}
+KILN_D unsigned long long kiln_f2u64(double x) {
+  double t = trunc(x);
+  if (t != t) return 0ULL;
+  if (t >= 9223372036854775808.0)
+    return t < 18446744073709551616.0 ? (unsigned long long)t : ~0ULL;
+  if (t < -9223372036854775808.0) return 9223372036854775808ULL;
+  return (unsigned long long)(long long)t;
+}
+KILN_D float kiln_f32_bits(unsigned int b) { return __int_as_float((int)b); }
+KILN_D double kiln_f64_bits(unsigned long long b) { return __longlong_as_double((long long)b); }
+// ---- end of the prelude ----
+)";
+
+std::string int_imm(int64_t v, ScalarType t) {
+  switch (t) {
+    case ScalarType::kBool:
+      return v ? "true" : "false";
+    case ScalarType::kI64:
+      if (v == std::numeric_limits<int64_t>::min()) return "(-9223372036854775807LL - 1LL)";
+      return v < 0 ? "(" + std::to_string(v) + "LL)" : std::to_string(v) + "LL";
+    case ScalarType::kU64:
+      return std::to_string(uint64_t(v)) + "ULL";
+    case ScalarType::kI32:
+      if (v == std::numeric_limits<int32_t>::min()) return "(-2147483647 - 1)";
+      return v < 0 ? "(" + std::to_string(v) + ")" : std::to_string(v);
+    case ScalarType::kU32:
+      return std::to_string(uint64_t(v)) + "u";
+    default:
+      return std::string("((") + cuda_type(t) + ")" + std::to_string(v) + ")";
+  }
+}
+
+// The shortest decimal that reads back as exactly `v` in type t, or the bits when not finite.
+std::string float_imm(double v, ScalarType t) {
+  const bool f32 = t == ScalarType::kF32;
+  if (!std::isfinite(v)) {
+    char buf[64];
+    if (f32) {
+      float f = float(v);
+      uint32_t bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      std::snprintf(buf, sizeof buf, "kiln_f32_bits(0x%08xu)", bits);
+    } else {
+      uint64_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      std::snprintf(buf, sizeof buf, "kiln_f64_bits(0x%016llxULL)",
+                    static_cast<unsigned long long>(bits));
+    }
+    return buf;
+  }
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    double back = std::strtod(buf, nullptr);
+    if (f32 ? float(back) == float(v) : back == v) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  if (f32) s += "f";
+  return std::signbit(v) ? "(" + s + ")" : s;
+}
+
+const char* float_fn(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kAbs:
+      return "fabs";
+    case UnaryOp::kFloor:
+      return "floor";
+    case UnaryOp::kCeil:
+      return "ceil";
+    case UnaryOp::kRound:
+      return "rint";  // round half to even in the default rounding mode
+    case UnaryOp::kSqrt:
+      return "sqrt";
+    case UnaryOp::kExp:
+      return "exp";
+    case UnaryOp::kLog:
+      return "log";
+    case UnaryOp::kTanh:
+      return "tanh";
+    case UnaryOp::kErf:
+      return "erf";
+    case UnaryOp::kSin:
+      return "sin";
+    case UnaryOp::kCos:
+      return "cos";
+    case UnaryOp::kTan:
+      return "tan";
+    case UnaryOp::kAsin:
+      return "asin";
+    case UnaryOp::kAcos:
+      return "acos";
+    case UnaryOp::kAtan:
+      return "atan";
+    case UnaryOp::kSinh:
+      return "sinh";
+    case UnaryOp::kCosh:
+      return "cosh";
+    case UnaryOp::kAsinh:
+      return "asinh";
+    case UnaryOp::kAcosh:
+      return "acosh";
+    case UnaryOp::kAtanh:
+      return "atanh";
+    default:
+      return nullptr;
+  }
+}
+
+[[noreturn]] void fail(const std::string& msg) {
+  throw Error(ErrorCode::kInternal, "cuda printer: " + msg);
+}
+
+class Printer {
+ public:
+  explicit Printer(const Kernel& k) : k_(k) {}
+
+  std::string out;
+
+  void line(const std::string& s) {
+    out.append(size_t(indent_) * 2, ' ');
+    out += s;
+    out += '\n';
+  }
+  void push() { ++indent_; }
+  void pop() { --indent_; }
+
+  std::string expr(const Expr& e) {
+    switch (e->kind) {
+      case ExprKind::kIntImm:
+        return int_imm(e->ival, e->type);
+      case ExprKind::kFloatImm:
+        return float_imm(e->fval, e->type);
+      case ExprKind::kVar:
+        return "v_" + e->name;
+      case ExprKind::kParam:
+        return "p" + std::to_string(e->ival);
+      case ExprKind::kUnary:
+        return unary(UnaryOp(e->op), e->type, expr(e->args[0]));
+      case ExprKind::kBinary: {
+        std::string a = expr(e->args[0]);
+        std::string b = expr(e->args[1]);
+        return binary(BinaryOp(e->op), e->args[0]->type, a, b);
+      }
+      case ExprKind::kCast:
+        return cast(e->type, e->args[0]->type, expr(e->args[0]));
+      case ExprKind::kSelect: {
+        std::string c = expr(e->args[0]);
+        std::string t = expr(e->args[1]);
+        std::string f = expr(e->args[2]);
+        return "(" + c + " ? " + t + " : " + f + ")";
+      }
+      case ExprKind::kLoad: {
+        int b = int(e->ival);
+        std::string ref = "b" + std::to_string(b) + "[" + offset(b, e->args) + "]";
+        return e->type == ScalarType::kBool ? "(" + ref + " != 0)" : ref;
+      }
+      case ExprKind::kReduce:
+        return reduce(e);
+    }
+    fail("invalid expression kind");
+  }
+
+  // Element offset of an access: sum(index * stride), dropping zero indices and unit strides.
+  std::string offset(int buffer, const std::vector<Expr>& idx) {
+    if (buffer < 0 || size_t(buffer) >= k_.buffers.size()) fail("buffer id out of range");
+    const BufferDecl& d = k_.buffers[size_t(buffer)];
+    if (idx.size() != d.strides.size()) fail("index count differs from the buffer's rank");
+    std::string s;
+    for (size_t i = 0; i < idx.size(); ++i) {
+      if (idx[i]->is_int_imm(0) || d.strides[i]->is_int_imm(0)) continue;
+      std::string term = expr(idx[i]);
+      if (!d.strides[i]->is_int_imm(1)) term = "kiln_mul(" + term + ", " + expr(d.strides[i]) + ")";
+      s = s.empty() ? term : "kiln_add(" + s + ", " + term + ")";
+    }
+    return s.empty() ? "0" : s;
+  }
+
+  void stmt(const Stmt& s) {
+    switch (s->kind) {
+      case StmtKind::kFor: {
+        std::string ext = expr(s->extent);
+        if ((s->loop == LoopKind::kUnrolled || s->loop == LoopKind::kVectorized) && s->factor > 1)
+          line("#pragma unroll " + std::to_string(s->factor));
+        std::string v = "v_" + s->var;
+        line("for (long long " + v + " = 0; " + v + " < " + ext + "; ++" + v + ") {");
+        push();
+        stmt(s->body[0]);
+        pop();
+        line("}");
+        return;
+      }
+      case StmtKind::kStore: {
+        const int b = s->buffer;
+        std::string off = offset(b, s->indices);
+        std::string v = expr(s->value);
+        if (k_.buffers[size_t(b)].type == ScalarType::kBool) v = "(unsigned char)" + v;
+        line("b" + std::to_string(b) + "[" + off + "] = " + v + ";");
+        return;
+      }
+      case StmtKind::kLet: {
+        std::string v = expr(s->value);
+        line(std::string("const ") + cuda_type(s->value->type) + " v_" + s->var + " = " + v + ";");
+        stmt(s->body[0]);
+        return;
+      }
+      case StmtKind::kBlock:
+        for (const Stmt& c : s->body) stmt(c);
+        return;
+      case StmtKind::kIf: {
+        std::string c = expr(s->value);
+        line("if (" + c + ") {");
+        push();
+        stmt(s->body[0]);
+        pop();
+        if (s->body.size() > 1 && s->body[1]) {
+          line("} else {");
+          push();
+          stmt(s->body[1]);
+          pop();
+        }
+        line("}");
+        return;
+      }
+    }
+    fail("invalid statement kind");
+  }
+
+ private:
+  std::string unary(UnaryOp op, ScalarType t, const std::string& a) {
+    if (is_float(t)) {
+      const char* suffix = t == ScalarType::kF32 ? "f" : "";
+      if (op == UnaryOp::kNeg) return "(-" + a + ")";
+      if (op == UnaryOp::kSigmoid) return "kiln_sigmoid(" + a + ")";
+      const char* fn = float_fn(op);
+      if (!fn) fail(std::string("unary ") + unary_name(op) + " on " + type_name(t));
+      return std::string(fn) + suffix + "(" + a + ")";
+    }
+    switch (op) {
+      case UnaryOp::kNeg:
+        return "kiln_neg(" + a + ")";
+      case UnaryOp::kAbs:
+        return "kiln_abs(" + a + ")";
+      case UnaryOp::kNot:
+        if (t == ScalarType::kBool) return "(!" + a + ")";
+        return std::string("((") + cuda_type(t) + ")~" + a + ")";
+      default:
+        fail(std::string("unary ") + unary_name(op) + " on " + type_name(t));
+    }
+  }
+
+  std::string binary(BinaryOp op, ScalarType t, const std::string& a, const std::string& b) {
+    auto infix = [&](const char* o) { return "(" + a + " " + o + " " + b + ")"; };
+    auto call = [&](const char* fn) { return std::string(fn) + "(" + a + ", " + b + ")"; };
+    const bool flt = is_float(t);
+    const char* sfx = t == ScalarType::kF32 ? "f" : "";
+    switch (op) {
+      case BinaryOp::kAdd:
+        return flt ? infix("+") : call("kiln_add");
+      case BinaryOp::kSub:
+        return flt ? infix("-") : call("kiln_sub");
+      case BinaryOp::kMul:
+        return flt ? infix("*") : call("kiln_mul");
+      case BinaryOp::kDiv:
+        return flt ? infix("/") : call("kiln_div");
+      case BinaryOp::kMod:
+        return flt ? std::string("fmod") + sfx + "(" + a + ", " + b + ")" : call("kiln_mod");
+      case BinaryOp::kMin:
+        return flt ? call("kiln_fmin") : call("kiln_min");
+      case BinaryOp::kMax:
+        return flt ? call("kiln_fmax") : call("kiln_max");
+      case BinaryOp::kPow:
+        if (!flt) fail("integer pow");
+        return std::string("pow") + sfx + "(" + a + ", " + b + ")";
+      case BinaryOp::kAnd:
+        return t == ScalarType::kBool ? infix("&&")
+                                      : "((" + std::string(cuda_type(t)) + ")" + infix("&") + ")";
+      case BinaryOp::kOr:
+        return t == ScalarType::kBool ? infix("||")
+                                      : "((" + std::string(cuda_type(t)) + ")" + infix("|") + ")";
+      case BinaryOp::kXor:
+        return t == ScalarType::kBool ? infix("!=")
+                                      : "((" + std::string(cuda_type(t)) + ")" + infix("^") + ")";
+      case BinaryOp::kShl:
+        return call("kiln_shl");
+      case BinaryOp::kShr:
+        return call("kiln_shr");
+      case BinaryOp::kEq:
+        return infix("==");
+      case BinaryOp::kNe:
+        return infix("!=");
+      case BinaryOp::kLt:
+        return infix("<");
+      case BinaryOp::kLe:
+        return infix("<=");
+      case BinaryOp::kGt:
+        return infix(">");
+      case BinaryOp::kGe:
+        return infix(">=");
+    }
+    fail("invalid binary op");
+  }
+
+  static std::string cast(ScalarType to, ScalarType from, const std::string& a) {
+    if (to == from) return a;
+    if (to == ScalarType::kBool) return "(" + a + " != 0)";
+    if (is_float(from) && is_int(to)) {
+      if (to == ScalarType::kU64) return "kiln_f2u64(" + a + ")";
+      if (to == ScalarType::kI64) return "kiln_f2i(" + a + ")";
+      return std::string("((") + cuda_type(to) + ")kiln_f2i(" + a + "))";
+    }
+    return std::string("((") + cuda_type(to) + ")" + a + ")";
+  }
+
+  std::string reduce(const Expr& e) {
+    const ScalarType t = e->type;
+    const std::string acc = "kiln_r" + std::to_string(reduce_counter_++);
+    std::string init = expr(e->args[0]);
+    line(std::string(cuda_type(t)) + " " + acc + " = " + init + ";");
+    const size_t n = e->reduce_vars.size();
+    for (size_t d = 0; d < n; ++d) {
+      std::string ext = expr(e->reduce_extents[d]);
+      std::string v = "v_" + e->reduce_vars[d];
+      line("for (long long " + v + " = 0; " + v + " < " + ext + "; ++" + v + ") {");
+      push();
+    }
+    std::string value = expr(e->args[1]);
+    std::string combined;
+    switch (ReduceOp(e->op)) {
+      case ReduceOp::kSum:
+        combined = binary(BinaryOp::kAdd, t, acc, value);
+        break;
+      case ReduceOp::kProd:
+        combined = binary(BinaryOp::kMul, t, acc, value);
+        break;
+      case ReduceOp::kMin:
+        combined = binary(BinaryOp::kMin, t, acc, value);
+        break;
+      case ReduceOp::kMax:
+        combined = binary(BinaryOp::kMax, t, acc, value);
+        break;
+    }
+    line(acc + " = " + combined + ";");
+    for (size_t d = 0; d < n; ++d) {
+      pop();
+      line("}");
+    }
+    return acc;
+  }
+
+  const Kernel& k_;
+  int indent_ = 0;
+  int reduce_counter_ = 0;
+};
+
+// Top-level statements, with nested top-level blocks flattened.
+void flatten(const Stmt& s, std::vector<Stmt>* out) {
+  if (s->kind == StmtKind::kBlock) {
+    for (const Stmt& c : s->body) flatten(c, out);
+  } else {
+    out->push_back(s);
+  }
+}
+
+bool is_grid_loop(const Stmt& s) {
+  return s->kind == StmtKind::kFor && s->loop == LoopKind::kParallel;
+}
+
+std::string signature(const Kernel& k, const std::string& name) {
+  std::string sig = "extern \"C\" __global__ void __launch_bounds__(" +
+                    std::to_string(kCudaBlockSize) + ") " + name + "(";
+  bool first = true;
+  for (size_t b = 0; b < k.buffers.size(); ++b) {
+    const BufferDecl& d = k.buffers[b];
+    sig += first ? "" : ", ";
+    first = false;
+    sig +=
+        std::string(d.output ? "" : "const ") + cuda_type(d.type, true) + "* b" + std::to_string(b);
+  }
+  for (int p = 0; p < k.num_params; ++p) {
+    sig += first ? "" : ", ";
+    first = false;
+    sig += "long long p" + std::to_string(p);
+  }
+  return sig + ") {";
+}
+
+}  // namespace
+
+const char* cuda_type(ScalarType t, bool storage) {
+  switch (t) {
+    case ScalarType::kBool:
+      return storage ? "unsigned char" : "bool";
+    case ScalarType::kI8:
+      return "signed char";
+    case ScalarType::kU8:
+      return "unsigned char";
+    case ScalarType::kI16:
+      return "short";
+    case ScalarType::kU16:
+      return "unsigned short";
+    case ScalarType::kI32:
+      return "int";
+    case ScalarType::kU32:
+      return "unsigned int";
+    case ScalarType::kI64:
+      return "long long";
+    case ScalarType::kU64:
+      return "unsigned long long";
+    case ScalarType::kF32:
+      return "float";
+    case ScalarType::kF64:
+      return "double";
+  }
+  return "void";
+}
+
+const std::string& cuda_prelude() {
+  static const std::string prelude = kPrelude;
+  return prelude;
+}
+
+std::string print_cuda_functions(const Kernel& k, const std::string& name,
+                                 std::vector<CudaFunction>* functions) {
+  if (!k.body) fail("kernel without a body");
+  std::vector<Stmt> top;
+  flatten(k.body, &top);
+  // Groups: each parallel loop alone, runs of other statements together.
+  std::vector<std::vector<Stmt>> groups;
+  for (const Stmt& s : top) {
+    if (is_grid_loop(s) || groups.empty() || is_grid_loop(groups.back().back()))
+      groups.emplace_back();
+    groups.back().push_back(s);
+  }
+  if (groups.empty()) groups.emplace_back();  // an empty kernel still has its function
+  std::string text;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::string fname = g == 0 ? name : name + "_" + std::to_string(g);
+    Printer p(k);
+    p.line(signature(k, fname));
+    p.push();
+    CudaFunction f;
+    f.name = fname;
+    if (!groups[g].empty() && is_grid_loop(groups[g][0])) {
+      const Stmt& loop = groups[g][0];
+      f.grid_extent = loop->extent;
+      std::string ext = p.expr(loop->extent);
+      std::string v = "v_" + loop->var;
+      p.line("const long long kiln_n = " + ext + ";");
+      p.line("for (long long " + v + " = (long long)blockIdx.x * blockDim.x + threadIdx.x; " + v +
+             " < kiln_n; " + v + " += (long long)gridDim.x * blockDim.x) {");
+      p.push();
+      p.stmt(loop->body[0]);
+      p.pop();
+      p.line("}");
+    } else {
+      p.line("if (blockIdx.x != 0 || threadIdx.x != 0) return;");
+      for (const Stmt& s : groups[g]) p.stmt(s);
+    }
+    p.pop();
+    p.line("}");
+    text += p.out;
+    if (functions) functions->push_back(std::move(f));
+  }
+  return text;
+}
+
+CudaSource print_cuda(const Kernel& k, const std::string& name) {
+  CudaSource src;
+  std::string label = k.label;
+  for (char& c : label)
+    if (c == '\n' || c == '\r') c = ' ';
+  src.code = "// Kiln kernel " + name + (label.empty() ? "" : ": " + label) + "\n";
+  src.code += cuda_prelude();
+  src.code += print_cuda_functions(k, name, &src.functions);
+  return src;
+}
+
+}  // namespace kiln::jit

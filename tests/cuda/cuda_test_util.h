@@ -1,0 +1,38 @@
+// Helpers of the CUDA tests: small kernels built with the kernel IR factories.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "jit/kir.h"
+
+namespace kiln::testing {
+
+inline jit::BufferDecl cuda_buf(const std::string& name, jit::ScalarType t,
+                                std::vector<jit::Expr> dims, bool output = false) {
+  jit::BufferDecl b;
+  b.name = name;
+  b.type = t;
+  b.dims = dims;
+  b.strides = jit::contiguous_strides(dims);
+  b.output = output;
+  return b;
+}
+
+/// out[i] = f(a[i], b[i]) for i < n over two inputs of type `in` (a single-thread kernel: no
+/// parallel loop), output of type `out`.
+inline jit::Kernel cuda_binary_kernel(jit::ScalarType in, jit::ScalarType out, int64_t n,
+                                      jit::Expr (*f)(jit::Expr, jit::Expr)) {
+  using namespace jit;
+  Kernel k;
+  k.label = "test";
+  k.buffers = {cuda_buf("a", in, {imm(n)}), cuda_buf("b", in, {imm(n)}),
+               cuda_buf("y", out, {imm(n)}, true)};
+  Expr i = var("i");
+  k.body = for_loop("i", imm(n), LoopKind::kSerial,
+                    store(2, {i}, f(load(0, in, {i}), load(1, in, {i}))));
+  validate(k);
+  return k;
+}
+
+}  // namespace kiln::testing

@@ -1,0 +1,120 @@
+// Sessions on the GPU (ctest label gpu): the shared models with Device::kCuda match the CPU
+// (atol 1e-4, rtol 1e-3). Without a CUDA driver or GPU these tests skip, except the ones that
+// check how a missing GPU is reported.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kiln/kiln.h"
+#include "test_paths.h"
+
+namespace kiln::testing {
+namespace {
+
+#define KILN_REQUIRE_GPU()                                                               \
+  do {                                                                                   \
+    DeviceReport r = list_devices();                                                     \
+    if (!r.cuda.usable) GTEST_SKIP() << "no usable CUDA device here: " << r.cuda.status; \
+  } while (0)
+
+Tensor input_for(const ValueInfo& in, uint64_t seed) {
+  Dims dims;
+  for (const Dim& d : in.shape) dims.push_back(d.is_constant() ? d.value : 2);
+  Tensor t(in.dtype, dims);
+  uint64_t x = seed * 2654435761u + 1;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    double u = double(x >> 11) / double(1ull << 53);
+    if (in.dtype == DType::kF32)
+      t.data<float>()[i] = float(u * 2 - 1);
+    else if (in.dtype == DType::kI64)
+      t.data<int64_t>()[i] = int64_t(u * 64);
+    else if (in.dtype == DType::kI32)
+      t.data<int32_t>()[i] = int32_t(u * 64);
+  }
+  return t;
+}
+
+void expect_close(const Tensor& got, const Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.dtype(), want.dtype()) << what;
+  ASSERT_EQ(got.dims(), want.dims()) << what;
+  int bad = 0;
+  for (int64_t i = 0; i < got.numel() && bad < 5; ++i) {
+    double g = got.element_as_double(i), w = want.element_as_double(i);
+    if (std::isnan(w) && std::isnan(g)) continue;
+    if (!(std::fabs(g - w) <= 1e-4 + 1e-3 * std::fabs(w))) {
+      ADD_FAILURE() << what << " element " << i << ": gpu " << g << ", cpu " << w;
+      ++bad;
+    }
+  }
+}
+
+class CudaDeviceModels : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CudaDeviceModels, MatchCpu) {
+  KILN_REQUIRE_GPU();
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  std::string model = shared_dir() + "/models/" + GetParam() + "/model.onnx";
+  SessionOptions gpu_opt;
+  gpu_opt.device = Device::kCuda;
+  Session gpu(model, gpu_opt), cpu(model);
+  EXPECT_EQ(gpu.device(), Device::kCuda);
+  TensorMap inputs;
+  uint64_t seed = 1;
+  for (const ValueInfo& in : cpu.input_info())
+    if (!in.has_default) inputs[in.name] = input_for(in, seed++);
+  for (int run = 0; run < 2; ++run) {  // the second run reuses the prepared plan
+    TensorMap want = cpu.run(inputs), got = gpu.run(inputs);
+    for (const auto& [name, t] : want) expect_close(got.at(name), t, name);
+  }
+  // Caller-provided outputs are written in place.
+  TensorMap want = cpu.run(inputs), outs;
+  for (const auto& [name, t] : want) outs[name] = Tensor(t.dtype(), t.dims());
+  gpu.run(inputs, outs);
+  for (const auto& [name, t] : want) expect_close(outs.at(name), t, name + " (preset)");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shared, CudaDeviceModels,
+                         ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "resnet18",
+                                           "bert_mini", "gpt_mini"));
+
+TEST(CudaDevice, ListDevicesDescribesCuda) {
+  DeviceReport r = list_devices();
+  EXPECT_GT(r.cpu.cores, 0);
+  EXPECT_FALSE(r.cuda.status.empty());
+  EXPECT_EQ(r.cuda.usable, cuda_available());
+  if (r.cuda.usable) {
+    ASSERT_FALSE(r.cuda.gpus.empty());
+    EXPECT_GT(r.cuda.gpus[0].compute_major, 0);
+    EXPECT_GT(r.cuda.gpus[0].memory_bytes, 0u);
+  }
+}
+
+TEST(CudaDevice, CudaWithoutGpuIsAClearError) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present";
+  SessionOptions so;
+  so.device = Device::kCuda;
+  std::string model = shared_dir() + "/models/mlp/model.onnx";
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  try {
+    Session s(model, so);
+    FAIL() << "expected kiln::Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaDevice, AutoFallsBackToCpuWithoutGpu) {
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  SessionOptions so;
+  so.device = Device::kAuto;
+  so.log_level = LogLevel::kError;
+  Session s(shared_dir() + "/models/mlp/model.onnx", so);
+  EXPECT_EQ(s.device(), cuda_available() ? Device::kCuda : Device::kCpu);
+  TensorMap out = s.run({{"input", input_for(s.input_info()[0], 3)}});
+  EXPECT_EQ(out.size(), 1u);
+}
+
+}  // namespace
+}  // namespace kiln::testing
