@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "kernels/fast/gemm.h"
 #include "kernels/native_ops.h"
 
 namespace kiln::kernels {
@@ -117,11 +119,109 @@ void attention_row(const RowArgs& a) {
   }
 }
 
+// Scale and mask one row of scores, then softmax it in place (exp of the max-subtracted scores,
+// divided by their sum). Loops without branches or cross-lane dependencies, so they vectorize.
+KILN_MULTIVERSION
+void softmax_row(float* s, int64_t n, float scale, const float* add, int64_t add_j,
+                 const uint8_t* keep, int64_t keep_j, bool keep_when_true, float fill) {
+  for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+  if (add)
+    for (int64_t j = 0; j < n; ++j) s[j] += add[j * add_j];
+  if (keep)
+    for (int64_t j = 0; j < n; ++j)
+      s[j] = ((keep[j * keep_j] != 0) == keep_when_true) ? s[j] : fill;
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < n; ++j) mx = s[j] > mx ? s[j] : mx;
+  if (mx == -std::numeric_limits<float>::infinity()) mx = 0;
+  float total = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    float y = s[j] - mx;
+    float e = exp_nonpositive(y);
+    e = y < -87.0f ? 0.0f : e;
+    s[j] = e;
+    total += e;
+  }
+  const float inv = 1.0f / total;
+  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+}
+
 class NativeAttention final : public NativeOp {
  public:
-  explicit NativeAttention(const AttentionSpec& s) : s_(s) {}
+  explicit NativeAttention(const AttentionSpec& s)
+      : s_(s),
+        gemm_path_(fast::available() && s.q.strides[3] == 1 && s.kt.strides[2] == 1 &&
+                   s.v.strides[3] == 1 && s.out_strides[3] == 1) {}
 
   void run(void* const* buffers, void* /*scratch*/) const override {
+    if (gemm_path_) {
+      run_blocked(buffers);
+      return;
+    }
+    run_rows(buffers);
+  }
+
+  // Blocks of query rows per (batch, head): scores = Q·Kᵀ and out = P·V on the fast GEMM, the
+  // softmax in between on a [rows x Sk] tile (never the whole score matrix for long sequences).
+  void run_blocked(void* const* buffers) const {
+    const float* q = static_cast<const float*>(buffers[0]) + s_.q.offset;
+    const float* kt = static_cast<const float*>(buffers[1]) + s_.kt.offset;
+    const float* v = static_cast<const float*>(buffers[2]) + s_.v.offset;
+    const void* mask = buffers[3];
+    float* out = static_cast<float*>(buffers[4]);
+    const int64_t b = s_.q.dims[0], h = s_.q.dims[1], sq = s_.q.dims[2], d = s_.q.dims[3];
+    const int64_t sk = s_.kt.dims[3], dv = s_.v.dims[3];
+    const int64_t blocks = (sq + kRowBlock - 1) / kRowBlock;
+    auto body = [&](int64_t t0, int64_t t1) {
+      thread_local std::vector<float> scores;
+      thread_local std::vector<char> scratch;
+      const size_t need = size_t(kRowBlock * sk);
+      if (scores.size() < need) scores.resize(need);
+      const size_t sbytes = std::max(fast::gemm_dynamic_scratch_bytes(kRowBlock, sk, d),
+                                     fast::gemm_dynamic_scratch_bytes(kRowBlock, dv, sk)) +
+                            64;
+      if (scratch.size() < sbytes) scratch.resize(sbytes);
+      void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) &
+                                              ~uintptr_t(63));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t bi = t / (h * blocks), hi = (t / blocks) % h, i0 = (t % blocks) * kRowBlock;
+        const int64_t rows = std::min(kRowBlock, sq - i0);
+        const float* qb = q + bi * s_.q.strides[0] + hi * s_.q.strides[1] + i0 * s_.q.strides[2];
+        const float* kb = kt + bi * s_.kt.strides[0] + hi * s_.kt.strides[1];
+        const float* vb = v + bi * s_.v.strides[0] + hi * s_.v.strides[1];
+        float* ob = out + bi * s_.out_strides[0] + hi * s_.out_strides[1] + i0 * s_.out_strides[2];
+        fast::GemmEpilogue none;
+        // Kᵀ's columns are the keys: as B stored N x K (trans_b) with the key stride as ldb.
+        fast::gemm_dynamic(rows, sk, d, qb, s_.q.strides[2], false, kb, s_.kt.strides[3], true,
+                           scores.data(), sk, none, aligned);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* add = nullptr;
+          const uint8_t* keep = nullptr;
+          if (s_.mask_kind != AttentionSpec::kNone) {
+            const int64_t off =
+                bi * s_.mask_strides[0] + hi * s_.mask_strides[1] + (i0 + r) * s_.mask_strides[2];
+            if (s_.mask_kind == AttentionSpec::kAdd)
+              add = static_cast<const float*>(mask) + off;
+            else
+              keep = static_cast<const uint8_t*>(mask) + off;
+          }
+          const int64_t mj = s_.mask_strides.empty() ? 0 : s_.mask_strides[3];
+          softmax_row(scores.data() + r * sk, sk, s_.scale, add, mj, keep, mj, s_.keep_when_true,
+                      s_.fill);
+        }
+        fast::gemm_dynamic(rows, dv, sk, scores.data(), sk, false, vb, s_.v.strides[2], false, ob,
+                           s_.out_strides[2], none, aligned);
+      }
+    };
+    const int64_t tasks = b * h * blocks;
+    if (tasks == 1) {
+      body(0, 1);
+    } else {
+      tbb::parallel_for(tbb::blocked_range<int64_t>(0, tasks, 1),
+                        [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+    }
+  }
+
+  void run_rows(void* const* buffers) const {
     const float* q = static_cast<const float*>(buffers[0]) + s_.q.offset;
     const float* kt = static_cast<const float*>(buffers[1]) + s_.kt.offset;
     const float* v = static_cast<const float*>(buffers[2]) + s_.v.offset;
@@ -187,7 +287,9 @@ class NativeAttention final : public NativeOp {
   }
 
  private:
+  static constexpr int64_t kRowBlock = 64;
   AttentionSpec s_;
+  bool gemm_path_;
 };
 
 }  // namespace

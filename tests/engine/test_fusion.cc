@@ -164,8 +164,10 @@ TEST(Fusion, MatMulAndGemmEpiloguesMatchTheReference) {
 
 // A transformer attention block as exported by PyTorch: one QKV projection, Split, per-head
 // Reshape/Transpose, scaled scores, a mask, Softmax, the weighted sum and the merge of heads.
+// With `head_dim_outer`, Q's head dim is not contiguous (Q is split as [b, s, d, heads]): the
+// kernel's strided row path instead of its GEMM path.
 std::string attention_model(int64_t b, int64_t s, int64_t heads, int64_t d, const std::string& mask,
-                            uint64_t seed) {
+                            uint64_t seed, bool head_dim_outer = false) {
   const int64_t hid = heads * d;
   dev::ModelBuilder m(17);
   m.input("x", kF, {b, s, hid});
@@ -237,6 +239,16 @@ TEST(Fusion, AttentionMatchesTheReference) {
     EXPECT_NE(plan.find("native attention"), std::string::npos) << plan;
     EXPECT_EQ(plan.find("(Split)"), std::string::npos) << "Split read through strides:\n" << plan;
     expect_same(bytes, in, 1e-4);
+  }
+}
+
+TEST(Fusion, AttentionWithStridedHeadDimsMatchesTheReference) {
+  for (int64_t s : {1, 5, 40}) {
+    std::string bytes = attention_model(2, s, 3, 8, "causal", uint64_t(s), true);
+    Session fused = open(bytes, true);
+    std::string plan = plan_text(fused, {{"x", {2, s, 24}}});
+    EXPECT_NE(plan.find("native attention"), std::string::npos) << plan;
+    expect_same(bytes, {{"x", testing::random_tensor(DType::kF32, {2, s, 24}, -1, 1, 9)}}, 1e-4);
   }
 }
 
