@@ -17,8 +17,9 @@ commands:
   check PATH... [--atol A] [--rtol R] [--opt-level N] [--json] [--timeout S] [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--opt-level N] [--json]
-      times session creation, the first run and steady-state runs
+        [--shape NAME=DIMS]... [--opt-level N] [--json] [--profile] [--profile-top N]
+      times session creation, the first run and steady-state runs; --profile: the steps
+      that took longest per run
   ops
       every supported operator with the opset it is registered from
   version
