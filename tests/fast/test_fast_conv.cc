@@ -104,6 +104,10 @@ std::vector<ConvShape> shapes() {
       make(1, 6, 17, 19, 6, 5, 5, 1, 2, 4, 4, 4, 4, 6),     // depthwise 5x5 dilation 2
       make(1, 4, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4),       // channel multiplier 2
       make(1, 5, 8, 70, 5, 3, 3, 3, 1, 0, 0, 0, 0, 5),      // depthwise stride 3, wide rows
+      make(1, 4, 7, 37, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4),      // depthwise 3x3, rows of 3 chunks
+      make(1, 3, 9, 50, 3, 3, 3, 2, 1, 1, 1, 1, 1, 3),      // depthwise 3x3/2, wide rows
+      make(1, 3, 12, 40, 6, 3, 3, 2, 2, 2, 0, 2, 3, 3),     // depthwise 3x3/2 dilation 2, mult 2
+      make(1, 2, 20, 17, 2, 3, 3, 1, 1, 0, 2, 0, 3, 2),     // depthwise 3x3, pads only left/right
       make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
       make(1, 3, 9, 75, 8, 3, 3, 2, 1, 1, 2, 1, 0, 1),      // stride 2, rows wider than 16
       make(1, 4, 11, 70, 6, 3, 3, 2, 2, 2, 3, 1, 2, 1),     // stride 2 and dilation 2
