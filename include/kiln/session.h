@@ -97,6 +97,7 @@ struct SessionStats {
   uint64_t specializations = 0;    ///< plans built
   uint64_t plan_evictions = 0;     ///< plans dropped by the max_specializations bound
   uint64_t plans_cached = 0;       ///< plans held now
+  uint64_t packed_weights = 0;     ///< weight sets packed for native kernels, shared by plans
   uint64_t kernels_compiled = 0;   ///< kernels this session had LLVM compile
   uint64_t kernel_cache_hits = 0;  ///< kernels found compiled (in process or on disk)
   uint64_t kernel_disk_hits = 0;   ///< ... of which loaded from the disk cache

@@ -521,6 +521,7 @@ SessionStats Session::stats() const {
   s.specializations = ps.builds;
   s.plan_evictions = ps.evictions;
   s.plans_cached = ps.entries;
+  s.packed_weights = impl_->weights ? impl_->weights->size() : 0;
   std::lock_guard<std::mutex> lock2(impl_->policy_mu);
   s.kernels_compiled = impl_->kernels_compiled;
   s.kernel_cache_hits = impl_->kernel_cache_hits;

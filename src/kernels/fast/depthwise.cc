@@ -39,7 +39,7 @@ void Conv2d::run_depthwise(const float* x, float* y, const float* residual, void
         const int64_t img = pl / sh.k, oc = pl % sh.k;
         kr.depthwise_direct(DepthwiseDirect{
             x + (img * sh.c + oc / mult) * sh.h * sh.w, sh.h, sh.w,
-            weights_.data() + oc * sh.r * sh.s, sh.r, sh.s, sh.stride_h, sh.stride_w, sh.dil_h,
+            weights_->data() + oc * sh.r * sh.s, sh.r, sh.s, sh.stride_h, sh.stride_w, sh.dil_h,
             sh.dil_w, sh.pad_t, sh.pad_l, oh, ow, bias_.data() != nullptr ? bias_.data()[oc] : 0.0f,
             residual != nullptr ? residual + pl * p_total : nullptr, &act_, y + pl * p_total});
       }
@@ -63,8 +63,9 @@ void Conv2d::run_depthwise(const float* x, float* y, const float* residual, void
       std::memset(pad_buf + (sh.pad_t + sh.h) * wp, 0,
                   static_cast<size_t>(sh.pad_b * wp) * sizeof(float));
       float* yc = y + pl * p_total;
-      kr.depthwise_plane(DepthwisePlane{pad_buf, wp, weights_.data() + oc * sh.r * sh.s, sh.r, sh.s,
-                                        sh.stride_h, sh.stride_w, sh.dil_h, sh.dil_w, oh, ow, yc});
+      kr.depthwise_plane(DepthwisePlane{pad_buf, wp, weights_->data() + oc * sh.r * sh.s, sh.r,
+                                        sh.s, sh.stride_h, sh.stride_w, sh.dil_h, sh.dil_w, oh, ow,
+                                        yc});
       if (epilogue) {
         kr.epilogue_row(yc, p_total, bias_.data() != nullptr ? bias_.data()[oc] : 0.0f,
                         residual != nullptr ? residual + pl * p_total : nullptr, act_);
