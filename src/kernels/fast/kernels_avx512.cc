@@ -258,38 +258,33 @@ KILN_AVX512 void depthwise_3x3_direct(const DepthwiseDirect& p) {
   float* const y = p.y;
   const int64_t h = p.h, w_in = p.w, oh_n = p.oh, ow_n = p.ow, stride_h = p.stride_h;
   const int64_t pad_t = p.pad_t, pad_l = p.pad_l, dil_h = p.dil_h, dil_w = p.dil_w;
-  // Chunks of 16 outputs outer, rows inner: a chunk's masks serve every output row.
-  for (int64_t ow0 = 0; ow0 < ow_n; ow0 += 16) {
-    // Per kernel column: first input column of lane 0 and the masks of the in-image lanes.
-    int64_t col[3];
-    __mmask16 m0[3], m1[3];
-#pragma GCC unroll 3
-    for (int s = 0; s < 3; ++s) {
-      col[s] = ow0 * SW - pad_l + s * dil_w;
-      m0[s] = lane_range(-col[s], w_in - col[s]);
-      m1[s] = SW == 2 ? lane_range(-col[s] - 16, w_in - col[s] - 16) : 0;
-    }
-    const __mmask16 out_m = lane_mask(ow_n - ow0);
-    for (int64_t oh = 0; oh < oh_n; ++oh) {
-      const int64_t ih0 = oh * stride_h - pad_t;
+  // Rows outer (the input and output planes stream in memory order), 16 outputs inner.
+  for (int64_t oh = 0; oh < oh_n; ++oh) {
+    const int64_t ih0 = oh * stride_h - pad_t;
+    for (int64_t ow0 = 0; ow0 < ow_n; ow0 += 16) {
       __m512 acc[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
 #pragma GCC unroll 3
-      for (int r = 0; r < 3; ++r) {
-        const int64_t ih = ih0 + r * dil_h;
-        if (ih < 0 || ih >= h) continue;
-        const float* src = x + ih * w_in;
+      for (int s = 0; s < 3; ++s) {
+        // First input column of lane 0; the masks keep the in-image lanes only.
+        const int64_t col = ow0 * SW - pad_l + s * dil_w;
+        const __mmask16 m0 = lane_range(-col, w_in - col);
+        const __mmask16 m1 = SW == 2 ? lane_range(-col - 16, w_in - col - 16) : 0;
 #pragma GCC unroll 3
-        for (int s = 0; s < 3; ++s) {
+        for (int r = 0; r < 3; ++r) {
+          const int64_t ih = ih0 + r * dil_h;
+          if (ih < 0 || ih >= h) continue;
+          const float* src = x + ih * w_in + col;
           __m512 v;
           if constexpr (SW == 1) {
-            v = _mm512_maskz_loadu_ps(m0[s], src + col[s]);
+            v = _mm512_maskz_loadu_ps(m0, src);
           } else {
-            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0[s], src + col[s]), even,
-                                       _mm512_maskz_loadu_ps(m1[s], src + col[s] + 16));
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src), even,
+                                       _mm512_maskz_loadu_ps(m1, src + 16));
           }
           acc[r] = _mm512_fmadd_ps(w[r * 3 + s], v, acc[r]);
         }
       }
+      const __mmask16 out_m = lane_mask(ow_n - ow0);
       __m512 out = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], bias));
       if (residual != nullptr)
         out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(out_m, residual + oh * ow_n + ow0));
