@@ -100,6 +100,7 @@ struct SessionStats {
   uint64_t specializations = 0;    ///< plans built
   uint64_t plan_evictions = 0;     ///< plans dropped by the max_specializations bound
   uint64_t plans_cached = 0;       ///< plans held now
+  uint64_t packed_weights = 0;     ///< weight sets packed for native kernels, shared by plans
   uint64_t kernels_compiled = 0;   ///< kernels this session had LLVM compile
   uint64_t kernel_cache_hits = 0;  ///< kernels found compiled (in process or on disk)
   uint64_t kernel_disk_hits = 0;   ///< ... of which loaded from the disk cache
@@ -119,6 +120,20 @@ struct PlanInfo {
   int64_t intermediate_bytes = 0;  ///< the sum of every intermediate's size (no sharing)
   bool interpreted = false;        ///< shapes depend on data: runs on the reference executor
 };
+
+/// Time spent in each step of one plan over its profiled runs (Session::profile_plan).
+struct StepProfile {
+  std::string step;     ///< the step's line of describe_plan
+  double total_ms = 0;  ///< summed over `PlanProfile::runs`
+};
+struct PlanProfile {
+  uint64_t runs = 0;  ///< profiled runs of the plan
+  std::vector<StepProfile> steps;
+};
+
+/// Turns per-step timing of runs on or off for the process (default: env KILN_PROFILE=1).
+/// Profiled runs read the clock around every step; unprofiled runs pay one branch.
+KILN_API void set_profiling(bool on);
 
 class KILN_API Session {
  public:
@@ -155,6 +170,9 @@ class KILN_API Session {
   std::vector<std::string> describe_plan(const std::map<std::string, Dims>& shapes) const;
   /// Launch and memory figures of the plan for these input shapes (specialized if needed).
   PlanInfo plan_info(const std::map<std::string, Dims>& shapes) const;
+  /// Per-step times of the plan for these input shapes, summed over its profiled runs
+  /// (set_profiling / KILN_PROFILE=1), in step order.
+  PlanProfile profile_plan(const std::map<std::string, Dims>& shapes) const;
   const SessionOptions& options() const;
   /// ONNX opset imports, domain ("" = ai.onnx) to version.
   std::map<std::string, int64_t> opsets() const;

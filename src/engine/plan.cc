@@ -761,6 +761,24 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         continue;
       }
     }
+    if (grp.kind == FusionGroup::Kind::kSingle && level >= 3 && grp.nodes.size() == 1) {
+      const ir::Node& n = g->nodes[size_t(grp.nodes[0])];
+      std::shared_ptr<const kernels::NativeOp> op = kernels::make_native_single(*g, n);
+      if (op) {
+        PlanStep s;
+        s.kind = PlanStep::Kind::kNative;
+        s.node = grp.nodes[0];
+        s.fused = grp.nodes;
+        s.inputs = {n.inputs[0]};
+        s.outputs = {n.outputs[0]};
+        s.kernel_label = op->describe();
+        plan->scratch_bytes = std::max(plan->scratch_bytes, int64_t(op->scratch_bytes()));
+        s.native = std::move(op);
+        plan->native_steps++;
+        plan->steps.push_back(std::move(s));
+        continue;
+      }
+    }
     for (int ni : grp.nodes) single_step(size_t(ni));
   }
 

@@ -113,6 +113,16 @@ struct Plan {
   /// One line per step: "node (Op): jit <key> [params]" / "reference" / "view" / "folded".
   std::vector<std::string> describe() const;
 
+  /// Per-step profile (KILN_PROFILE=1 or set_profiling(true)): nanoseconds spent in each step
+  /// over `profiled_runs` runs, aligned with `steps`; empty until a profiled run.
+  struct StepTimes {
+    explicit StepTimes(size_t n) : ns(new std::atomic<int64_t>[n]()) {}
+    std::unique_ptr<std::atomic<int64_t>[]> ns;
+    std::atomic<uint64_t> runs{0};
+  };
+  mutable std::once_flag profile_once;
+  mutable std::unique_ptr<StepTimes> profile;
+
   // Per-run state (arena, pointer tables) pooled across runs: one per concurrent run.
   std::unique_ptr<RunState> acquire_state() const;
   void release_state(std::unique_ptr<RunState> s) const;
@@ -135,6 +145,10 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
 /// native kernel or a view, a run allocates nothing.
 void run_plan(const Plan& plan, const Executor& reference, const std::vector<const Tensor*>& inputs,
               const std::vector<const Tensor*>* preset, std::vector<Tensor>* result);
+
+/// Whether runs time their steps into Plan::profile (default: env KILN_PROFILE set and not "0").
+bool profiling();
+void set_profiling(bool on);
 
 namespace detail {
 /// Runs one node's reference kernel on the values in env; outputs land in `outs`.

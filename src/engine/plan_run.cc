@@ -1,5 +1,6 @@
 // Running a specialized plan: per-run state from the plan's pool, values bound to their planned
 // memory, steps launched in order.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -43,7 +44,18 @@ bool poison_arena() {
   return on;
 }
 
+std::atomic<bool>& profiling_flag() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("KILN_PROFILE");
+    return e && *e && *e != '0';
+  }()};
+  return on;
+}
+
 }  // namespace
+
+bool profiling() { return profiling_flag().load(std::memory_order_relaxed); }
+void set_profiling(bool on) { profiling_flag().store(on, std::memory_order_relaxed); }
 
 Plan::Plan() = default;
 Plan::~Plan() = default;
@@ -154,7 +166,20 @@ void run_plan(const Plan& plan, const Executor& reference, const std::vector<con
   }
   if (poison_arena() && st.arena) std::memset(st.arena.get(), 0xff, size_t(mp.arena_bytes));
 
-  for (const PlanStep& s : plan.steps) {
+  // Profiled runs time every step (steady_clock) into the plan's totals.
+  Plan::StepTimes* times = nullptr;
+  if (profiling()) [[unlikely]] {
+    std::call_once(plan.profile_once,
+                   [&] { plan.profile = std::make_unique<Plan::StepTimes>(plan.steps.size()); });
+    times = plan.profile.get();
+  }
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t0;
+  if (times) [[unlikely]]
+    t0 = Clock::now();
+
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    const PlanStep& s = plan.steps[si];
     switch (s.kind) {
       case PlanStep::Kind::kView:
         ptr[size_t(s.outputs[0])] = ptr[size_t(s.inputs[0])];
@@ -225,7 +250,15 @@ void run_plan(const Plan& plan, const Executor& reference, const std::vector<con
         break;
       }
     }
+    if (times) [[unlikely]] {
+      const Clock::time_point t1 = Clock::now();
+      times->ns[si].fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count(),
+                              std::memory_order_relaxed);
+      t0 = t1;
+    }
   }
+  if (times) [[unlikely]]
+    times->runs.fetch_add(1, std::memory_order_relaxed);
 
   // Hand out the outputs. An output computed in its preset tensor needs nothing more.
   for (size_t o = 0; o < g.outputs.size(); ++o) {

@@ -551,6 +551,7 @@ SessionStats Session::stats() const {
   s.specializations = ps.builds;
   s.plan_evictions = ps.evictions;
   s.plans_cached = ps.entries;
+  s.packed_weights = impl_->weights ? impl_->weights->size() : 0;
   std::lock_guard<std::mutex> lock2(impl_->policy_mu);
   s.kernels_compiled = impl_->kernels_compiled;
   s.kernel_cache_hits = impl_->kernel_cache_hits;
@@ -591,6 +592,22 @@ PlanInfo Session::plan_info(const std::map<std::string, Dims>& shapes) const {
   info.intermediate_bytes = plan->memory.intermediate_bytes;
   return info;
 }
+
+PlanProfile Session::profile_plan(const std::map<std::string, Dims>& shapes) const {
+  std::string key;
+  std::vector<Tensor> bound = shaped_inputs(*impl_, shapes, &key);
+  auto plan = plan_for(*impl_, bound, key);
+  PlanProfile prof;
+  if (plan->interpreted || !plan->profile) return prof;
+  prof.runs = plan->profile->runs.load();
+  std::vector<std::string> lines = plan->describe();
+  for (size_t i = 0; i < plan->steps.size(); ++i)
+    prof.steps.push_back({i < lines.size() ? lines[i] : std::to_string(i),
+                          double(plan->profile->ns[i].load()) * 1e-6});
+  return prof;
+}
+
+void set_profiling(bool on) { engine::set_profiling(on); }
 
 std::map<std::string, int64_t> Session::opsets() const { return impl_->graph->opsets; }
 

@@ -169,9 +169,9 @@ std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n)
 
 class NativeConv final : public NativeOp {
  public:
-  NativeConv(const fast::ConvShape& s, const float* w, const float* b, Activation act,
-             bool residual)
-      : conv_(s, w, b, act), act_(act), residual_(residual) {}
+  NativeConv(const fast::ConvShape& s, std::shared_ptr<const fast::ConvWeights> w, const float* b,
+             Activation act, bool residual)
+      : conv_(s, std::move(w), b, act), act_(act), residual_(residual) {}
   void run(void* const* buffers, void* scratch) const override {
     conv_.run(static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[2]),
               residual_ ? static_cast<const float*>(buffers[1]) : nullptr, scratch);
@@ -332,7 +332,22 @@ std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const E
     auto s = conv_shape(g, anchor);
     if (!s || spec.bias_add >= 0) return nullptr;
     const ir::Value* b = value(g, anchor, 2);
-    return std::make_shared<NativeConv>(*s, value(g, anchor, 1)->constant.data<float>(),
+    const float* w = value(g, anchor, 1)->constant.data<float>();
+    std::shared_ptr<const fast::ConvWeights> packed;
+    if (weights && weights->shareable(w)) {
+      // Packed filters depend on the filter dims, the group count and the dispatch level only:
+      // every image size (plan) of the session shares them.
+      char key[160];
+      std::snprintf(
+          key, sizeof key, "conv:%p:%lld:%lld:%lld:%lld:%lld:%d", static_cast<const void*>(w),
+          static_cast<long long>(s->k), static_cast<long long>(s->c), static_cast<long long>(s->r),
+          static_cast<long long>(s->s), static_cast<long long>(s->group), fast::simd_level());
+      packed = std::static_pointer_cast<const fast::ConvWeights>(weights->get(
+          key, [&] { return std::shared_ptr<const void>(fast::ConvWeights::pack(*s, w)); }));
+    } else {
+      packed = fast::ConvWeights::pack(*s, w);
+    }
+    return std::make_shared<NativeConv>(*s, std::move(packed),
                                         b ? b->constant.data<float>() : nullptr, act, residual);
   }
   auto f = gemm_form(g, anchor);

@@ -71,6 +71,10 @@ struct AttentionSpec {
 };
 std::shared_ptr<const NativeOp> make_native_attention(const AttentionSpec& spec);
 
+/// A native kernel for one node on its own (MaxPool, 2-D f32), or null when none applies.
+/// Buffers: the node's input 0, then its output.
+std::shared_ptr<const NativeOp> make_native_single(const ir::Graph& g, const ir::Node& n);
+
 /// Whether node `n` can anchor a native kernel: f32, constant weights, supported attributes.
 bool native_anchor(const ir::Graph& g, const ir::Node& n);
 /// Whether node `n` is an activation a native epilogue applies (f32, constant parameters).

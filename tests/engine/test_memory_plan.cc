@@ -186,6 +186,34 @@ TEST(MemoryPlanRun, SteadyStateRunAllocatesNothing) {
   EXPECT_LE(g_news.load(), 8u);
 }
 
+TEST(MemoryPlanRun, ProfileTimesEveryStepWithoutAllocating) {
+  Session s = demo_session(3);
+  Tensor x = kiln::testing::random_tensor(DType::kF32, {2, 3, 32, 32});
+  TensorMap in = {{"image", x}};
+  TensorMap out = s.run(in);
+  const std::map<std::string, Dims> shape = {{"image", {2, 3, 32, 32}}};
+  EXPECT_EQ(s.profile_plan(shape).runs, 0u) << "no profiled runs yet";
+  set_profiling(true);
+  s.run(in, out);  // the first profiled run allocates the plan's counters
+  g_news = 0;
+  g_counting = true;
+  for (int i = 0; i < 3; ++i) s.run(in, out);
+  g_counting = false;
+  set_profiling(false);
+  EXPECT_EQ(g_news.load(), 0u);
+  s.run(in, out);  // not profiled
+  PlanProfile p = s.profile_plan(shape);
+  EXPECT_EQ(p.runs, 4u);
+  ASSERT_EQ(p.steps.size(), s.describe_plan(shape).size() - 2);  // + two summary lines
+  double total = 0;
+  for (const StepProfile& st : p.steps) {
+    EXPECT_GE(st.total_ms, 0);
+    EXPECT_FALSE(st.step.empty());
+    total += st.total_ms;
+  }
+  EXPECT_GT(total, 0);
+}
+
 TEST(MemoryPlanRun, SharedModelsHalveTheirIntermediates) {
   const std::string dir = std::string(KILN_SHARED_DIR) + "/models/resnet18/model.onnx";
   if (!std::filesystem::exists(dir)) GTEST_SKIP() << "no ../shared";

@@ -104,6 +104,10 @@ std::vector<ConvShape> shapes() {
       make(1, 6, 17, 19, 6, 5, 5, 1, 2, 4, 4, 4, 4, 6),     // depthwise 5x5 dilation 2
       make(1, 4, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 4),       // channel multiplier 2
       make(1, 5, 8, 70, 5, 3, 3, 3, 1, 0, 0, 0, 0, 5),      // depthwise stride 3, wide rows
+      make(1, 4, 7, 37, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4),      // depthwise 3x3, rows of 3 chunks
+      make(1, 3, 9, 50, 3, 3, 3, 2, 1, 1, 1, 1, 1, 3),      // depthwise 3x3/2, wide rows
+      make(1, 3, 12, 40, 6, 3, 3, 2, 2, 2, 0, 2, 3, 3),     // depthwise 3x3/2 dilation 2, mult 2
+      make(1, 2, 20, 17, 2, 3, 3, 1, 1, 0, 2, 0, 3, 2),     // depthwise 3x3, pads only left/right
       make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
       make(1, 3, 9, 75, 8, 3, 3, 2, 1, 1, 2, 1, 0, 1),      // stride 2, rows wider than 16
       make(1, 4, 11, 70, 6, 3, 3, 2, 2, 2, 3, 1, 2, 1),     // stride 2 and dilation 2
@@ -152,6 +156,39 @@ TEST(FastConv, ThreadsGiveTheSerialBits) {
       two.execute([&] { parallel = check_conv(sh, true, true, relu, false, rng_b); });
       EXPECT_EQ(serial, parallel);
     }
+  });
+}
+
+TEST(FastConv, PackedFiltersServeOtherImageSizes) {
+  for_each_level([&](int) {
+    std::mt19937 rng(14);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    // Same filters (K, C, R, S, group), other image sizes, strides and pads.
+    for (const auto& [a, b] : {std::pair{make(1, 8, 9, 9, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                                         make(2, 8, 13, 7, 12, 3, 3, 2, 1, 0, 1, 1, 0, 1)},
+                               std::pair{make(1, 6, 10, 10, 6, 3, 3, 1, 1, 1, 1, 1, 1, 6),
+                                         make(1, 6, 21, 17, 6, 3, 3, 2, 1, 1, 1, 1, 1, 6)},
+                               std::pair{make(1, 16, 5, 5, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1),
+                                         make(1, 16, 11, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1)}}) {
+      std::vector<float> w(static_cast<size_t>(a.k * a.c / a.group * a.r * a.s)), bias(a.k);
+      std::vector<float> x(static_cast<size_t>(b.n * b.c * b.h * b.w));
+      for (float& v : w) v = dist(rng);
+      for (float& v : bias) v = dist(rng);
+      for (float& v : x) v = dist(rng);
+      const Activation relu{Activation::Kind::kRelu};
+      const Conv2d own(b, w.data(), bias.data(), relu);
+      const Conv2d shared(b, ConvWeights::pack(a, w.data()), bias.data(), relu);
+      std::vector<float> y0(static_cast<size_t>(b.n * b.k * b.out_h() * b.out_w())), y1(y0.size());
+      own.run(x.data(), y0.data());
+      shared.run(x.data(), y1.data());
+      EXPECT_EQ(y0, y1) << own.algorithm();
+    }
+    // Filters of another layer are refused.
+    const std::vector<float> w(9 * 8 * 4, 0.5f);
+    EXPECT_THROW(Conv2d(make(1, 8, 9, 9, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
+                        ConvWeights::pack(make(1, 4, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1), w.data()),
+                        nullptr, {}),
+                 Error);
   });
 }
 

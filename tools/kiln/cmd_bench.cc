@@ -1,11 +1,14 @@
 // kiln bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
 //            [--shape NAME=DIMS]... [--specialization auto|exact|dynamic] [--no-jit] [--json]
-//            [--opt-level N]
+//            [--opt-level N] [--profile] [--profile-top N]
 //
+// --profile times every step of the runs (as KILN_PROFILE=1 does) and prints the 15 (or N)
+// steps that took longest, per run, before the summary.
 // Inputs come from the model folder's test_data_set_0 (tiled along dim 0 to --batch), or are
 // random at the --shape dims; several --shape values for one input are cycled in order, run by run.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -22,6 +25,33 @@ using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
+// The `top` steps that took longest per run: ms, share of the steps' total, the step.
+void print_profile(const PlanProfile& p, int top, double median_ms) {
+  if (p.runs == 0) {
+    std::cout << "profile: no profiled runs of this plan\n";
+    return;
+  }
+  double total = 0;
+  for (const auto& st : p.steps) total += st.total_ms;
+  std::vector<size_t> order(p.steps.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return p.steps[a].total_ms > p.steps[b].total_ms; });
+  const double runs = double(p.runs);
+  std::printf("profile: %llu runs, steps %.3f ms per run (median run %.3f ms)\n",
+              static_cast<unsigned long long>(p.runs), total / runs, median_ms);
+  std::printf("%9s %6s  step\n", "ms/run", "%");
+  for (size_t k = 0; k < order.size() && k < size_t(top); ++k) {
+    const StepProfile& st = p.steps[order[k]];
+    std::string label = st.step;
+    size_t at = label.find(" @");
+    if (at != std::string::npos) label.resize(at);
+    std::printf("%9.4f %5.1f%%  %s\n", st.total_ms / runs,
+                total > 0 ? 100.0 * st.total_ms / total : 0.0, label.c_str());
+  }
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int cmd_bench(Args& args) {
@@ -29,6 +59,7 @@ int cmd_bench(Args& args) {
   int threads = 0, runs = 20, warmup = 3;
   int64_t batch = 0;
   bool json = false;
+  int profile_top = 0;
   std::map<std::string, std::vector<Dims>> shapes;
   SessionOptions so;
   while (!args.done()) {
@@ -56,6 +87,10 @@ int cmd_bench(Args& args) {
       so.use_jit = false;
     else if (args.flag("--json"))
       json = true;
+    else if (args.flag("--profile"))
+      profile_top = std::max(profile_top, 15);
+    else if (args.flag_value("--profile-top", &v))
+      profile_top = int(Args::to_int("--profile-top", v, 1, 1000000));
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("bench: unknown option " + a);
@@ -71,6 +106,7 @@ int cmd_bench(Args& args) {
       data_dir = (fs::path(path) / "test_data_set_0").string();
   }
   so.intra_op_threads = threads;
+  if (profile_top > 0) set_profiling(true);
   auto t0 = Clock::now();
   Session s(model, so);
   double create_ms = ms_since(t0);
@@ -133,6 +169,7 @@ int cmd_bench(Args& args) {
   std::map<std::string, Dims> shape0;
   for (const auto& [name, t] : sets[0]) shape0[name] = t.dims();
   PlanInfo pi = s.plan_info(shape0);
+  if (profile_top > 0) print_profile(s.profile_plan(shape0), profile_top, median);
   if (json) {
     std::ostringstream os;
     os << "{\"model\":" << json_quote(model) << ",\"threads\":" << threads << ",\"runs\":" << runs

@@ -19,8 +19,10 @@ commands:
         [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--json]
-      times session creation, the first run and steady-state runs
+        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--json] [--profile]
+        [--profile-top N]
+      times session creation, the first run and steady-state runs; --profile: the steps
+      that took longest per run
   devices
       the backends compiled in and what each finds here (CPU features; CUDA driver, NVRTC, GPUs)
   ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] --out DIR

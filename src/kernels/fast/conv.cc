@@ -36,13 +36,60 @@ void check_shape(const ConvShape& s) {
   }
 }
 
+bool is_depthwise(const ConvShape& s) { return s.group > 1 && s.group == s.c; }
+
 }  // namespace
 
-Conv2d::Conv2d(const ConvShape& shape, const float* weights, const float* bias, Activation act)
-    : shape_(shape), act_(act) {
-  check_shape(shape_);
+std::shared_ptr<const ConvWeights> ConvWeights::pack(const ConvShape& shape, const float* weights) {
+  check_shape(shape);
   const IsaKernels& kr = isa();
-  level_ = kr.level;
+  auto p = std::make_shared<ConvWeights>();
+  p->k_ = shape.k;
+  p->c_ = shape.c;
+  p->r_ = shape.r;
+  p->s_ = shape.s;
+  p->group_ = shape.group;
+  p->level_ = kr.level;
+  if (is_depthwise(shape)) {
+    const size_t count = static_cast<size_t>(shape.k * shape.r * shape.s);
+    p->data_.reserve(count);
+    std::memcpy(p->data_.data(), weights, count * sizeof(float));
+    return p;
+  }
+  const int64_t kg = shape.k / shape.group;
+  const int64_t kdim = (shape.c / shape.group) * shape.r * shape.s;
+  const int64_t kc = kc_size(kdim);
+  const int64_t m_pad = round_up(kg, kr.mr);
+  p->data_.reserve(static_cast<size_t>(shape.group * m_pad * kdim));
+  for (int64_t g = 0; g < shape.group; ++g) {
+    const float* wg = weights + g * kg * kdim;
+    float* dst = p->data_.data() + g * m_pad * kdim;
+    for (int64_t k0 = 0; k0 < kdim; k0 += kc) {
+      pack_a(wg, kdim, false, 0, kg, k0, std::min(kc, kdim - k0), kr.mr, dst + k0 * m_pad);
+    }
+  }
+  return p;
+}
+
+bool ConvWeights::fits(const ConvShape& shape) const {
+  return k_ == shape.k && c_ == shape.c && r_ == shape.r && s_ == shape.s && group_ == shape.group;
+}
+
+Conv2d::Conv2d(const ConvShape& shape, const float* weights, const float* bias, Activation act)
+    : Conv2d(shape, ConvWeights::pack(shape, weights), bias, act) {}
+
+Conv2d::Conv2d(const ConvShape& shape, std::shared_ptr<const ConvWeights> packed, const float* bias,
+               Activation act)
+    : shape_(shape), act_(act), weights_(std::move(packed)) {
+  check_shape(shape_);
+  if (!weights_ || !weights_->fits(shape_)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "fast Conv2d: packed filters of another layer (channels " +
+                    std::to_string(shape_.c) + " -> " + std::to_string(shape_.k) + ", kernel " +
+                    std::to_string(shape_.r) + "x" + std::to_string(shape_.s) + ")");
+  }
+  level_ = weights_->level();
+  const IsaKernels& kr = isa_for_level(level_);
   kg_ = shape_.k / shape_.group;
   kdim_ = (shape_.c / shape_.group) * shape_.r * shape_.s;
   kc_ = kc_size(kdim_);
@@ -51,25 +98,14 @@ Conv2d::Conv2d(const ConvShape& shape, const float* weights, const float* bias, 
     bias_.reserve(static_cast<size_t>(shape_.k));
     std::memcpy(bias_.data(), bias, static_cast<size_t>(shape_.k) * sizeof(float));
   }
-  if (shape_.group > 1 && shape_.group == shape_.c) {
+  if (is_depthwise(shape_)) {
     algo_ = Algo::kDepthwise;
-    const size_t count = static_cast<size_t>(shape_.k * shape_.r * shape_.s);
-    weights_.reserve(count);
-    std::memcpy(weights_.data(), weights, count * sizeof(float));
     return;
   }
   const bool pointwise = shape_.r == 1 && shape_.s == 1 && shape_.stride_h == 1 &&
                          shape_.stride_w == 1 && shape_.pad_t == 0 && shape_.pad_l == 0 &&
                          shape_.pad_b == 0 && shape_.pad_r == 0;
   algo_ = pointwise ? Algo::kGemm1x1 : Algo::kIm2col;
-  weights_.reserve(static_cast<size_t>(shape_.group * m_pad_ * kdim_));
-  for (int64_t g = 0; g < shape_.group; ++g) {
-    const float* wg = weights + g * kg_ * kdim_;
-    float* dst = weights_.data() + g * m_pad_ * kdim_;
-    for (int64_t k0 = 0; k0 < kdim_; k0 += kc_) {
-      pack_a(wg, kdim_, false, 0, kg_, k0, std::min(kc_, kdim_ - k0), kr.mr, dst + k0 * m_pad_);
-    }
-  }
 }
 
 std::string Conv2d::algorithm() const {
@@ -131,7 +167,7 @@ void Conv2d::run_gemm(const float* x, float* y, const float* residual, void* scr
     const int64_t p1 = std::min(p_total, p0 + chunk_panels * nr);
     const float* xg = x + (img * sh.c + g * cg) * sh.h * sh.w;
     const int64_t y_off = (img * sh.k + g * kg_) * p_total;
-    const float* wg = weights_.data() + g * m_pad_ * kdim_;
+    const float* wg = weights_->data() + g * m_pad_ * kdim_;
     const float* bias = bias_.data() != nullptr ? bias_.data() + g * kg_ : nullptr;
     for (int64_t pc = p0; pc < p1; pc += kNcConv) {
       const int64_t pc_end = std::min(p1, pc + kNcConv);

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "kernels/fast/activation.h"
@@ -25,9 +26,32 @@ struct ConvShape {
   int64_t out_w() const { return (w + pad_l + pad_r - dil_w * (s - 1) - 1) / stride_w + 1; }
 };
 
+/// A convolution's filters in the layout its kernels read: packed GEMM A panels per group, or the
+/// raw depthwise weights. The layout depends on K, C, R, S, the group count and the dispatch
+/// level only, never on N/H/W, strides, pads or dilations: one ConvWeights serves every image
+/// size of a layer (Conv2d objects for several plans share it).
+class ConvWeights {
+ public:
+  /// Packs `weights` (K x C/group x R x S) for `shape`'s filters at the current dispatch level.
+  static std::shared_ptr<const ConvWeights> pack(const ConvShape& shape, const float* weights);
+  /// Whether a Conv2d of `shape` can use these filters (same K, C, R, S, group and level).
+  bool fits(const ConvShape& shape) const;
+  int level() const { return level_; }
+  const float* data() const { return data_.data(); }
+
+ private:
+  int64_t k_ = 0, c_ = 0, r_ = 0, s_ = 0, group_ = 1;
+  int level_ = 0;
+  AlignedBuffer data_;
+};
+
 class Conv2d {
  public:
   Conv2d(const ConvShape& shape, const float* weights, const float* bias, Activation act);
+  /// Filters packed before (ConvWeights::pack, possibly for another image size); throws
+  /// kInvalidArgument when they do not fit `shape`.
+  Conv2d(const ConvShape& shape, std::shared_ptr<const ConvWeights> packed, const float* bias,
+         Activation act);
   /// y = act(conv(x) + bias + residual); residual nullable, NCHW like y. scratch:
   /// scratch_bytes() bytes (64-byte aligned) or null; used by the serial path only.
   void run(const float* x, float* y, const float* residual = nullptr,
@@ -46,8 +70,8 @@ class Conv2d {
   Algo algo_;
   int level_;
   int64_t kg_, kdim_, kc_, m_pad_;  // rows per group, GEMM K, K-block, rows rounded to mr
-  AlignedBuffer weights_;           // packed A panels per group, or raw depthwise weights
-  AlignedBuffer bias_;              // k floats (zeros when no bias)
+  std::shared_ptr<const ConvWeights> weights_;  // packed A panels, or raw depthwise weights
+  AlignedBuffer bias_;                          // k floats (zeros when no bias)
 };
 
 }  // namespace kiln::kernels::fast

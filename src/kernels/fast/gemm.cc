@@ -34,7 +34,7 @@ size_t a_scratch_floats(int64_t m, int64_t k) {
 
 void gemm_packed(const IsaKernels& kr, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                  bool trans_a, const PanelsView& b, float* c, int64_t ldc, const GemmEpilogue& ep,
-                 void* scratch) {
+                 void* scratch, bool serial = false) {
   if (m <= 0 || n <= 0) return;
   const int mr = kr.mr, nr = kr.nr;
   const int64_t kc = kc_size(k);
@@ -43,7 +43,7 @@ void gemm_packed(const IsaKernels& kr, int64_t m, int64_t n, int64_t k, const fl
 
   const int64_t m_blocks = ceil_div(m, kMc);
   const int64_t mb = round_up(ceil_div(m, m_blocks), mr);
-  const int64_t budget = task_budget(static_cast<double>(m) * n * k);
+  const int64_t budget = serial ? 1 : task_budget(static_cast<double>(m) * n * k);
   const int64_t n_chunks = std::clamp<int64_t>(ceil_div(budget, m_blocks), 1, n_panels);
   const int64_t chunk_panels = ceil_div(n_panels, n_chunks);
   const int64_t tasks = m_blocks * ceil_div(n_panels, chunk_panels);
@@ -142,7 +142,7 @@ size_t gemm_scratch_bytes(int64_t m, int64_t n, int64_t k) {
 
 void gemm_dynamic(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
                   const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
-                  const GemmEpilogue& ep, void* scratch) {
+                  const GemmEpilogue& ep, void* scratch, bool serial) {
   if (m <= 0 || n <= 0) return;
   const IsaKernels& kr = isa();
   const size_t b_floats = static_cast<size_t>(round_up(n, kMaxNr) * k);
@@ -151,7 +151,7 @@ void gemm_dynamic(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
   pack_b_all(b, ldb, trans_b, k, n, kr.nr, packed);
   void* rest = scratch != nullptr ? packed + round_up(b_floats, 16) : nullptr;
   gemm_packed(kr, m, n, k, a, lda, trans_a, PanelsView{packed, round_up(n, kr.nr), kr.nr}, c, ldc,
-              ep, rest);
+              ep, rest, serial);
 }
 
 size_t gemm_dynamic_scratch_bytes(int64_t m, int64_t n, int64_t k) {

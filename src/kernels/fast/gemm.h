@@ -61,9 +61,11 @@ void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool tra
 size_t gemm_scratch_bytes(int64_t m, int64_t n, int64_t k);
 
 /// Both operands dynamic: B (K x N, row stride ldb; or N x K when trans_b) is packed per call.
+/// `serial`: run on the caller's thread only (callers that split the work themselves); with
+/// scratch given it then allocates nothing.
 void gemm_dynamic(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
                   const float* b, int64_t ldb, bool trans_b, float* c, int64_t ldc,
-                  const GemmEpilogue& ep, void* scratch = nullptr);
+                  const GemmEpilogue& ep, void* scratch = nullptr, bool serial = false);
 size_t gemm_dynamic_scratch_bytes(int64_t m, int64_t n, int64_t k);
 
 }  // namespace kiln::kernels::fast

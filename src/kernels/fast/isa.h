@@ -29,6 +29,19 @@ struct DepthwisePlane {
   float* y;  ///< oh x ow output, contiguous
 };
 
+/// Depthwise work for one plane read straight from the unpadded NCHW input (no copy): padding
+/// taps are masked off, and bias, residual and activation are applied in registers.
+struct DepthwiseDirect {
+  const float* x;  ///< h x w input plane, contiguous
+  int64_t h, w;
+  const float* wt;  ///< r*s weights
+  int64_t r, s, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, oh, ow;
+  float bias;
+  const float* residual;  ///< oh x ow, or null
+  const Activation* act;
+  float* y;  ///< oh x ow output, contiguous
+};
+
 struct IsaKernels {
   int level;  ///< 0 generic, 2 avx2, 3 avx512
   int mr, nr;
@@ -45,6 +58,10 @@ struct IsaKernels {
   /// One im2col B panel of a conv (contract of pack_b_im2col in pack.h).
   void (*im2col_panel)(const float* x, const ConvShape& sh, int64_t k0, int64_t kc, int64_t p0,
                        int64_t cols, int nr, float* dst);
+  /// The whole depthwise step of one plane without a padded copy, or null when this ISA has
+  /// none; `depthwise_direct_ok` says which shapes it takes.
+  void (*depthwise_direct)(const DepthwiseDirect& p);
+  bool (*depthwise_direct_ok)(const ConvShape& sh);
 };
 
 /// The table for the CPU (or the level forced for testing).

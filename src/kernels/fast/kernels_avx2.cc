@@ -237,7 +237,7 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 }  // namespace
 
 const IsaKernels kAvx2Kernels = {
-    2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col};
+    2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col, nullptr, nullptr};
 
 }  // namespace kiln::kernels::fast
 

@@ -234,6 +234,75 @@ KILN_AVX512 void epilogue_row(float* y, int64_t len, float bias, const float* re
   }
 }
 
+/// Lanes [lo, hi) of 16.
+KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
+}
+
+// 3x3 depthwise straight from the unpadded plane: per output row, the in-image kernel rows only;
+// per 16 outputs and kernel column, the load masks drop the lanes whose tap falls in the padding
+// (masked lanes are never read), so no padded copy is made. Bias, residual and activation are
+// applied before the one store.
+template <int SW>
+KILN_AVX512 void depthwise_3x3_direct(const DepthwiseDirect& p) {
+  __m512 w[9];
+#pragma GCC unroll 9
+  for (int i = 0; i < 9; ++i) w[i] = _mm512_set1_ps(p.wt[i]);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 bias = _mm512_set1_ps(p.bias);
+  const Activation activation = p.act != nullptr ? *p.act : Activation{};
+  const bool act = activation.kind != Activation::Kind::kNone;
+  // Locals: the stores through y could alias p's fields, which would then be reloaded per step.
+  const float* const x = p.x;
+  const float* const residual = p.residual;
+  float* const y = p.y;
+  const int64_t h = p.h, w_in = p.w, oh_n = p.oh, ow_n = p.ow, stride_h = p.stride_h;
+  const int64_t pad_t = p.pad_t, pad_l = p.pad_l, dil_h = p.dil_h, dil_w = p.dil_w;
+  // Rows outer (the input and output planes stream in memory order), 16 outputs inner.
+  for (int64_t oh = 0; oh < oh_n; ++oh) {
+    const int64_t ih0 = oh * stride_h - pad_t;
+    for (int64_t ow0 = 0; ow0 < ow_n; ow0 += 16) {
+      __m512 acc[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+#pragma GCC unroll 3
+      for (int s = 0; s < 3; ++s) {
+        // First input column of lane 0; the masks keep the in-image lanes only.
+        const int64_t col = ow0 * SW - pad_l + s * dil_w;
+        const __mmask16 m0 = lane_range(-col, w_in - col);
+        const __mmask16 m1 = SW == 2 ? lane_range(-col - 16, w_in - col - 16) : 0;
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int64_t ih = ih0 + r * dil_h;
+          if (ih < 0 || ih >= h) continue;
+          const float* src = x + ih * w_in + col;
+          __m512 v;
+          if constexpr (SW == 1) {
+            v = _mm512_maskz_loadu_ps(m0, src);
+          } else {
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, src), even,
+                                       _mm512_maskz_loadu_ps(m1, src + 16));
+          }
+          acc[r] = _mm512_fmadd_ps(w[r * 3 + s], v, acc[r]);
+        }
+      }
+      const __mmask16 out_m = lane_mask(ow_n - ow0);
+      __m512 out = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], bias));
+      if (residual != nullptr)
+        out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(out_m, residual + oh * ow_n + ow0));
+      if (act) out = activate512(out, activation);
+      _mm512_mask_storeu_ps(y + oh * ow_n + ow0, out_m, out);
+    }
+  }
+}
+
+KILN_AVX512 void depthwise_direct(const DepthwiseDirect& p) {
+  if (p.stride_w == 1) return depthwise_3x3_direct<1>(p);
+  depthwise_3x3_direct<2>(p);
+}
+
+bool depthwise_direct_ok(const ConvShape& sh) {
+  return sh.r == 3 && sh.s == 3 && (sh.stride_w == 1 || sh.stride_w == 2);
+}
+
 // 3x3 depthwise with all nine taps in registers, one zmm of outputs per step and one
 // accumulator per kernel row; stride 2 deinterleaves two loads with one permute.
 template <int SW>
@@ -273,11 +342,6 @@ KILN_AVX512 void depthwise_plane(const DepthwisePlane& p) {
   if (p.r == 3 && p.s == 3 && p.stride_w == 1) return depthwise_3x3<1>(p);
   if (p.r == 3 && p.s == 3 && p.stride_w == 2) return depthwise_3x3<2>(p);
   depthwise_plane_body(p);
-}
-
-/// Lanes [lo, hi) of 16.
-KILN_AVX512 inline __mmask16 lane_range(int64_t lo, int64_t hi) {
-  return static_cast<__mmask16>(lane_mask(hi) & ~lane_mask(lo));
 }
 
 // pack_b_im2col for strides 1 and 2 with kernel width <= 16. The panel's columns split into
@@ -349,8 +413,15 @@ KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, i
 
 }  // namespace
 
-const IsaKernels kAvx512Kernels = {
-    3, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &im2col_panel};
+const IsaKernels kAvx512Kernels = {3,
+                                   kMr,
+                                   kNr,
+                                   &tile,
+                                   &epilogue_row,
+                                   &depthwise_plane,
+                                   &im2col_panel,
+                                   &depthwise_direct,
+                                   &depthwise_direct_ok};
 
 }  // namespace kiln::kernels::fast
 

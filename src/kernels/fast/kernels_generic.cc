@@ -52,6 +52,6 @@ void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
 }  // namespace
 
 const IsaKernels kGenericKernels = {
-    0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col};
+    0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col, nullptr, nullptr};
 
 }  // namespace kiln::kernels::fast
