@@ -688,6 +688,21 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     if (!done) s.kind = PlanStep::Kind::kReference;
     plan->steps.push_back(std::move(s));
   };
+  // A native kernel as one step standing for every node of its group.
+  auto native_step = [&](std::shared_ptr<const kernels::NativeOp> op, const FusionGroup& grp,
+                         int node, std::vector<int> inputs) {
+    PlanStep s;
+    s.kind = PlanStep::Kind::kNative;
+    s.node = node;
+    s.fused = grp.nodes;
+    s.inputs = std::move(inputs);
+    s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
+    s.kernel_label = op->describe();
+    plan->scratch_bytes = std::max(plan->scratch_bytes, int64_t(op->scratch_bytes()));
+    s.native = std::move(op);
+    plan->native_steps++;
+    plan->steps.push_back(std::move(s));
+  };
   for (const FusionGroup& grp : groups) {
     if (grp.kind == FusionGroup::Kind::kChain) {
       std::optional<ChainKernel> ck;
@@ -730,34 +745,17 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
                 "': no native kernel, using the JIT: " + e.what());
       }
       if (op) {
-        PlanStep s;
-        s.kind = PlanStep::Kind::kNative;
-        s.node = grp.nodes[0];
-        s.fused = grp.nodes;
-        s.inputs = {g->nodes[size_t(grp.nodes[0])].inputs[0], grp.residual};
-        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
-        s.kernel_label = op->describe();
-        plan->scratch_bytes = std::max(plan->scratch_bytes, int64_t(op->scratch_bytes()));
-        s.native = std::move(op);
-        plan->native_steps++;
-        plan->steps.push_back(std::move(s));
+        native_step(std::move(op), grp, grp.nodes[0],
+                    {g->nodes[size_t(grp.nodes[0])].inputs[0], grp.residual});
         continue;
       }
     }
     if (grp.kind == FusionGroup::Kind::kAttention) {
       std::shared_ptr<const kernels::NativeOp> op = kernels::make_native_attention(grp.attention);
       if (op) {
-        PlanStep s;
-        s.kind = PlanStep::Kind::kNative;
-        s.node = grp.nodes.back();
-        s.fused = grp.nodes;
-        s.inputs = {grp.attention.q.value, grp.attention.kt.value, grp.attention.v.value,
-                    grp.attention.mask};
-        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
-        s.kernel_label = op->describe();
-        s.native = std::move(op);
-        plan->native_steps++;
-        plan->steps.push_back(std::move(s));
+        native_step(std::move(op), grp, grp.nodes.back(),
+                    {grp.attention.q.value, grp.attention.kt.value, grp.attention.v.value,
+                     grp.attention.mask});
         continue;
       }
     }
@@ -765,17 +763,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       const ir::Node& n = g->nodes[size_t(grp.nodes[0])];
       std::shared_ptr<const kernels::NativeOp> op = kernels::make_native_single(*g, n);
       if (op) {
-        PlanStep s;
-        s.kind = PlanStep::Kind::kNative;
-        s.node = grp.nodes[0];
-        s.fused = grp.nodes;
-        s.inputs = {n.inputs[0]};
-        s.outputs = {n.outputs[0]};
-        s.kernel_label = op->describe();
-        plan->scratch_bytes = std::max(plan->scratch_bytes, int64_t(op->scratch_bytes()));
-        s.native = std::move(op);
-        plan->native_steps++;
-        plan->steps.push_back(std::move(s));
+        native_step(std::move(op), grp, grp.nodes[0], {n.inputs[0]});
         continue;
       }
     }

@@ -20,18 +20,12 @@
 
 #include "kernels/fast/buffer.h"
 #include "kernels/fast/gemm.h"
+#include "kernels/multiversion.h"
 #include "kernels/native_ops.h"
 
 namespace kiln::kernels {
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define KILN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KILN_MULTIVERSION
-#endif
 
 constexpr int kLanes = 16;
 

@@ -14,19 +14,13 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/multiversion.h"
 #include "kernels/native_ops.h"
 #include "kernels/registry.h"
 
 namespace kiln::kernels {
 
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define KILN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KILN_MULTIVERSION
-#endif
 
 struct PoolShape {
   int64_t planes, h, w, oh, ow;
