@@ -8,6 +8,8 @@
 #include "devices/cpu.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 
 #include <tbb/blocked_range.h>
 #include <tbb/info.h>
@@ -27,7 +29,23 @@ Cpu::Cpu(int threads)
 
 Cpu::~Cpu() = default;
 
-void Cpu::execute(const std::function<void()>& f) const { arena_->arena.execute(f); }
+void Cpu::execute(const std::function<void()>& f) const {
+  // When the arena has no free slot, TBB hands `f` to one of its workers and the caller waits on
+  // TBB's own (uninstrumented) synchronization. The release/acquire pair on `done` states the
+  // ordering in a way ThreadSanitizer sees too: everything `f` wrote happens before we return.
+  std::atomic<bool> done{false};
+  std::exception_ptr error;
+  arena_->arena.execute([&] {
+    try {
+      f();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    done.store(true, std::memory_order_release);
+  });
+  (void)done.load(std::memory_order_acquire);
+  if (error) std::rethrow_exception(error);
+}
 
 int Cpu::hardware_threads() { return std::max(1, tbb::info::default_concurrency()); }
 
