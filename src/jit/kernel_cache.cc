@@ -47,15 +47,6 @@ constexpr uint64_t kMaxFileBytes = uint64_t(1) << 30;
 
 std::string symbol_of(const std::string& key) { return "kiln_k_" + key; }
 
-uint64_t fnv1a64(const std::string& bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 // 128-bit FNV-1a: the key combines an already well-mixed structural hash with short strings, so a
 // simple, stable, dependency-free hash is enough; 128 bits make collisions negligible.
 std::string fnv1a128_hex(const std::string& bytes) {
@@ -490,6 +481,15 @@ bool write_cache_file_atomic(const std::string& dir, const std::string& stem,
 
 bool read_cache_file(const std::string& path, std::string* bytes) {
   return read_whole_file(path, bytes) == ReadResult::kRead;
+}
+
+uint64_t fnv1a64(const std::string& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
 }
 
 }  // namespace kiln::jit

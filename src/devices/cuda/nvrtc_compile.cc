@@ -18,15 +18,6 @@ namespace {
 constexpr int kPrinterVersion = 1;
 constexpr char kPtxMagic[] = "KILNPTX1";
 
-uint64_t fnv1a64(const std::string& bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 std::string hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
@@ -35,7 +26,7 @@ std::string hex64(uint64_t v) {
 
 std::string encode_ptx_file(const std::string& key, const std::string& ptx) {
   return std::string(kPtxMagic) + "\n" + key + "\n" + std::to_string(ptx.size()) + "\n" +
-         hex64(fnv1a64(ptx)) + "\n" + ptx;
+         hex64(jit::fnv1a64(ptx)) + "\n" + ptx;
 }
 
 // The PTX of a cache file when it is exactly what this build writes for `key`.
@@ -54,7 +45,7 @@ bool decode_ptx_file(const std::string& file, const std::string& key, std::strin
     return false;
   if (size != std::to_string(file.size() - pos)) return false;
   *ptx = file.substr(pos);
-  return hex64(fnv1a64(*ptx)) == sum;
+  return hex64(jit::fnv1a64(*ptx)) == sum;
 }
 
 }  // namespace
