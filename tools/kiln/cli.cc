@@ -76,6 +76,13 @@ Device parse_device(const std::string& s) {
   throw UsageError("--device expects cpu, cuda or auto, got '" + s + "'");
 }
 
+std::pair<std::string, Dims> parse_shape_arg(const std::string& v) {
+  size_t eq = v.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
+  return {v.substr(0, eq), parse_dims(v.substr(eq + 1))};
+}
+
 Dims parse_dims(const std::string& s) {
   Dims dims;
   if (s.empty() || s == "scalar") return dims;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kiln/kiln.h"
@@ -42,6 +43,8 @@ Specialization parse_specialization(const std::string& s);
 Device parse_device(const std::string& s);
 /// "1x3x224x224" or "1,3,224,224" -> dims ("" or "scalar" -> 0-d).
 Dims parse_dims(const std::string& s);
+/// A --shape value, "NAME=DIMS" -> {NAME, dims}; UsageError otherwise.
+std::pair<std::string, Dims> parse_shape_arg(const std::string& v);
 /// A deterministic random tensor for an input: floats in [-1,1), ints in [0,16), bools.
 Tensor random_input(DType dtype, const Dims& dims, uint64_t seed);
 /// Dims of an input from its model shape, with every dim constant; UsageError otherwise.

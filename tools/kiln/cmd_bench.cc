@@ -73,10 +73,8 @@ int cmd_bench(Args& args) {
     else if (args.flag_value("--batch", &v))
       batch = Args::to_int("--batch", v, 1, 1 << 20);
     else if (args.flag_value("--shape", &v)) {
-      size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
-      shapes[v.substr(0, eq)].push_back(parse_dims(v.substr(eq + 1)));
+      auto [name, dims] = parse_shape_arg(v);
+      shapes[name].push_back(std::move(dims));
     } else if (args.flag_value("--opt-level", &v)) {
       so.optimization_level = int(Args::to_int("--opt-level", v, 0, 3));
     } else if (args.flag_value("--specialization", &v)) {

@@ -55,10 +55,8 @@ int cmd_info(Args& args) {
     else if (args.flag_value("--specialization", &v))
       so.specialization = parse_specialization(v);
     else if (args.flag_value("--shape", &v)) {
-      size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0)
-        throw UsageError("--shape expects NAME=DIMS, got '" + v + "'");
-      shapes[v.substr(0, eq)] = parse_dims(v.substr(eq + 1));
+      auto [name, dims] = parse_shape_arg(v);
+      shapes[name] = std::move(dims);
     } else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("info: unknown option " + a);
