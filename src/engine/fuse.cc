@@ -116,10 +116,10 @@ std::vector<FusionGroup> form_groups(const ir::Graph& g, const std::vector<char>
         if (p < 0 || group_of[size_t(p)] < 0) continue;
         FusionGroup& cand = groups[size_t(group_of[size_t(p)])];
         if (cand.kind != FusionGroup::Kind::kChain || cand.nodes.back() != p) continue;
-        if (sole_reader(id) != int(ni) || !same_concrete_shape(g, id, id)) continue;
-        const ir::Value& iv = g.values[size_t(id)];
-        const ir::Value& ov = g.values[size_t(n.outputs[0])];
-        if (!ov.shape.is_concrete() || iv.shape.concrete() != ov.shape.concrete()) continue;
+        if (sole_reader(id) != int(ni)) continue;
+        const ir::Shape& is = g.values[size_t(id)].shape;  // types may change along a chain
+        const ir::Shape& os = g.values[size_t(n.outputs[0])].shape;
+        if (!is.is_concrete() || !os.is_concrete() || is.concrete() != os.concrete()) continue;
         join = group_of[size_t(p)];
         break;
       }

@@ -627,10 +627,15 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   const int level = !options.use_jit          ? 0
                     : options.compile_kernels ? options.opt_level
                                               : std::min(options.opt_level, 2);
-  FusionHooks hooks;
-  hooks.elementwise = [&](int ni) {
-    return lowers_elementwise(*g, symbolic, g->nodes[size_t(ni)], options);
+  // Whether each node lowers to an elementwise map, probed once (fusion and in-place both ask).
+  std::vector<signed char> elementwise(g->nodes.size(), -1);
+  auto is_elementwise = [&](size_t ni) {
+    if (elementwise[ni] < 0)
+      elementwise[ni] = lowers_elementwise(*g, symbolic, g->nodes[ni], options) ? 1 : 0;
+    return elementwise[ni] == 1;
   };
+  FusionHooks hooks;
+  hooks.elementwise = [&](int ni) { return is_elementwise(size_t(ni)); };
   hooks.epilogue_anchor = [&](int ni) { return kernels::native_anchor(*g, g->nodes[size_t(ni)]); };
   hooks.epilogue_activation = [&](int ni) {
     return kernels::native_activation(*g, g->nodes[size_t(ni)]);
@@ -670,7 +675,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
               s.index_bound = data.shape.dims[size_t(axis)].value;
             }
           }
-          if (level >= 1 && lowers_elementwise(*g, symbolic, n, options))
+          if (level >= 1 && is_elementwise(ni))
             s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
           s.params = std::move(params);
           s.kernel_label = k->label;

@@ -396,11 +396,6 @@ RunScratch& run_scratch() {
   return s;
 }
 
-// Auto policy: a shape run often on parameter kernels gets constant-dim kernels, compiled in the
-// background while runs go on with the plan they have.
-void maybe_promote(Session::Impl& s, const std::shared_ptr<const engine::Plan>& plan,
-                   const std::vector<const Tensor*>& bound, const std::string& key);
-
 }  // namespace
 
 void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result) const {
