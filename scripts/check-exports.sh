@@ -5,14 +5,16 @@
 set -euo pipefail
 lib=${1:?usage: check-exports.sh path/to/libkiln.so}
 exported=$(nm -D --defined-only -C "$lib" | awk '{ $1=""; $2=""; print substr($0, 3) }')
-leaks=$(echo "$exported" | grep -E '(^| )(llvm::|LLVM|google::protobuf|tbb::|onnx::|kiln::(ir|kernels|engine|jit|devices)::)' || true)
+leaks=$(grep -E '(^| )(llvm::|LLVM|google::protobuf|tbb::|onnx::|kiln::(ir|kernels|engine|jit|devices)::)' <<<"$exported" || true)
 if [ -n "$leaks" ]; then
   echo "check-exports: $lib exports internal symbols:"; echo "$leaks" | head -20; exit 1
 fi
-if ! echo "$exported" | grep -q 'kiln::Session::run'; then
+# Here-strings, not pipes: grep -q exits at its first match, and under pipefail the writer's
+# SIGPIPE would turn a match into a failure.
+if ! grep -q 'kiln::Session::run' <<<"$exported"; then
   echo "check-exports: $lib does not export kiln::Session::run"; exit 1
 fi
-if ldd "$lib" | grep -qi 'libLLVM'; then
+if grep -qi 'libLLVM' <<<"$(ldd "$lib")"; then
   echo "check-exports: $lib needs a shared libLLVM at run time"; exit 1
 fi
 echo "check-exports: $(echo "$exported" | wc -l) public symbols, no internal ones"
