@@ -25,6 +25,7 @@
 
 #include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
+#include "kernels/fast/nchwc.h"
 
 namespace fast = kiln::kernels::fast;
 
@@ -182,6 +183,29 @@ void bench_conv(benchmark::State& state, fast::ConvShape shape) {
                           (shape.c / shape.group) * shape.r * shape.s);
 }
 
+// The same convolution in the blocked layout (input and output NCHWc, as inside a conv chain).
+void bench_conv_nchwc(benchmark::State& state, fast::ConvShape shape) {
+  const fast::Activation relu{fast::Activation::Kind::kRelu};
+  const int64_t cb = fast::nchwc_block();
+  const std::vector<float> w =
+      random_floats(static_cast<size_t>(shape.k * shape.c / shape.group * shape.r * shape.s));
+  const std::vector<float> bias = random_floats(static_cast<size_t>(shape.k));
+  const std::vector<float> x = random_floats(
+      static_cast<size_t>(shape.n * fast::nchwc_blocks(shape.c, cb) * cb * shape.h * shape.w));
+  std::vector<float> y(static_cast<size_t>(shape.n * fast::nchwc_blocks(shape.k, cb) * cb *
+                                           shape.out_h() * shape.out_w()));
+  const fast::ConvNchwc op(shape, fast::NchwcWeights::pack(shape, w.data()), bias.data(), relu,
+                           true, true);
+  fast::AlignedBuffer scratch(op.scratch_bytes() / 4 + 1);
+  for (auto _ : state) {
+    op.run(x.data(), y.data(), nullptr, scratch.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(op.algorithm());
+  set_counters(state, 2.0 * shape.n * shape.k * shape.out_h() * shape.out_w() *
+                          (shape.c / shape.group) * shape.r * shape.s);
+}
+
 // Multi-threaded runs are timed (and rated) by wall clock; single-threaded ones by CPU time.
 template <class... Args>
 void add(const std::string& name, Args&&... args) {
@@ -229,7 +253,11 @@ void register_all() {
       {"conv/squeezenet_fire_1x1_64_16_55", conv(64, 55, 16, 1, 1, 0)},
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
   };
-  for (const ConvCase& cc : convs) add(cc.name, bench_conv, cc.shape);
+  for (const ConvCase& cc : convs) {
+    add(cc.name, bench_conv, cc.shape);
+    if (fast::nchwc_conv_supported(cc.shape))
+      add(std::string(cc.name) + "/nchwc", bench_conv_nchwc, cc.shape);
+  }
 }
 
 }  // namespace

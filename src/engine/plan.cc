@@ -9,6 +9,7 @@
 
 #include "devices/cpu.h"
 #include "engine/fuse.h"
+#include "engine/layout.h"
 #include "engine/log.h"
 #include "kernels/registry.h"
 
@@ -752,6 +753,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       if (op) {
         native_step(std::move(op), grp, grp.nodes[0],
                     {g->nodes[size_t(grp.nodes[0])].inputs[0], grp.residual});
+        plan->steps.back().epilogue = spec;
         continue;
       }
     }
@@ -853,6 +855,8 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     plan->steps = std::move(steps);
   }
 
+  if (level >= 3 && options.compile_kernels && options.blocked_layout)
+    apply_nchwc_layout(*plan, *g, options.weights);
   plan_step_memory(*plan);
   for (int id : g->outputs) {
     const ir::Value& v = g->values[size_t(id)];

@@ -56,7 +56,8 @@ struct PlanStep {
   std::shared_ptr<const jit::CompiledKernel> kernel;  // null when !PlanOptions::compile_kernels
   std::shared_ptr<const jit::Kernel> ir;              // the lowered kernel (other backends)
   std::shared_ptr<const kernels::NativeOp> native;    // kNative: a hand-written kernel
-  int in_place_input = -1;  // output 0 may overwrite this input slot (memory planner)
+  kernels::EpilogueSpec epilogue;  // a native epilogue group's nodes (anchor -1 otherwise)
+  int in_place_input = -1;         // output 0 may overwrite this input slot (memory planner)
   std::string kernel_key;
   std::string kernel_label;
   std::vector<int64_t> params;
@@ -81,6 +82,8 @@ struct PlanOptions {
   /// false: lower kernels (PlanStep::ir) without compiling them for the CPU (CUDA plans, `kiln
   /// ptx`); such a plan runs only on a backend that compiles the IR itself.
   bool compile_kernels = true;
+  /// Level 3: convolution chains in the blocked NCHWc layout (engine/layout.h).
+  bool blocked_layout = true;
 };
 
 struct RunState;

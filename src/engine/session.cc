@@ -214,6 +214,12 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     po.weights = s.weights.get();
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
+    // KILN_BLOCKED_LAYOUT=0 keeps level 3 in NCHW (for comparing the layouts).
+    static const bool blocked = [] {
+      const char* e = std::getenv("KILN_BLOCKED_LAYOUT");
+      return e == nullptr || std::string(e) != "0";
+    }();
+    po.blocked_layout = blocked;
     if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
       po.compile_kernels = false;
       po.schedule = engine::cuda_schedule();

@@ -1,6 +1,7 @@
 // ONNX ModelProto -> ir::Graph.
 #include "ir/onnx_import.h"
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -14,6 +15,9 @@
 namespace kiln::ir {
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(ErrorCode::kIo, "'" + path + "' is a folder, not a model file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(ErrorCode::kIo, "cannot open '" + path + "'");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

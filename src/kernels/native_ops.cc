@@ -5,9 +5,11 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
+#include "kernels/fast/nchwc.h"
 #include "kernels/registry.h"
 
 namespace kiln::kernels {
@@ -167,28 +169,35 @@ std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n)
   return s;
 }
 
+// "conv nchwc 64x3x7x7/2+residual+relu" for `kiln info --plan`.
+std::string conv_description(const fast::ConvShape& s, const std::string& algorithm, bool residual,
+                             const Activation& act) {
+  std::string d = "conv " + algorithm + " " + std::to_string(s.k) + "x" +
+                  std::to_string(s.c / s.group) + "x" + std::to_string(s.r) + "x" +
+                  std::to_string(s.s);
+  if (s.stride_h != 1 || s.stride_w != 1) d += "/" + std::to_string(s.stride_h);
+  if (s.group != 1) d += " g" + std::to_string(s.group);
+  return d + (residual ? "+residual" : "") + activation_name(act);
+}
+
+// A convolution kernel (fast::Conv2d on NCHW, fast::ConvNchwc blocked) as a plan step.
+template <class ConvT>
 class NativeConv final : public NativeOp {
  public:
-  NativeConv(const fast::ConvShape& s, std::shared_ptr<const fast::ConvWeights> w, const float* b,
-             Activation act, bool residual)
-      : conv_(s, std::move(w), b, act), act_(act), residual_(residual) {}
+  template <class... Args>
+  NativeConv(Activation act, bool residual, Args&&... conv_args)
+      : conv_(std::forward<Args>(conv_args)...), act_(act), residual_(residual) {}
   void run(void* const* buffers, void* scratch) const override {
     conv_.run(static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[2]),
               residual_ ? static_cast<const float*>(buffers[1]) : nullptr, scratch);
   }
   size_t scratch_bytes() const override { return conv_.scratch_bytes(); }
   std::string describe() const override {
-    const fast::ConvShape& s = conv_.shape();
-    std::string d = "conv " + conv_.algorithm() + " " + std::to_string(s.k) + "x" +
-                    std::to_string(s.c / s.group) + "x" + std::to_string(s.r) + "x" +
-                    std::to_string(s.s);
-    if (s.stride_h != 1 || s.stride_w != 1) d += "/" + std::to_string(s.stride_h);
-    if (s.group != 1) d += " g" + std::to_string(s.group);
-    return d + (residual_ ? "+residual" : "") + activation_name(act_);
+    return conv_description(conv_.shape(), conv_.algorithm(), residual_, act_);
   }
 
  private:
-  fast::Conv2d conv_;
+  ConvT conv_;
   Activation act_;
   bool residual_;
 };
@@ -317,6 +326,46 @@ size_t WeightCache::size() const {
   return entries_.size();
 }
 
+bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec) {
+  if (spec.anchor < 0 || spec.bias_add >= 0 || !fast::available()) return false;
+  const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
+  if (!is_op(anchor, "Conv")) return false;
+  auto s = conv_shape(g, anchor);
+  return s && fast::nchwc_conv_supported(*s);
+}
+
+std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
+                                                bool x_blocked, bool y_blocked,
+                                                WeightCache* weights) {
+  if (!nchwc_conv_eligible(g, spec)) return nullptr;
+  const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
+  Activation act;
+  if (spec.activation >= 0) {
+    auto a = activation_of(g, g.nodes[size_t(spec.activation)]);
+    if (!a) return nullptr;
+    act = *a;
+  }
+  const bool residual = spec.residual_add >= 0 && spec.residual >= 0;
+  const fast::ConvShape s = *conv_shape(g, anchor);
+  const ir::Value* b = value(g, anchor, 2);
+  const float* w = value(g, anchor, 1)->constant.data<float>();
+  std::shared_ptr<const fast::NchwcWeights> packed;
+  if (weights && weights->shareable(w)) {
+    char key[160];
+    std::snprintf(key, sizeof key, "nchwc:%p:%lld:%lld:%lld:%lld:%lld:%d",
+                  static_cast<const void*>(w), static_cast<long long>(s.k),
+                  static_cast<long long>(s.c), static_cast<long long>(s.r),
+                  static_cast<long long>(s.s), static_cast<long long>(s.group), fast::simd_level());
+    packed = std::static_pointer_cast<const fast::NchwcWeights>(weights->get(
+        key, [&] { return std::shared_ptr<const void>(fast::NchwcWeights::pack(s, w)); }));
+  } else {
+    packed = fast::NchwcWeights::pack(s, w);
+  }
+  return std::make_shared<NativeConv<fast::ConvNchwc>>(act, residual, s, std::move(packed),
+                                                       b ? b->constant.data<float>() : nullptr, act,
+                                                       x_blocked, y_blocked);
+}
+
 std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
                                                      WeightCache* weights) {
   if (spec.anchor < 0) return nullptr;
@@ -347,8 +396,8 @@ std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const E
     } else {
       packed = fast::ConvWeights::pack(*s, w);
     }
-    return std::make_shared<NativeConv>(*s, std::move(packed),
-                                        b ? b->constant.data<float>() : nullptr, act, residual);
+    return std::make_shared<NativeConv<fast::Conv2d>>(act, residual, *s, std::move(packed),
+                                                      b ? b->constant.data<float>() : nullptr, act);
   }
   auto f = gemm_form(g, anchor);
   if (!f) return nullptr;

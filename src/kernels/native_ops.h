@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,6 +72,12 @@ struct AttentionSpec {
 };
 std::shared_ptr<const NativeOp> make_native_attention(const AttentionSpec& spec);
 
+/// A 2-D pooling node's window (explicit pads only: auto_pad NOTSET), checked positive.
+struct PoolWindow {
+  int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+std::optional<PoolWindow> pool_window(const ir::Node& n);
+
 /// A native kernel for one node on its own (MaxPool, 2-D f32), or null when none applies.
 /// Buffers: the node's input 0, then its output.
 std::shared_ptr<const NativeOp> make_native_single(const ir::Graph& g, const ir::Node& n);
@@ -83,5 +90,24 @@ bool native_activation(const ir::Graph& g, const ir::Node& n);
 /// `weights` (may be null) shares packed weights with other plans of the session.
 std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
                                                      WeightCache* weights = nullptr);
+
+// ---- The blocked NCHWc layout (fast/nchwc.h); engine/layout.cc decides where it runs ----
+
+/// Whether an epilogue group's convolution has a blocked kernel (group 1 or depthwise, f32).
+bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec);
+/// The blocked convolution of an epilogue group reading its input blocked or NCHW and writing
+/// its output (and reading its residual) blocked or NCHW; null when not eligible. Buffers as
+/// make_native_epilogue's.
+std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
+                                                bool x_blocked, bool y_blocked,
+                                                WeightCache* weights = nullptr);
+/// A single node's kernel on blocked data with `cb` lanes per block, or null when it has none:
+/// MaxPool / AveragePool (2-D, explicit pads; blocked in and out), GlobalAveragePool (blocked
+/// in, NCHW [N, C, 1, 1] out) and Concat along channels (blocked in and out; every input but the
+/// last a whole number of blocks). Buffers: the node's inputs, then its output.
+std::shared_ptr<const NativeOp> make_nchwc_single(const ir::Graph& g, const ir::Node& n,
+                                                  int64_t cb);
+/// Converts a [N, C, H, W] f32 tensor to blocked (to_blocked) or back.
+std::shared_ptr<const NativeOp> make_nchwc_reorder(const Dims& nchw, bool to_blocked, int64_t cb);
 
 }  // namespace kiln::kernels

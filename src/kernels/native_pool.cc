@@ -110,36 +110,44 @@ std::shared_ptr<const NativeOp> make_max_pool(const ir::Graph& g, const ir::Node
     return nullptr;
   const Dims xd = xv.shape.concrete(), yd = yv.shape.concrete();
   if (xd.size() != 4 || yd.size() != 4 || xd[0] != yd[0] || xd[1] != yd[1]) return nullptr;
-  NodeAttrs a(n);
-  if (a.attr_string("auto_pad", "NOTSET") != "NOTSET") return nullptr;
-  const std::vector<int64_t> k = a.attr_ints("kernel_shape", {});
-  const std::vector<int64_t> st = a.attr_ints("strides", {1, 1});
-  const std::vector<int64_t> dil = a.attr_ints("dilations", {1, 1});
-  const std::vector<int64_t> pads = a.attr_ints("pads", {0, 0, 0, 0});
-  if (k.size() != 2 || st.size() != 2 || dil.size() != 2 || pads.size() != 4) return nullptr;
+  const std::optional<PoolWindow> win = pool_window(n);
+  if (!win) return nullptr;
   PoolShape p{};
   p.planes = xd[0] * xd[1];
   p.h = xd[2];
   p.w = xd[3];
   p.oh = yd[2];
   p.ow = yd[3];
-  p.kh = k[0];
-  p.kw = k[1];
-  p.sh = st[0];
-  p.sw = st[1];
-  p.dh = dil[0];
-  p.dw = dil[1];
-  p.pt = pads[0];
-  p.pl = pads[1];
-  if (p.kh <= 0 || p.kw <= 0 || p.sh <= 0 || p.sw <= 0 || p.dh <= 0 || p.dw <= 0 || p.pt < 0 ||
-      p.pl < 0 || pads[2] < 0 || pads[3] < 0 || p.planes * p.h * p.w * p.oh * p.ow == 0)
-    return nullptr;
+  p.kh = win->kh;
+  p.kw = win->kw;
+  p.sh = win->sh;
+  p.sw = win->sw;
+  p.dh = win->dh;
+  p.dw = win->dw;
+  p.pt = win->pt;
+  p.pl = win->pl;
+  if (p.planes * p.h * p.w * p.oh * p.ow == 0) return nullptr;
   // The last output's last tap, in the padded row; the buffer covers it and the input row.
   p.row_len = std::max(p.pl + p.w, (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1);
   return std::make_shared<NativeMaxPool>(p);
 }
 
 }  // namespace
+
+std::optional<PoolWindow> pool_window(const ir::Node& n) {
+  NodeAttrs a(n);
+  if (a.attr_string("auto_pad", "NOTSET") != "NOTSET") return std::nullopt;
+  const std::vector<int64_t> k = a.attr_ints("kernel_shape", {});
+  const std::vector<int64_t> st = a.attr_ints("strides", {1, 1});
+  const std::vector<int64_t> dil = a.attr_ints("dilations", {1, 1});
+  const std::vector<int64_t> pads = a.attr_ints("pads", {0, 0, 0, 0});
+  if (k.size() != 2 || st.size() != 2 || dil.size() != 2 || pads.size() != 4) return std::nullopt;
+  PoolWindow w{k[0], k[1], st[0], st[1], dil[0], dil[1], pads[0], pads[1], pads[2], pads[3]};
+  if (w.kh <= 0 || w.kw <= 0 || w.sh <= 0 || w.sw <= 0 || w.dh <= 0 || w.dw <= 0 || w.pt < 0 ||
+      w.pl < 0 || w.pb < 0 || w.pr < 0)
+    return std::nullopt;
+  return w;
+}
 
 std::shared_ptr<const NativeOp> make_native_single(const ir::Graph& g, const ir::Node& n) {
   if (n.domain.empty() && n.op_type == "MaxPool") return make_max_pool(g, n);

@@ -60,6 +60,8 @@ TEST(Cli, BadModelFilesFailWithOneLine) {
   expect_clean_failure(kiln_cli("run " + dir.file("random.onnx")), "random.onnx");
   expect_clean_failure(kiln_cli("run " + dir.file("missing.onnx")), "missing.onnx");
   expect_clean_failure(kiln_cli("info " + dir.file("truncated.onnx")), "truncated.onnx");
+  // A folder without model.onnx: the path named, no libstdc++ stream message.
+  expect_clean_failure(kiln_cli("info " + dir.file("")), "model.onnx");
 }
 
 TEST(Cli, WrongInputNameOrShape) {
@@ -85,6 +87,10 @@ TEST(Cli, RunInfoBenchAndCheckWork) {
   Result ops = kiln_cli("ops");
   EXPECT_EQ(ops.exit_code, 0) << ops.out;
   EXPECT_NE(ops.out.find("Conv (ai.onnx, opset 1+)"), std::string::npos) << ops.out;
+  std::filesystem::create_directories(dir.file("folder"));
+  std::filesystem::copy_file(m, dir.file("folder/model.onnx"));
+  Result folder_info = kiln_cli("info " + dir.file("folder"));  // a test case folder works too
+  EXPECT_EQ(folder_info.exit_code, 0) << folder_info.out;
   Result info = kiln_cli("info " + m + " --json");
   EXPECT_EQ(info.exit_code, 0) << info.out;
   EXPECT_NE(info.out.find("\"shape\":[\"batch\",3,32,32]"), std::string::npos) << info.out;

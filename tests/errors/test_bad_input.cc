@@ -63,6 +63,8 @@ TEST(Errors, EmptyTruncatedAndGarbageModels) {
 TEST(Errors, MissingFileNamesThePath) {
   expect_error([] { Session s("/nonexistent/dir/model.onnx"); }, ErrorCode::kIo,
                {"/nonexistent/dir/model.onnx"});
+  const std::string folder = ::testing::TempDir();
+  expect_error([&] { Session s(folder); }, ErrorCode::kIo, {folder, "is a folder"});
 }
 
 TEST(Errors, UnknownOperatorNamesOpDomainOpsetNode) {

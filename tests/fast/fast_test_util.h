@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/fast/activation.h"
+#include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
 
 namespace kiln::kernels::fast::testing {
@@ -86,6 +87,18 @@ void for_each_level(const F& body) {
     body(level);
   }
   set_simd_level_for_testing(-1);
+}
+
+/// A 2-D convolution shape: square stride and dilation, pads top/left/bottom/right.
+inline ConvShape conv_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t r,
+                            int64_t s, int64_t stride, int64_t dil, int64_t pt, int64_t pl,
+                            int64_t pb, int64_t pr, int64_t group) {
+  ConvShape sh{n, c, h, w, k, r, s};
+  sh.stride_h = sh.stride_w = stride;
+  sh.dil_h = sh.dil_w = dil;
+  sh.pad_t = pt, sh.pad_l = pl, sh.pad_b = pb, sh.pad_r = pr;
+  sh.group = group;
+  return sh;
 }
 
 /// |got - want| within float accumulation error, relative to the sum of |terms|.

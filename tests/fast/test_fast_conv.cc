@@ -17,16 +17,7 @@ using testing::close;
 using testing::for_each_level;
 using testing::random_floats;
 
-ConvShape make(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t r, int64_t s,
-               int64_t stride, int64_t dil, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-               int64_t group) {
-  ConvShape sh{n, c, h, w, k, r, s};
-  sh.stride_h = sh.stride_w = stride;
-  sh.dil_h = sh.dil_w = dil;
-  sh.pad_t = pt, sh.pad_l = pl, sh.pad_b = pb, sh.pad_r = pr;
-  sh.group = group;
-  return sh;
-}
+constexpr auto make = testing::conv_shape;
 
 std::vector<float> check_conv(const ConvShape& sh, bool bias, bool residual, Activation act,
                               bool with_scratch, std::mt19937& rng,

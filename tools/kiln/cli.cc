@@ -196,6 +196,12 @@ Tensor tile_batch(const Tensor& t, int64_t batch) {
   return out;
 }
 
+std::string model_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return (fs::path(path) / "model.onnx").string();
+  return path;
+}
+
 std::vector<std::string> data_set_dirs(const std::string& case_dir) {
   std::vector<std::pair<int, std::string>> found;
   std::error_code ec;

@@ -56,6 +56,8 @@ Tensor tile_batch(const Tensor& t, int64_t batch);
 TensorMap load_data_set_inputs(const Session& s, const std::string& dir);
 /// Output tensors of a data set folder (output_N.pb), in file order.
 std::vector<Tensor> load_data_set_outputs(const std::string& dir);
+/// The model file a path names: the path itself, or FOLDER/model.onnx for a test case folder.
+std::string model_file(const std::string& path);
 /// Sorted test_data_set_N folders of a test case folder.
 std::vector<std::string> data_set_dirs(const std::string& case_dir);
 /// JSON string literal.

@@ -99,7 +99,7 @@ int cmd_bench(Args& args) {
   if (path.empty()) throw UsageError("bench: give a model folder or file");
   std::string model = path, data_dir;
   if (fs::is_directory(path)) {
-    model = (fs::path(path) / "model.onnx").string();
+    model = model_file(path);
     if (fs::exists(fs::path(path) / "test_data_set_0"))
       data_dir = (fs::path(path) / "test_data_set_0").string();
   }

@@ -56,9 +56,9 @@ int cmd_ptx(Args& args) {
       path = a;
     }
   }
-  if (path.empty()) throw UsageError("ptx: give a model file");
+  if (path.empty()) throw UsageError("ptx: give a model file or folder");
   if (out_dir.empty()) throw UsageError("ptx: give --out DIR");
-  Session s(path);
+  Session s(model_file(path));
   for (const ValueInfo& in : s.input_info()) {  // symbolic dims default to 1
     if (shapes.count(in.name) || in.has_default) continue;
     Dims dims;

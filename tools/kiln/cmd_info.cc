@@ -64,8 +64,8 @@ int cmd_info(Args& args) {
       path = a;
     }
   }
-  if (path.empty()) throw UsageError("info: give a model file");
-  Session s(path, so);
+  if (path.empty()) throw UsageError("info: give a model file or folder");
+  Session s(model_file(path), so);
   if (passes) {
     std::cout << "graph passes at level " << so.optimization_level << ":\n";
     for (const auto& [pass, n] : s.pass_stats()) std::cout << "  " << pass << " " << n << "\n";

@@ -30,9 +30,9 @@ int cmd_run(Args& args) {
       path = a;
     }
   }
-  if (path.empty()) throw UsageError("run: give a model file");
+  if (path.empty()) throw UsageError("run: give a model file or folder");
   auto t0 = std::chrono::steady_clock::now();
-  Session s(path, so);
+  Session s(model_file(path), so);
   auto t1 = std::chrono::steady_clock::now();
   TensorMap inputs;
   uint64_t seed = 1;

@@ -42,6 +42,38 @@ struct DepthwiseDirect {
   float* y;  ///< oh x ow output, contiguous
 };
 
+/// One register tile of the blocked (NCHWc) convolution: `ob` output-channel blocks x `p`
+/// positions of one output row, over all input blocks. Strides are in floats. x points at
+/// (input block 0, kernel row 0, kernel column 0) of the tile's first position and every tap is
+/// readable (the driver pads). Weights: [out block][in block][r][s][in lane][out lane].
+struct NchwcConvTile {
+  const float* x;
+  int64_t x_block, x_row, x_col, x_pos;  ///< per input block, kernel row, kernel column, position
+  int64_t in_blocks, last_lanes;         ///< input blocks; lanes used in the last one
+  int64_t r, s;
+  const float* w;         ///< the first output block's weights
+  int64_t w_block;        ///< between output blocks' weights
+  const float* bias;      ///< ob * block floats
+  const float* residual;  ///< blocked like y, or null
+  int64_t residual_block;
+  float* y;  ///< blocked output at the tile's first position
+  int64_t y_block;
+  const Activation* act;  ///< relu / clip / leaky relu applied in registers, or null
+  int ob, p;
+};
+
+/// One output row of one channel block of the blocked depthwise convolution (multiplier 1).
+struct NchwcDepthwiseRow {
+  const float* x;  ///< padded input at (kernel row 0, column 0) of position 0
+  int64_t x_row, x_col, x_pos;
+  int64_t r, s, ow;
+  const float* w;         ///< r * s weight vectors of the block
+  const float* bias;      ///< one vector
+  const float* residual;  ///< blocked row or null
+  const Activation* act;  ///< simple activations only, or null
+  float* y;               ///< blocked output row
+};
+
 struct IsaKernels {
   int level;  ///< 0 generic, 2 avx2, 3 avx512
   int mr, nr;
@@ -62,6 +94,11 @@ struct IsaKernels {
   /// none; `depthwise_direct_ok` says which shapes it takes.
   void (*depthwise_direct)(const DepthwiseDirect& p);
   bool (*depthwise_direct_ok)(const ConvShape& sh);
+  /// Blocked layout: the channel block (floats per vector), the widest output-block count of a
+  /// conv tile and the accumulator budget (ob * p <= nchwc_acc).
+  int nchwc_block, nchwc_max_ob, nchwc_acc;
+  void (*nchwc_conv_tile)(const NchwcConvTile& t);
+  void (*nchwc_depthwise_row)(const NchwcDepthwiseRow& r);
 };
 
 /// The table for the CPU (or the level forced for testing).

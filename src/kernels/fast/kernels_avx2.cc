@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include <utility>
+
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
 #include "kernels/fast/pack.h"
@@ -236,8 +238,42 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 
 }  // namespace
 
+// ---- Blocked (NCHWc) convolution tiles: nchwc_body.h over this ISA's vectors ----
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+}  // namespace kiln::kernels::fast
+
+#include "kernels/fast/nchwc_body.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+struct Avx2Vec {
+  using V = __m256;
+  static constexpr int64_t kWidth = 8;
+  static inline V zero() { return _mm256_setzero_ps(); }
+  static inline V load(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static inline V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static inline V min(V a, V b) { return _mm256_min_ps(a, b); }
+};
+
+void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx2Vec, 2, 12>(a); }
+void nchwc_depthwise_row(const NchwcDepthwiseRow& a) { nchwc_body::depthwise_row<Avx2Vec, 8>(a); }
+
+}  // namespace
+}  // namespace kiln::kernels::fast
+#pragma GCC pop_options
+
+namespace kiln::kernels::fast {
+
 const IsaKernels kAvx2Kernels = {
-    2, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col, nullptr, nullptr};
+    2,       kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr,
+    nullptr, 8,   2,   12,    &nchwc_conv_tile, &nchwc_depthwise_row};
 
 }  // namespace kiln::kernels::fast
 

@@ -14,6 +14,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
@@ -413,6 +414,41 @@ KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, i
 
 }  // namespace
 
+// ---- Blocked (NCHWc) convolution tiles: nchwc_body.h over this ISA's vectors ----
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
+}  // namespace kiln::kernels::fast
+
+#include "kernels/fast/nchwc_body.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+struct Avx512Vec {
+  using V = __m512;
+  static constexpr int64_t kWidth = 16;
+  static inline V zero() { return _mm512_setzero_ps(); }
+  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static inline V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static inline V min(V a, V b) { return _mm512_min_ps(a, b); }
+};
+
+void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx512Vec, 4, 28>(a); }
+void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
+  nchwc_body::depthwise_row<Avx512Vec, 14>(a);
+}
+
+}  // namespace
+}  // namespace kiln::kernels::fast
+#pragma GCC pop_options
+
+namespace kiln::kernels::fast {
+
 const IsaKernels kAvx512Kernels = {3,
                                    kMr,
                                    kNr,
@@ -421,7 +457,12 @@ const IsaKernels kAvx512Kernels = {3,
                                    &depthwise_plane,
                                    &im2col_panel,
                                    &depthwise_direct,
-                                   &depthwise_direct_ok};
+                                   &depthwise_direct_ok,
+                                   16,
+                                   4,
+                                   28,
+                                   &nchwc_conv_tile,
+                                   &nchwc_depthwise_row};
 
 }  // namespace kiln::kernels::fast
 

@@ -5,6 +5,7 @@
 
 #include "kernels/fast/depthwise_body.h"
 #include "kernels/fast/isa.h"
+#include "kernels/fast/nchwc_body.h"
 #include "kernels/fast/pack.h"
 
 namespace kiln::kernels::fast {
@@ -49,9 +50,57 @@ void epilogue_row(float* y, int64_t len, float bias, const float* residual, cons
 
 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
 
+// Blocked convolution tiles on plain arrays of 8 floats (the compiler vectorizes what it can).
+struct GenericVec {
+  struct V {
+    float v[8];
+  };
+  static constexpr int64_t kWidth = 8;
+  static V zero() { return V{}; }
+  static V load(const float* p) {
+    V r;
+    for (int i = 0; i < 8; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static void store(float* p, const V& a) {
+    for (int i = 0; i < 8; ++i) p[i] = a.v[i];
+  }
+  static V bcast(const float* p) {
+    V r;
+    for (float& x : r.v) x = *p;
+    return r;
+  }
+  static V fma(const V& a, const V& b, V c) {
+    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
+    return c;
+  }
+  static V add(V a, const V& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static V mul(V a, const V& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] *= b.v[i];
+    return a;
+  }
+  static V max(V a, const V& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+    return a;
+  }
+  static V min(V a, const V& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
+    return a;
+  }
+};
+
+void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<GenericVec, 2, 8>(a); }
+void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
+  nchwc_body::depthwise_row<GenericVec, 4>(a);
+}
+
 }  // namespace
 
 const IsaKernels kGenericKernels = {
-    0, kMr, kNr, &tile, &epilogue_row, &depthwise_plane, &pack_b_im2col, nullptr, nullptr};
+    0,       kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr,
+    nullptr, 8,   2,   8,     &nchwc_conv_tile, &nchwc_depthwise_row};
 
 }  // namespace kiln::kernels::fast

@@ -1,0 +1,199 @@
+// The blocked-layout pass (layout.h).
+#include "engine/layout.h"
+
+#include <algorithm>
+
+#include "kernels/fast/gemm.h"
+#include "kernels/fast/nchwc.h"
+
+namespace kiln::engine {
+
+namespace {
+
+enum class Role { kNone, kConv, kPool, kGlobalPool, kConcat };
+
+struct Candidate {
+  Role role = Role::kNone;
+  bool blocked_out = false;  // writes its output blocked
+  bool blocked_in = false;   // pools/concats: runs on blocked inputs
+};
+
+bool is_4d_f32(const ir::Graph& g, int id) {
+  if (id < 0) return false;
+  const ir::Value& v = g.values[size_t(id)];
+  return v.dtype == DType::kF32 && v.shape.is_concrete() && v.shape.rank() == 4;
+}
+
+}  // namespace
+
+void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights) {
+  if (!kernels::fast::available()) return;
+  const int64_t cb = kernels::fast::nchwc_block();
+  std::vector<PlanStep>& steps = plan.steps;
+  const size_t nsteps = steps.size();
+
+  // Candidates and who reads each value.
+  std::vector<Candidate> cand(nsteps);
+  std::vector<int> producer(g.values.size(), -1);
+  std::vector<std::vector<int>> consumers(g.values.size());
+  bool any_conv = false;
+  for (size_t i = 0; i < nsteps; ++i) {
+    const PlanStep& s = steps[i];
+    for (int v : s.outputs)
+      if (v >= 0) producer[size_t(v)] = int(i);
+    for (int v : s.inputs)
+      if (v >= 0) consumers[size_t(v)].push_back(int(i));
+    if (s.kind == PlanStep::Kind::kNative && s.epilogue.anchor >= 0 &&
+        kernels::nchwc_conv_eligible(g, s.epilogue) && is_4d_f32(g, s.outputs[0])) {
+      cand[i].role = Role::kConv;
+      any_conv = true;
+      continue;
+    }
+    if (s.fused.size() != 1 || s.kind == PlanStep::Kind::kView) continue;
+    const ir::Node& n = g.nodes[size_t(s.fused[0])];
+    if (!n.domain.empty() || s.inputs != n.inputs || s.outputs != n.outputs) continue;
+    Role r = n.op_type == "MaxPool" || n.op_type == "AveragePool" ? Role::kPool
+             : n.op_type == "GlobalAveragePool"                   ? Role::kGlobalPool
+             : n.op_type == "Concat"                              ? Role::kConcat
+                                                                  : Role::kNone;
+    if (r != Role::kNone && kernels::make_nchwc_single(g, n, cb)) cand[i].role = r;
+  }
+  if (!any_conv) return;
+
+  // Which steps produce blocked values, to a fixed point: convolutions start blocked; a pool or
+  // concat runs blocked when all its inputs are; a convolution stays blocked only while some
+  // consumer reads blocked data.
+  auto value_blocked = [&](int v) {
+    return v >= 0 && producer[size_t(v)] >= 0 && cand[size_t(producer[size_t(v)])].blocked_out;
+  };
+  for (size_t i = 0; i < nsteps; ++i) cand[i].blocked_out = cand[i].role == Role::kConv;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < nsteps; ++i) {
+      Candidate& c = cand[i];
+      if (c.role == Role::kPool || c.role == Role::kConcat || c.role == Role::kGlobalPool) {
+        bool all = true;
+        for (int v : steps[i].inputs) all &= value_blocked(v);
+        if (all != c.blocked_in) changed = true;
+        c.blocked_in = all;
+        c.blocked_out = all && c.role != Role::kGlobalPool;
+      }
+    }
+    for (size_t i = 0; i < nsteps; ++i) {
+      Candidate& c = cand[i];
+      if (c.role != Role::kConv || !c.blocked_out) continue;
+      bool wanted = false;
+      for (int reader : consumers[size_t(steps[i].outputs[0])]) {
+        const Candidate& r = cand[size_t(reader)];
+        // A convolution reading it as its input, or as the residual of a blocked output.
+        const PlanStep& rs = steps[size_t(reader)];
+        const int v = steps[i].outputs[0];
+        wanted |=
+            (r.role == Role::kConv &&
+             (rs.inputs[0] == v || (rs.inputs.size() > 1 && rs.inputs[1] == v && r.blocked_out))) ||
+            r.role == Role::kPool || r.role == Role::kConcat || r.role == Role::kGlobalPool;
+      }
+      if (!wanted) {
+        c.blocked_out = false;
+        changed = true;
+      }
+    }
+  }
+
+  // New values for blocked data, and the rewritten step list.
+  std::vector<int> blocked_id(g.values.size(), -1);
+  auto blocked_value = [&](int v) {
+    if (blocked_id[size_t(v)] < 0) {
+      const ir::Value& src = g.values[size_t(v)];
+      const Dims d = src.shape.concrete();
+      ir::Value b;
+      b.name = src.name + "@nchwc";
+      b.dtype = DType::kF32;
+      b.shape = ir::Shape::of({d[0], kernels::fast::nchwc_blocks(d[1], cb), d[2], d[3], cb});
+      g.values.push_back(std::move(b));
+      blocked_id[size_t(v)] = int(g.values.size()) - 1;
+    }
+    return blocked_id[size_t(v)];
+  };
+  auto reorder_step = [&](const PlanStep& anchor, int from, int to, bool to_blocked,
+                          const Dims& nchw) {
+    PlanStep r;
+    r.kind = PlanStep::Kind::kNative;
+    r.node = anchor.node;
+    r.inputs = {from};
+    r.outputs = {to};
+    r.native = kernels::make_nchwc_reorder(nchw, to_blocked, cb);
+    r.kernel_label = r.native->describe();
+    plan.native_steps++;
+    return r;
+  };
+  // Whether a reader needs the NCHW form of blocked value v.
+  auto needs_nchw = [&](int reader, int v) {
+    const Candidate& r = cand[size_t(reader)];
+    const PlanStep& s = steps[size_t(reader)];
+    if (r.role == Role::kConv) return s.inputs[0] != v && !r.blocked_out;  // residual of NCHW out
+    return !r.blocked_in;
+  };
+  std::vector<char> is_graph_output(g.values.size(), 0);
+  for (int v : g.outputs) is_graph_output[size_t(v)] = 1;
+
+  std::vector<PlanStep> out;
+  out.reserve(nsteps * 2);
+  for (size_t i = 0; i < nsteps; ++i) {
+    PlanStep s = std::move(steps[i]);
+    const Candidate& c = cand[i];
+    if (c.role == Role::kConv) {
+      const int x = s.inputs[0];
+      const bool x_blocked = value_blocked(x);
+      int residual = s.inputs.size() > 1 ? s.inputs[1] : -1;
+      if (residual >= 0 && c.blocked_out != value_blocked(residual)) {
+        if (c.blocked_out) {  // an NCHW residual of a blocked output: convert it first
+          const int rb = blocked_value(residual);
+          out.push_back(
+              reorder_step(s, residual, rb, true, g.values[size_t(residual)].shape.concrete()));
+          residual = rb;
+        }
+        // (a blocked residual of an NCHW output reads the NCHW copy made after its producer)
+      } else if (residual >= 0 && c.blocked_out) {
+        residual = blocked_value(residual);
+      }
+      auto op = kernels::make_nchwc_conv(g, s.epilogue, x_blocked, c.blocked_out, weights);
+      if (op) {
+        s.inputs = {x_blocked ? blocked_value(x) : x, residual};
+        s.native = std::move(op);
+        s.kernel_label = s.native->describe();
+        plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(s.native->scratch_bytes()));
+      }
+    } else if (c.blocked_in) {
+      const ir::Node& n = g.nodes[size_t(s.fused[0])];
+      if (s.kind == PlanStep::Kind::kKernel) plan.kernels--;
+      if (s.kind != PlanStep::Kind::kNative) plan.native_steps++;
+      s.kind = PlanStep::Kind::kNative;
+      s.native = kernels::make_nchwc_single(g, n, cb);
+      s.kernel_label = s.native->describe();
+      s.kernel.reset();
+      s.ir.reset();
+      s.kernel_key.clear();
+      s.params.clear();
+      s.in_place_input = -1;
+      for (int& v : s.inputs) v = blocked_value(v);
+    }
+    const int y = s.outputs[0];
+    if (c.blocked_out) {
+      const int yb = blocked_value(y);
+      s.outputs = {yb};
+      const PlanStep anchor = s;
+      out.push_back(std::move(s));
+      bool nchw_needed = is_graph_output[size_t(y)] != 0;
+      for (int reader : consumers[size_t(y)])
+        nchw_needed |= needs_nchw(reader, y) || cand[size_t(reader)].role == Role::kNone;
+      if (nchw_needed)
+        out.push_back(reorder_step(anchor, yb, y, false, g.values[size_t(y)].shape.concrete()));
+    } else {
+      out.push_back(std::move(s));
+    }
+  }
+  steps = std::move(out);
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,448 @@
+// The blocked convolution driver and the blocked data movers (nchwc.h).
+//
+// ConvNchwc splits the output into tasks of (image, group of output blocks, output row). A task
+// gathers the R input rows its row needs into scratch, zero-padded left and right and converted to
+// blocks when the input is NCHW, then walks the row in register tiles of P positions
+// (nchwc_body.h via the ISA table). 1x1-style convolutions without padding on blocked input read
+// the input in place. NCHW output goes through a tile buffer and is scattered per channel.
+#include "kernels/fast/nchwc.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "kernels/fast/gemm.h"
+#include "kernels/fast/isa.h"
+#include "kernels/fast/tasks.h"
+#include "kernels/multiversion.h"
+#include "kiln/error.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+bool depthwise_shape(const ConvShape& s) { return s.group > 1 && s.group == s.c && s.k == s.c; }
+
+bool simple_activation(const Activation& a) {
+  using K = Activation::Kind;
+  return a.kind == K::kRelu || a.kind == K::kClip || a.kind == K::kLeakyRelu;
+}
+
+}  // namespace
+
+int64_t nchwc_block() { return isa().nchwc_block; }
+
+bool nchwc_conv_supported(const ConvShape& s) {
+  const bool ok = s.n > 0 && s.c > 0 && s.k > 0 && s.r > 0 && s.s > 0 && s.stride_h > 0 &&
+                  s.stride_w > 0 && s.dil_h > 0 && s.dil_w > 0 && s.pad_t >= 0 && s.pad_l >= 0 &&
+                  s.pad_b >= 0 && s.pad_r >= 0 && s.out_h() > 0 && s.out_w() > 0;
+  return ok && (s.group == 1 || depthwise_shape(s));
+}
+
+std::shared_ptr<const NchwcWeights> NchwcWeights::pack(const ConvShape& s, const float* weights) {
+  if (!nchwc_conv_supported(s))
+    throw Error(ErrorCode::kInvalidArgument, "blocked conv: unsupported shape or group");
+  const IsaKernels& kr = isa();
+  auto p = std::make_shared<NchwcWeights>();
+  p->k_ = s.k;
+  p->c_ = s.c;
+  p->r_ = s.r;
+  p->s_ = s.s;
+  p->group_ = s.group;
+  p->level_ = kr.level;
+  const int64_t cb = p->cb_ = kr.nchwc_block;
+  const int64_t rs = s.r * s.s;
+  const int64_t kb = nchwc_blocks(s.k, cb), cbk = nchwc_blocks(s.c, cb);
+  if (s.group != 1) {  // depthwise: [C/cb][R][S][lane]
+    const size_t count = size_t(cbk * rs * cb);
+    float* d = p->data_.reserve(count);
+    std::fill(d, d + count, 0.0f);
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t t = 0; t < rs; ++t) d[((c / cb) * rs + t) * cb + c % cb] = weights[c * rs + t];
+    return p;
+  }
+  const size_t count = size_t(kb * cbk * rs * cb * cb);
+  float* d = p->data_.reserve(count);
+  std::fill(d, d + count, 0.0f);
+  for (int64_t k = 0; k < s.k; ++k)
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t t = 0; t < rs; ++t)
+        d[(((k / cb) * cbk + c / cb) * rs + t) * cb * cb + (c % cb) * cb + k % cb] =
+            weights[(k * s.c + c) * rs + t];
+  return p;
+}
+
+bool NchwcWeights::fits(const ConvShape& s) const {
+  return s.k == k_ && s.c == c_ && s.r == r_ && s.s == s_ && s.group == group_ &&
+         isa().level == level_;
+}
+
+ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed,
+                     const float* bias, Activation act, bool x_blocked, bool y_blocked)
+    : s_(s), w_(std::move(packed)), act_(act), x_blocked_(x_blocked), y_blocked_(y_blocked) {
+  if (!nchwc_conv_supported(s) || !w_ || !w_->fits(s))
+    throw Error(ErrorCode::kInvalidArgument, "blocked conv: filters packed for another shape");
+  const IsaKernels& kr = isa();
+  level_ = kr.level;
+  cb_ = kr.nchwc_block;
+  depthwise_ = s.group != 1;
+  cblocks_ = nchwc_blocks(s.c, cb_);
+  kblocks_ = nchwc_blocks(s.k, cb_);
+  float* b = bias_.reserve(size_t(kblocks_ * cb_));
+  for (int64_t k = 0; k < kblocks_ * cb_; ++k) b[k] = bias != nullptr && k < s.k ? bias[k] : 0.0f;
+  const bool padded = s.pad_t || s.pad_l || s.pad_b || s.pad_r;
+  copy_input_ = padded || !x_blocked;
+  wp_ = std::max(s.pad_l + s.w + s.pad_r, (s.out_w() - 1) * s.stride_w + (s.s - 1) * s.dil_w + 1);
+  // Output blocks per tile: the most the accumulators allow (3 where that divides the blocks
+  // and the most does not); the last group of a layer takes the remainder. Then positions per
+  // tile, spread evenly over the row.
+  ob_ = 1;
+  if (!depthwise_) {
+    ob_ = std::min<int64_t>(kr.nchwc_max_ob, kblocks_);
+    if (kblocks_ % ob_ != 0 && ob_ == 4 && kblocks_ % 3 == 0) ob_ = 3;
+  }
+  const int64_t pmax = depthwise_ ? s.out_w() : kr.nchwc_acc / ob_;
+  const int64_t tiles = (s.out_w() + pmax - 1) / pmax;
+  p_ = (s.out_w() + tiles - 1) / tiles;
+}
+
+std::string ConvNchwc::algorithm() const {
+  return std::string(depthwise_ ? "nchwc-depthwise" : "nchwc") + (x_blocked_ ? "" : " from-nchw") +
+         (y_blocked_ ? "" : " to-nchw");
+}
+
+size_t ConvNchwc::scratch_bytes() const {
+  const int64_t rows = s_.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb_;
+  const int64_t tile = (depthwise_ ? s_.out_w() : ob_ * p_) * cb_;
+  return size_t(rows + tile + 16) * sizeof(float);
+}
+
+// The R input rows of output row `oh` for input blocks [block0, block0 + blocks): a pointer to
+// (row 0, block 0, column 0 of the padded row) and the strides between rows and blocks.
+const float* ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0,
+                                   const float* x, float* buf, int64_t* row_stride,
+                                   int64_t* block_stride) const {
+  const ConvShape& s = s_;
+  const int64_t cb = cb_;
+  const int64_t ih0 = oh * s.stride_h - s.pad_t;
+  if (!copy_input_) {
+    *row_stride = s.dil_h * s.w * cb;
+    *block_stride = s.h * s.w * cb;
+    return x + (((n * cblocks_ + block0) * s.h + ih0) * s.w) * cb;
+  }
+  *block_stride = wp_ * cb;
+  *row_stride = blocks * wp_ * cb;
+  for (int64_t r = 0; r < s.r; ++r) {
+    const int64_t ih = ih0 + r * s.dil_h;
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* dst = buf + (r * blocks + b) * wp_ * cb;
+      const int64_t blk = block0 + b;
+      if (ih < 0 || ih >= s.h) {
+        std::fill(dst, dst + wp_ * cb, 0.0f);
+        continue;
+      }
+      std::fill(dst, dst + s.pad_l * cb, 0.0f);
+      std::fill(dst + (s.pad_l + s.w) * cb, dst + wp_ * cb, 0.0f);
+      float* mid = dst + s.pad_l * cb;
+      if (x_blocked_) {
+        std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
+                    size_t(s.w * cb) * sizeof(float));
+      } else {
+        const int64_t lanes = std::min(cb, s.c - blk * cb);
+        for (int64_t l = 0; l < lanes; ++l) {
+          const float* src = x + ((n * s.c + blk * cb + l) * s.h + ih) * s.w;
+          for (int64_t iw = 0; iw < s.w; ++iw) mid[iw * cb + l] = src[iw];
+        }
+        // Lanes past C are never read (the tiles stop at the last real input lane).
+      }
+    }
+  }
+  return buf;
+}
+
+void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* residual,
+                         float* buf) const {
+  const ConvShape& s = s_;
+  const IsaKernels& kr = isa_for_level(level_);
+  const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
+  const int64_t groups = depthwise_ ? kblocks_ : (kblocks_ + ob_ - 1) / ob_;
+  const int64_t oh = task % oh_count;
+  const int64_t g = (task / oh_count) % groups;
+  const int64_t n = task / (oh_count * groups);
+  const int64_t ob = depthwise_ ? 1 : std::min(ob_, kblocks_ - g * ob_);
+  const int64_t k0 = depthwise_ ? g : g * ob_;  // first output block
+  const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
+  const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
+  int64_t row_stride = 0, block_stride = 0;
+  const float* xr = depthwise_ ? input_rows(n, oh, 1, g, x, buf, &row_stride, &block_stride)
+                               : input_rows(n, oh, cblocks_, 0, x, buf, &row_stride, &block_stride);
+  float* tile_buf = buf + s.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb;
+  const int64_t out_plane = oh_count * ow_count;
+
+  // Writes a finished blocked tile [ob][len][cb] at position ow0 into NCHW y.
+  auto scatter = [&](const float* t, int64_t t_block, int64_t ow0, int64_t len) {
+    for (int64_t o = 0; o < ob; ++o)
+      for (int64_t l = 0; l < cb; ++l) {
+        const int64_t k = (k0 + o) * cb + l;
+        if (k >= s.k) break;
+        float* yr = y + (n * s.k + k) * out_plane + oh * ow_count + ow0;
+        const float* rr = residual != nullptr
+                              ? residual + (n * s.k + k) * out_plane + oh * ow_count + ow0
+                              : nullptr;
+        for (int64_t p = 0; p < len; ++p) {
+          float v = t[o * t_block + p * cb + l];
+          if (rr != nullptr) v += rr[p];
+          yr[p] = v;
+        }
+        if (late_act || (simple != nullptr && rr != nullptr))
+          kr.epilogue_row(yr, len, 0.0f, nullptr, act_);
+      }
+  };
+  // Blocked output (and residual) of block k at position ow0.
+  auto out_at = [&](const float* base, int64_t k, int64_t ow0) {
+    return base + ((n * kblocks_ + k) * oh_count + oh) * ow_count * cb + ow0 * cb;
+  };
+
+  if (depthwise_) {
+    NchwcDepthwiseRow a{};
+    a.x = xr;
+    a.x_row = row_stride;
+    a.x_col = s.dil_w * cb;
+    a.x_pos = s.stride_w * cb;
+    a.r = s.r;
+    a.s = s.s;
+    a.ow = ow_count;
+    a.w = w_->data() + g * s.r * s.s * cb;
+    a.bias = bias_.data() + g * cb;
+    if (y_blocked_) {
+      a.y = const_cast<float*>(out_at(y, g, 0));
+      a.residual = residual != nullptr ? out_at(residual, g, 0) : nullptr;
+      a.act = simple;
+      kr.nchwc_depthwise_row(a);
+      if (late_act) kr.epilogue_row(a.y, ow_count * cb, 0.0f, nullptr, act_);
+    } else {
+      a.y = tile_buf;
+      a.act = residual == nullptr ? simple : nullptr;
+      kr.nchwc_depthwise_row(a);
+      scatter(tile_buf, 0, 0, ow_count);
+    }
+    return;
+  }
+
+  NchwcConvTile t{};
+  t.x_block = block_stride;
+  t.x_row = row_stride;
+  t.x_col = s.dil_w * cb;
+  t.x_pos = s.stride_w * cb;
+  t.in_blocks = cblocks_;
+  t.last_lanes = s.c - (cblocks_ - 1) * cb;
+  t.r = s.r;
+  t.s = s.s;
+  const int64_t w_block = cblocks_ * s.r * s.s * cb * cb;
+  t.w = w_->data() + k0 * w_block;
+  t.w_block = w_block;
+  t.bias = bias_.data() + k0 * cb;
+  t.ob = int(ob);
+  for (int64_t ow0 = 0; ow0 < ow_count; ow0 += p_) {
+    const int64_t len = std::min(p_, ow_count - ow0);
+    t.p = int(len);
+    // Without input padding on the left, x starts at the tile's first input column.
+    t.x = xr + ow0 * s.stride_w * cb;
+    if (y_blocked_) {
+      t.y = const_cast<float*>(out_at(y, k0, ow0));
+      t.y_block = oh_count * ow_count * cb;
+      t.residual = residual != nullptr ? out_at(residual, k0, ow0) : nullptr;
+      t.residual_block = t.y_block;
+      t.act = simple;
+      kr.nchwc_conv_tile(t);
+      if (late_act)
+        for (int64_t o = 0; o < ob; ++o)
+          kr.epilogue_row(t.y + o * t.y_block, len * cb, 0.0f, nullptr, act_);
+    } else {
+      t.y = tile_buf;
+      t.y_block = len * cb;
+      t.residual = nullptr;
+      t.act = residual == nullptr ? simple : nullptr;
+      kr.nchwc_conv_tile(t);
+      scatter(tile_buf, t.y_block, ow0, len);
+    }
+  }
+}
+
+void ConvNchwc::run(const float* x, float* y, const float* residual, void* scratch) const {
+  const ConvShape& s = s_;
+  if (isa().level != level_)
+    throw Error(ErrorCode::kInvalidArgument, "blocked conv: built for another dispatch level");
+  const int64_t groups = depthwise_ ? kblocks_ : (kblocks_ + ob_ - 1) / ob_;
+  const int64_t tasks = s.n * groups * s.out_h();
+  const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) *
+                     double(depthwise_ ? 1 : s.c) * double(s.r * s.s);
+  const size_t floats = scratch_bytes() / sizeof(float);
+  run_tasks(tasks, task_budget(fma) > 1, scratch, floats,
+            [&](int64_t task, float* buf) { run_task(task, x, y, residual, buf); });
+}
+
+// ---- Data movement and pooling on blocked data ----
+// (Multi-versioned bodies stay internal: their ifunc resolvers would otherwise be exported.)
+
+namespace {
+
+KILN_MULTIVERSION
+void nchwc_from_nchw_impl(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  const int64_t blocks = nchwc_blocks(c, cb);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* dst = y + (i * blocks + b) * hw * cb;
+      const int64_t lanes = std::min(cb, c - b * cb);
+      for (int64_t l = 0; l < lanes; ++l) {
+        const float* src = x + (i * c + b * cb + l) * hw;
+        for (int64_t p = 0; p < hw; ++p) dst[p * cb + l] = src[p];
+      }
+      for (int64_t l = lanes; l < cb; ++l)
+        for (int64_t p = 0; p < hw; ++p) dst[p * cb + l] = 0.0f;
+    }
+}
+
+KILN_MULTIVERSION
+void nchwc_to_nchw_impl(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  const int64_t blocks = nchwc_blocks(c, cb);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* src = x + (i * blocks + b) * hw * cb;
+      const int64_t lanes = std::min(cb, c - b * cb);
+      for (int64_t l = 0; l < lanes; ++l) {
+        float* dst = y + (i * c + b * cb + l) * hw;
+        for (int64_t p = 0; p < hw; ++p) dst[p] = src[p * cb + l];
+      }
+    }
+}
+
+// Taps [lo, hi) of a window starting at `start` (step d, k taps) that land in [0, size).
+inline void tap_range(int64_t start, int64_t k, int64_t d, int64_t size, int64_t* lo, int64_t* hi) {
+  *lo = start >= 0 ? 0 : (-start + d - 1) / d;
+  *hi = start >= size ? 0 : start + (k - 1) * d < size ? k : (size - 1 - start) / d + 1;
+  if (*hi < *lo) *hi = *lo;
+}
+
+// Whole-block vectors (GCC vector extensions: one zmm in the AVX-512 clone, split into narrower
+// registers in the others). Only used inside functions, never passed by value across calls.
+typedef float BlockVec16 __attribute__((vector_size(64)));
+typedef float BlockVec8 __attribute__((vector_size(32)));
+
+// One output row of one block: every position over the window's in-image taps.
+template <class V, bool kMax>
+[[gnu::always_inline]] inline void pool_row(const PoolNchwc& p, const float* xb, float* yr,
+                                            int64_t oh) {
+  constexpr int64_t CB = sizeof(V) / sizeof(float);
+  const int64_t ih0 = oh * p.sh - p.pt;
+  int64_t r_lo, r_hi;
+  tap_range(ih0, p.kh, p.dh, p.h, &r_lo, &r_hi);
+  for (int64_t ow = 0; ow < p.ow; ++ow) {
+    const int64_t iw0 = ow * p.sw - p.pl;
+    int64_t q_lo, q_hi;
+    tap_range(iw0, p.kw, p.dw, p.w, &q_lo, &q_hi);
+    V acc;
+    for (int64_t l = 0; l < CB; ++l) acc[l] = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (int64_t r = r_lo; r < r_hi; ++r) {
+      const float* row = xb + ((ih0 + r * p.dh) * p.w + iw0) * CB;
+      for (int64_t q = q_lo; q < q_hi; ++q) {
+        V v;
+        std::memcpy(&v, row + q * p.dw * CB, sizeof v);
+        if constexpr (kMax) {
+          acc = acc < v ? v : acc;
+        } else {
+          acc += v;
+        }
+      }
+    }
+    if constexpr (!kMax) {
+      int64_t div = (r_hi - r_lo) * (q_hi - q_lo);
+      if (p.count_include_pad) {  // the window clipped to the padded input, not beyond
+        int64_t a, b, c, d;
+        tap_range(ih0 + p.pt, p.kh, p.dh, p.h + p.pt + p.pb, &a, &b);
+        tap_range(iw0 + p.pl, p.kw, p.dw, p.w + p.pl + p.pr, &c, &d);
+        div = (b - a) * (d - c);
+      }
+      acc *= div > 0 ? 1.0f / float(div) : 0.0f;
+    }
+    std::memcpy(yr + ow * CB, &acc, sizeof acc);
+  }
+}
+
+template <class V>
+[[gnu::always_inline]] inline void pool_rows(const PoolNchwc& p, const float* x, float* y,
+                                             int64_t r0, int64_t r1) {
+  constexpr int64_t CB = sizeof(V) / sizeof(float);
+  for (int64_t row = r0; row < r1; ++row) {
+    const int64_t oh = row % p.oh, nb = row / p.oh;  // nb = image * blocks + block
+    const float* xb = x + nb * p.h * p.w * CB;
+    float* yr = y + (nb * p.oh + oh) * p.ow * CB;
+    if (p.max) {
+      pool_row<V, true>(p, xb, yr, oh);
+    } else {
+      pool_row<V, false>(p, xb, yr, oh);
+    }
+  }
+}
+
+KILN_MULTIVERSION
+void pool_rows16(const PoolNchwc& p, const float* x, float* y, int64_t r0, int64_t r1) {
+  pool_rows<BlockVec16>(p, x, y, r0, r1);
+}
+KILN_MULTIVERSION
+void pool_rows8(const PoolNchwc& p, const float* x, float* y, int64_t r0, int64_t r1) {
+  pool_rows<BlockVec8>(p, x, y, r0, r1);
+}
+
+}  // namespace
+
+void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb) {
+  const int64_t rows = p.n * nchwc_blocks(p.c, cb) * p.oh;
+  const double work = double(rows) * double(p.ow) * double(p.kh * p.kw) * double(cb);
+  auto body = [&](int64_t r0, int64_t r1) {
+    if (cb == 16) {
+      pool_rows16(p, x, y, r0, r1);
+    } else {
+      pool_rows8(p, x, y, r0, r1);
+    }
+  };
+  if (task_budget(work / 4) <= 1 || rows < 2) {
+    body(0, rows);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows),
+                    [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+}
+
+namespace {
+
+KILN_MULTIVERSION
+void global_avg_pool_impl(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  const int64_t blocks = nchwc_blocks(c, cb);
+  float acc[16];
+  const float inv = 1.0f / float(hw);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const float* src = x + (i * blocks + b) * hw * cb;
+      for (int64_t l = 0; l < cb; ++l) acc[l] = 0.0f;
+      for (int64_t p = 0; p < hw; ++p)
+        for (int64_t l = 0; l < cb; ++l) acc[l] += src[p * cb + l];
+      const int64_t lanes = std::min(cb, c - b * cb);
+      for (int64_t l = 0; l < lanes; ++l) y[i * c + b * cb + l] = acc[l] * inv;
+    }
+}
+
+}  // namespace
+
+void nchwc_from_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  nchwc_from_nchw_impl(x, y, n, c, hw, cb);
+}
+
+void nchwc_to_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  nchwc_to_nchw_impl(x, y, n, c, hw, cb);
+}
+
+void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
+  global_avg_pool_impl(x, y, n, c, hw, cb);
+}
+
+}  // namespace kiln::kernels::fast

@@ -1,0 +1,88 @@
+// The blocked NCHWc layout and its kernels. A 4-D float tensor [N, C, H, W] is stored as
+// [N, ceil(C/cb), H, W, cb]: cb channels (one SIMD vector: 16 floats with AVX-512, 8 otherwise)
+// side by side for every pixel, so a convolution loads one vector of output channels per weight
+// and broadcasts one input element per cb multiply-adds, with no im2col copies. Lanes past C in
+// the last block hold unspecified values: no kernel reads them into a real channel (convolutions
+// stop at the last real input lane, pools and reorders drop them).
+//
+// ConvNchwc is the blocked 2-D convolution (group 1, or depthwise with one output per channel):
+// it reads its input blocked or NCHW and writes its output blocked or NCHW, so a chain of
+// convolutions converts only at its ends. Everything else here moves or pools blocked data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/fast/activation.h"
+#include "kernels/fast/buffer.h"
+#include "kernels/fast/conv.h"
+
+namespace kiln::kernels::fast {
+
+/// The channel block at the current dispatch level (16 with AVX-512, else 8).
+int64_t nchwc_block();
+inline int64_t nchwc_blocks(int64_t c, int64_t cb) { return (c + cb - 1) / cb; }
+
+/// Whether ConvNchwc computes `s`: group 1, or depthwise (group == C == K).
+bool nchwc_conv_supported(const ConvShape& s);
+
+/// Filters in the blocked kernel's order, zero in padded lanes: [K/cb][C/cb][R][S][in][out]
+/// (group 1) or [C/cb][R][S][lane] (depthwise). Depends on K, C, R, S, the group and the
+/// dispatch level only, so every image size of a layer shares one.
+class NchwcWeights {
+ public:
+  static std::shared_ptr<const NchwcWeights> pack(const ConvShape& s, const float* weights);
+  bool fits(const ConvShape& s) const;
+  int level() const { return level_; }
+  int64_t block() const { return cb_; }
+  const float* data() const { return data_.data(); }
+
+ private:
+  int64_t k_ = 0, c_ = 0, r_ = 0, s_ = 0, group_ = 1, cb_ = 0;
+  int level_ = 0;
+  AlignedBuffer data_;
+};
+
+class ConvNchwc {
+ public:
+  /// y = act(conv(x) + bias + residual). `x_blocked` / `y_blocked` choose each side's layout; a
+  /// residual is laid out like y. Throws kInvalidArgument when `packed` does not fit `s`.
+  ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed, const float* bias,
+            Activation act, bool x_blocked, bool y_blocked);
+  void run(const float* x, float* y, const float* residual, void* scratch) const;
+  size_t scratch_bytes() const;
+  const ConvShape& shape() const { return s_; }
+  std::string algorithm() const;
+
+ private:
+  void run_task(int64_t task, const float* x, float* y, const float* residual, float* buf) const;
+  const float* input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
+                          float* buf, int64_t* row_stride, int64_t* block_stride) const;
+
+  ConvShape s_;
+  std::shared_ptr<const NchwcWeights> w_;
+  AlignedBuffer bias_;  // K rounded up to blocks
+  Activation act_;
+  bool x_blocked_, y_blocked_, depthwise_, copy_input_;
+  int level_;
+  int64_t cb_, cblocks_, kblocks_, ob_, p_, wp_;
+};
+
+/// NCHW [n, c, hw] -> blocked [n, c/cb, hw, cb] (padded lanes zero), and back.
+void nchwc_from_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
+void nchwc_to_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
+
+/// 2-D max or average pooling of blocked data (output blocked). Padding never contributes; an
+/// average divides by the window's in-image size, or by the whole window with
+/// count_include_pad; a max over no input element is -inf.
+struct PoolNchwc {
+  bool max = true, count_include_pad = false;
+  int64_t n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb);
+/// GlobalAveragePool of blocked x into NCHW [n, c, 1, 1].
+void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
+
+}  // namespace kiln::kernels::fast

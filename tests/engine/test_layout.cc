@@ -1,0 +1,153 @@
+// The blocked NCHWc layout of level-3 plans (engine/layout.h) against the reference kernels, on
+// random CNNs that hold every kind of step the layout touches: a stem convolution reading NCHW,
+// max and average pools, squeeze/expand convolutions joined by a channel Concat, a residual
+// convolution, a depthwise convolution, a global average pool ending the chain, and blocked
+// values that NCHW readers (an elementwise op, a graph output) need too. Channel counts are
+// random, so blocks are often ragged and some concats cannot stay blocked.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <random>
+
+#include "kiln/kiln.h"
+#include "model_builder.h"
+#include "op_test_util.h"
+
+namespace kiln {
+namespace {
+
+constexpr int32_t kF = onnx::TensorProto::FLOAT;
+
+Session open(const std::string& bytes, bool jit, int level = 3) {
+  SessionOptions o;
+  o.use_jit = jit;
+  o.optimization_level = level;
+  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+}
+
+struct Net {
+  int64_t n, c0, h, w, c1, c2, e, c4;
+  int64_t pool_pad;
+  bool include_pad;
+};
+
+onnx::NodeProto& conv(dev::ModelBuilder& m, const std::string& x, const std::string& y, int64_t cin,
+                      int64_t cout, int64_t k, int64_t stride, int64_t pad, int64_t group,
+                      std::mt19937& rng) {
+  const std::string w = y + "_w", b = y + "_b";
+  m.init_random(w, {cout, cin / group, k, k}, 0.4f, rng());
+  m.init_random(b, {cout}, 0.2f, rng());
+  auto& node = m.node("Conv", {x, w, b}, {y});
+  dev::ModelBuilder::set_ints(node, "kernel_shape", {k, k});
+  dev::ModelBuilder::set_ints(node, "strides", {stride, stride});
+  dev::ModelBuilder::set_ints(node, "pads", {pad, pad, pad, pad});
+  dev::ModelBuilder::set_int(node, "group", group);
+  return node;
+}
+
+std::string build(const Net& t, std::mt19937& rng, Dims* feat_dims) {
+  dev::ModelBuilder m(13);
+  m.input("x", kF, {t.n, t.c0, t.h, t.w});
+  conv(m, "x", "c1", t.c0, t.c1, 3, 2, 1, 1, rng);
+  m.node("Relu", {"c1"}, {"r1"});
+  auto& mp = m.node("MaxPool", {"r1"}, {"p1"});
+  dev::ModelBuilder::set_ints(mp, "kernel_shape", {3, 3});
+  dev::ModelBuilder::set_ints(mp, "strides", {2, 2});
+  dev::ModelBuilder::set_ints(mp, "pads", {t.pool_pad, t.pool_pad, t.pool_pad, t.pool_pad});
+  conv(m, "p1", "sq", t.c1, t.c2, 1, 1, 0, 1, rng);
+  m.node("Relu", {"sq"}, {"feat"});  // a blocked value that is also a graph output
+  conv(m, "feat", "ea", t.c2, t.e, 1, 1, 0, 1, rng);
+  m.node("Relu", {"ea"}, {"ra"});
+  conv(m, "feat", "eb", t.c2, t.e, 3, 1, 1, 1, rng);
+  m.node("Relu", {"eb"}, {"rb"});
+  m.node("Sigmoid", {"ra"}, {"side"});  // an NCHW reader of a blocked value
+  auto& cat = m.node("Concat", {"ra", "rb"}, {"cat"});
+  dev::ModelBuilder::set_int(cat, "axis", 1);
+  conv(m, "cat", "down", 2 * t.e, t.c4, 1, 1, 0, 1, rng);
+  conv(m, "cat", "body", 2 * t.e, t.c4, 3, 1, 1, 1, rng);
+  m.node("Add", {"body", "down"}, {"sum"});
+  m.node("Relu", {"sum"}, {"rs"});
+  auto& ap = m.node("AveragePool", {"rs"}, {"ap"});
+  dev::ModelBuilder::set_ints(ap, "kernel_shape", {3, 3});
+  dev::ModelBuilder::set_ints(ap, "strides", {1, 1});
+  dev::ModelBuilder::set_ints(ap, "pads", {1, 1, 1, 1});
+  dev::ModelBuilder::set_int(ap, "count_include_pad", t.include_pad ? 1 : 0);
+  conv(m, "ap", "dw", t.c4, t.c4, 3, 1, 1, t.c4, rng);
+  m.init_f32("lo", {}, {0.0f});
+  m.init_f32("hi", {}, {6.0f});
+  m.node("Clip", {"dw", "lo", "hi"}, {"act"});
+  m.node("GlobalAveragePool", {"act"}, {"gap"});
+  m.node("Flatten", {"gap"}, {"y"});
+
+  const int64_t h1 = (t.h + 2 - 3) / 2 + 1, w1 = (t.w + 2 - 3) / 2 + 1;
+  const int64_t h2 = (h1 + 2 * t.pool_pad - 3) / 2 + 1, w2 = (w1 + 2 * t.pool_pad - 3) / 2 + 1;
+  *feat_dims = {t.n, t.c2, h2, w2};
+  m.output("y", kF, {t.n, t.c4});
+  m.output("feat", kF, {t.n, t.c2, h2, w2});
+  m.output("side", kF, {t.n, t.e, h2, w2});
+  return m.serialize();
+}
+
+void expect_close(const TensorMap& got, const TensorMap& want) {
+  for (const auto& [name, w] : want) {
+    const Tensor& g = got.at(name);
+    ASSERT_EQ(g.dims(), w.dims()) << name;
+    double scale = 1e-3;
+    for (int64_t i = 0; i < w.numel(); ++i)
+      scale = std::max(scale, std::abs(double(w.data<float>()[i])));
+    for (int64_t i = 0; i < w.numel(); ++i)
+      ASSERT_NEAR(g.data<float>()[i], w.data<float>()[i], 1e-4 * scale) << name << " element " << i;
+  }
+}
+
+TEST(Layout, BlockedCnnChainsMatchTheReference) {
+  std::mt19937 rng(2024);
+  // The first net's channels fill whole blocks (everything can stay blocked); the rest are random.
+  std::vector<Net> nets = {{1, 3, 29, 31, 32, 16, 32, 48, 0, false}};
+  for (int i = 0; i < 5; ++i)
+    nets.push_back({1 + int64_t(rng() % 2), 1 + int64_t(rng() % 5), 15 + int64_t(rng() % 20),
+                    15 + int64_t(rng() % 20), 4 + int64_t(rng() % 40), 3 + int64_t(rng() % 30),
+                    3 + int64_t(rng() % 40), 5 + int64_t(rng() % 50), int64_t(rng() % 2),
+                    rng() % 2 == 0});
+  for (const Net& t : nets) {
+    SCOPED_TRACE("net c0 " + std::to_string(t.c0) + " c1 " + std::to_string(t.c1) + " c2 " +
+                 std::to_string(t.c2) + " e " + std::to_string(t.e) + " c4 " +
+                 std::to_string(t.c4));
+    Dims feat;
+    const std::string bytes = build(t, rng, &feat);
+    Session blocked = open(bytes, true), ref = open(bytes, false);
+    const TensorMap in = {
+        {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
+    const TensorMap want = ref.run(in);
+    for (int rep = 0; rep < 2; ++rep) expect_close(blocked.run(in), want);
+
+    std::string plan;
+    for (const auto& l : blocked.describe_plan({{"x", {t.n, t.c0, t.h, t.w}}})) plan += l + "\n";
+    EXPECT_NE(plan.find("nchwc from-nchw"), std::string::npos) << plan;  // the stem
+    EXPECT_NE(plan.find("maxpool nchwc"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("nchwc-depthwise"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("globalaveragepool nchwc"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("reorder nchwc -> nchw"), std::string::npos) << plan;  // feat, side
+    if (&t == &nets[0]) {
+      EXPECT_NE(plan.find("concat nchwc"), std::string::npos) << plan;
+      EXPECT_NE(plan.find("averagepool nchwc"), std::string::npos) << plan;
+    }
+  }
+}
+
+TEST(Layout, EveryLevelAgreesOnABlockedNet) {
+  std::mt19937 rng(77);
+  const Net t{2, 3, 21, 19, 24, 12, 20, 36, 1, true};
+  Dims feat;
+  const std::string bytes = build(t, rng, &feat);
+  const TensorMap in = {
+      {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
+  const TensorMap want = open(bytes, false).run(in);
+  for (int level = 0; level <= 3; ++level) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    expect_close(open(bytes, true, level).run(in), want);
+  }
+}
+
+}  // namespace
+}  // namespace kiln

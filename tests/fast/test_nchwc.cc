@@ -1,0 +1,247 @@
+// The blocked (NCHWc) kernels of src/kernels/fast/nchwc.h against naive double-accumulating NCHW
+// references, at every dispatch level the CPU supports: the convolution with each input/output
+// layout, bias, residual and every activation, on shapes with ragged channel blocks (C and K not
+// multiples of the block), every tile width, strides, dilations, asymmetric pads and depthwise;
+// the reorders; max/average pooling with pads; the global average pool; and threads.
+#include <tbb/task_arena.h>
+
+#include "fast_test_util.h"
+#include "kernels/fast/isa.h"
+#include "kernels/fast/nchwc.h"
+#include "kiln/error.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+using testing::activation_ref;
+using testing::all_activations;
+using testing::close;
+using testing::for_each_level;
+using testing::random_floats;
+
+constexpr auto make = testing::conv_shape;
+
+// NCHW -> blocked -> NCHW through the library's reorders.
+std::vector<float> to_blocked(const std::vector<float>& x, int64_t n, int64_t c, int64_t hw) {
+  const int64_t cb = nchwc_block();
+  std::vector<float> y(size_t(n * nchwc_blocks(c, cb) * hw * cb), 777.0f);
+  nchwc_from_nchw(x.data(), y.data(), n, c, hw, cb);
+  return y;
+}
+std::vector<float> from_blocked(const std::vector<float>& x, int64_t n, int64_t c, int64_t hw) {
+  std::vector<float> y(size_t(n * c * hw), 777.0f);
+  nchwc_to_nchw(x.data(), y.data(), n, c, hw, nchwc_block());
+  return y;
+}
+
+int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, bool residual,
+               Activation act, std::mt19937& rng) {
+  const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group, kg = sh.k / sh.group;
+  const int64_t cb = nchwc_block();
+  std::vector<float> x = random_floats(rng, size_t(sh.n * sh.c * sh.h * sh.w));
+  std::vector<float> w = random_floats(rng, size_t(sh.k * cg * sh.r * sh.s));
+  std::vector<float> b = random_floats(rng, size_t(sh.k));
+  const size_t y_size = size_t(sh.n * sh.k * oh * ow);
+  std::vector<float> res = random_floats(rng, y_size);
+
+  ConvNchwc conv(sh, NchwcWeights::pack(sh, w.data()), bias ? b.data() : nullptr, act, x_blocked,
+                 y_blocked);
+  std::vector<float> xin = x_blocked ? to_blocked(x, sh.n, sh.c, sh.h * sh.w) : x;
+  std::vector<float> rin = y_blocked ? to_blocked(res, sh.n, sh.k, oh * ow) : res;
+  std::vector<float> y(y_blocked ? size_t(sh.n * nchwc_blocks(sh.k, cb) * oh * ow * cb) : y_size,
+                       1234.5f);
+  AlignedBuffer scratch;
+  conv.run(xin.data(), y.data(), residual ? rin.data() : nullptr,
+           scratch.reserve(conv.scratch_bytes() / 4 + 1));
+  if (y_blocked) y = from_blocked(y, sh.n, sh.k, oh * ow);
+
+  int failures = 0;
+  for (int64_t img = 0; img < sh.n; ++img)
+    for (int64_t oc = 0; oc < sh.k && failures < 5; ++oc) {
+      const int64_t g = oc / kg;
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          double sum = 0, scale = 0;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t r = 0; r < sh.r; ++r) {
+              const int64_t ih = i * sh.stride_h - sh.pad_t + r * sh.dil_h;
+              if (ih < 0 || ih >= sh.h) continue;
+              for (int64_t q = 0; q < sh.s; ++q) {
+                const int64_t iw = j * sh.stride_w - sh.pad_l + q * sh.dil_w;
+                if (iw < 0 || iw >= sh.w) continue;
+                const double term =
+                    double(x[((img * sh.c + g * cg + ci) * sh.h + ih) * sh.w + iw]) *
+                    w[((oc * cg + ci) * sh.r + r) * sh.s + q];
+                sum += term;
+                scale += std::abs(term);
+              }
+            }
+          const size_t at = size_t(((img * sh.k + oc) * oh + i) * ow + j);
+          if (bias) sum += b[size_t(oc)], scale += std::abs(b[size_t(oc)]);
+          if (residual) sum += res[at], scale += std::abs(res[at]);
+          const double want = activation_ref(sum, act);
+          if (!close(y[at], want, scale + std::abs(want))) {
+            ADD_FAILURE() << "y[" << img << "," << oc << "," << i << "," << j << "] = " << y[at]
+                          << ", want " << want << " (" << conv.algorithm() << ", c " << sh.c
+                          << " k " << sh.k << " " << sh.r << "x" << sh.s << " group " << sh.group
+                          << " act " << int(act.kind) << " residual " << residual << ")";
+            if (++failures >= 5) break;
+          }
+        }
+    }
+  return failures;
+}
+
+std::vector<ConvShape> shapes() {
+  return {
+      make(1, 16, 7, 9, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1),     // 1x1, ragged K
+      make(2, 8, 9, 9, 17, 1, 1, 2, 1, 0, 0, 0, 0, 1),      // 1x1 stride 2, batch 2
+      make(1, 5, 11, 13, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 3x3 pad 1, C < block
+      make(2, 20, 12, 10, 9, 3, 3, 2, 1, 0, 1, 1, 0, 1),    // stride 2, asymmetric pads
+      make(1, 6, 13, 11, 7, 3, 3, 1, 2, 2, 2, 2, 2, 1),     // dilation 2
+      make(1, 3, 33, 31, 16, 7, 7, 2, 1, 3, 3, 3, 3, 1),    // 7x7 stride 2 stem
+      make(1, 64, 10, 10, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // 4 output blocks (AVX-512 ob 4)
+      make(1, 40, 6, 30, 96, 1, 3, 1, 1, 0, 1, 0, 1, 1),    // 1x3, rows of several tiles
+      make(1, 32, 5, 57, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // ragged last tile
+      make(1, 16, 15, 15, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16),  // depthwise
+      make(2, 24, 14, 13, 24, 3, 3, 2, 1, 0, 1, 1, 0, 24),  // depthwise, ragged block, stride 2
+      make(1, 6, 17, 19, 6, 5, 5, 1, 2, 4, 4, 4, 4, 6),     // depthwise 5x5 dilation 2
+      make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
+      make(1, 48, 7, 7, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 7x7 maps, 10 output blocks
+  };
+}
+
+TEST(Nchwc, ConvAgainstNaiveEveryLayoutAndLevel) {
+  std::mt19937 rng(41);
+  for_each_level([&](int) {
+    for (const ConvShape& sh : shapes())
+      for (int layout = 0; layout < 4; ++layout)
+        check_conv(sh, layout & 1, layout & 2, true, layout == 3, {Activation::Kind::kRelu}, rng);
+  });
+}
+
+TEST(Nchwc, ConvEveryActivationWithAndWithoutResidual) {
+  std::mt19937 rng(42);
+  const ConvShape dense = make(1, 20, 6, 17, 36, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  const ConvShape dw = make(1, 20, 6, 17, 20, 3, 3, 1, 1, 1, 1, 1, 1, 20);
+  for_each_level([&](int) {
+    for (const Activation& act : all_activations())
+      for (const ConvShape& sh : {dense, dw})
+        for (int v = 0; v < 4; ++v) check_conv(sh, true, v & 1, v & 2, v != 0, act, rng);
+  });
+}
+
+TEST(Nchwc, ThreadsGiveTheSerialBits) {
+  std::mt19937 rng(43);
+  const ConvShape sh = make(2, 64, 20, 20, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  std::vector<float> x = to_blocked(random_floats(rng, size_t(2 * 64 * 400)), 2, 64, 400);
+  std::vector<float> w = random_floats(rng, size_t(64 * 64 * 9));
+  ConvNchwc conv(sh, NchwcWeights::pack(sh, w.data()), nullptr, {}, true, true);
+  std::vector<float> serial(x.size()), parallel(x.size());
+  tbb::task_arena one(1), four(4);
+  one.execute([&] { conv.run(x.data(), serial.data(), nullptr, nullptr); });
+  four.execute([&] { conv.run(x.data(), parallel.data(), nullptr, nullptr); });
+  EXPECT_EQ(serial, parallel);
+}
+
+TEST(Nchwc, FiltersFitOnlyTheirShapeAndLevel) {
+  std::vector<float> w(size_t(16 * 8 * 9), 0.5f);
+  const ConvShape a = make(1, 8, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  auto packed = NchwcWeights::pack(a, w.data());
+  ConvShape other_size = a;
+  other_size.h = other_size.w = 33;  // image size is free
+  EXPECT_TRUE(packed->fits(other_size));
+  ConvShape other_k = a;
+  other_k.k = 8;
+  EXPECT_FALSE(packed->fits(other_k));
+  EXPECT_THROW(ConvNchwc(other_k, packed, nullptr, {}, true, true), Error);
+  ConvShape grouped = a;
+  grouped.group = 2;
+  grouped.k = 16;
+  EXPECT_FALSE(nchwc_conv_supported(grouped));
+  EXPECT_THROW(NchwcWeights::pack(grouped, w.data()), Error);
+}
+
+TEST(Nchwc, ReordersRoundTripAndZeroPaddedLanes) {
+  std::mt19937 rng(44);
+  for_each_level([&](int) {
+    const int64_t cb = nchwc_block();
+    for (int64_t c : {1, 7, 16, 21, 40}) {
+      std::vector<float> x = random_floats(rng, size_t(2 * c * 15));
+      std::vector<float> b = to_blocked(x, 2, c, 15);
+      EXPECT_EQ(from_blocked(b, 2, c, 15), x);
+      const int64_t blocks = nchwc_blocks(c, cb);
+      for (int64_t l = c - (blocks - 1) * cb; l < cb; ++l)
+        EXPECT_EQ(b[size_t(((blocks - 1) * 15 + 3) * cb + l)], 0.0f);
+    }
+  });
+}
+
+TEST(Nchwc, PoolsAgainstNaive) {
+  std::mt19937 rng(45);
+  struct Case {
+    bool max, include_pad;
+    int64_t c, h, w, k, stride, dil, pt, pl, pb, pr, oh, ow;
+  };
+  // Output sizes as shape inference gives them (floor; the last ones ceil_mode-like).
+  const std::vector<Case> cases = {
+      {true, false, 20, 13, 13, 3, 2, 1, 0, 0, 0, 0, 6, 6},
+      {true, false, 8, 12, 11, 3, 2, 1, 1, 1, 1, 1, 6, 6},
+      {true, false, 5, 9, 9, 2, 1, 2, 0, 0, 0, 0, 7, 7},
+      {false, false, 17, 10, 10, 3, 1, 1, 1, 1, 1, 1, 10, 10},
+      {false, true, 17, 10, 10, 3, 1, 1, 1, 1, 1, 1, 10, 10},
+      {false, true, 9, 8, 8, 3, 2, 1, 1, 1, 0, 0, 4, 4},
+      {true, false, 16, 13, 13, 3, 2, 1, 0, 0, 0, 0, 7, 7},  // ceil mode: last window partial
+  };
+  for_each_level([&](int) {
+    for (const Case& t : cases) {
+      PoolNchwc p{t.max, t.include_pad, 2,        t.c,   t.h,   t.w,  t.oh, t.ow, t.k,
+                  t.k,   t.stride,      t.stride, t.dil, t.dil, t.pt, t.pl, t.pb, t.pr};
+      std::vector<float> x = random_floats(rng, size_t(2 * t.c * t.h * t.w));
+      std::vector<float> xb = to_blocked(x, 2, t.c, t.h * t.w);
+      const int64_t cb = nchwc_block();
+      std::vector<float> yb(size_t(2 * nchwc_blocks(t.c, cb) * t.oh * t.ow * cb));
+      nchwc_pool(p, xb.data(), yb.data(), cb);
+      std::vector<float> y = from_blocked(yb, 2, t.c, t.oh * t.ow);
+      for (int64_t plane = 0; plane < 2 * t.c; ++plane)
+        for (int64_t i = 0; i < t.oh; ++i)
+          for (int64_t j = 0; j < t.ow; ++j) {
+            double acc = t.max ? -INFINITY : 0;
+            int64_t count = 0, padded = 0;
+            for (int64_t r = 0; r < t.k; ++r)
+              for (int64_t q = 0; q < t.k; ++q) {
+                const int64_t ih = i * t.stride - t.pt + r * t.dil;
+                const int64_t iw = j * t.stride - t.pl + q * t.dil;
+                if (ih >= -t.pt && ih < t.h + t.pb && iw >= -t.pl && iw < t.w + t.pr) ++padded;
+                if (ih < 0 || ih >= t.h || iw < 0 || iw >= t.w) continue;
+                const double v = x[size_t((plane * t.h + ih) * t.w + iw)];
+                acc = t.max ? std::max(acc, v) : acc + v;
+                ++count;
+              }
+            if (!t.max) acc /= double(t.include_pad ? padded : count);
+            ASSERT_NEAR(y[size_t((plane * t.oh + i) * t.ow + j)], acc, 1e-5)
+                << "plane " << plane << " at " << i << "," << j << " max " << t.max;
+          }
+    }
+  });
+}
+
+TEST(Nchwc, GlobalAveragePoolWritesNchw) {
+  std::mt19937 rng(46);
+  for_each_level([&](int) {
+    for (int64_t c : {3, 16, 37}) {
+      std::vector<float> x = random_floats(rng, size_t(2 * c * 49));
+      std::vector<float> xb = to_blocked(x, 2, c, 49);
+      std::vector<float> y(size_t(2 * c), -1.0f);
+      nchwc_global_avg_pool(xb.data(), y.data(), 2, c, 49, nchwc_block());
+      for (int64_t plane = 0; plane < 2 * c; ++plane) {
+        double sum = 0;
+        for (int64_t i = 0; i < 49; ++i) sum += x[size_t(plane * 49 + i)];
+        EXPECT_NEAR(y[size_t(plane)], sum / 49, 1e-5);
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace kiln::kernels::fast
