@@ -9,6 +9,7 @@
 
 #include <random>
 
+#include "kernels/fast/gemm.h"
 #include "kiln/kiln.h"
 #include "model_builder.h"
 #include "op_test_util.h"
@@ -133,6 +134,30 @@ TEST(Layout, BlockedCnnChainsMatchTheReference) {
       EXPECT_NE(plan.find("averagepool nchwc"), std::string::npos) << plan;
     }
   }
+}
+
+// Blocks of 8 (AVX2 and generic kernels) as well as 16: the plan's block follows the dispatch
+// level current when it is built.
+TEST(Layout, BlocksOfEightMatchTheReference) {
+  namespace fast = kernels::fast;
+  fast::set_simd_level_for_testing(-1);
+  if (fast::simd_level() < 2) GTEST_SKIP() << "no AVX2 on this CPU: blocks are 8 already";
+  std::mt19937 rng(99);
+  const Net t{1, 3, 23, 17, 16, 8, 24, 20, 1, false};
+  Dims feat;
+  const std::string bytes = build(t, rng, &feat);
+  const TensorMap in = {
+      {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
+  const TensorMap want = open(bytes, false).run(in);
+  fast::set_simd_level_for_testing(2);
+  Session blocked = open(bytes, true);
+  std::string plan;
+  for (const auto& l : blocked.describe_plan({{"x", {t.n, t.c0, t.h, t.w}}})) plan += l + "\n";
+  const TensorMap got = blocked.run(in);
+  fast::set_simd_level_for_testing(-1);
+  EXPECT_NE(plan.find("concat nchwc"), std::string::npos) << plan;  // 24 channels: 3 blocks
+  EXPECT_NE(plan.find(",8]"), std::string::npos) << plan;
+  expect_close(got, want);
 }
 
 TEST(Layout, EveryLevelAgreesOnABlockedNet) {
