@@ -66,6 +66,23 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
   auto value_blocked = [&](int v) {
     return v >= 0 && producer[size_t(v)] >= 0 && cand[size_t(producer[size_t(v)])].blocked_out;
   };
+  // How step `reader` uses value v when v is blocked. A convolution reads its input in either
+  // layout (so blocked, when it is), and its residual in its own output's layout; a pool or
+  // concat reads blocked data when it runs blocked; every other step needs NCHW.
+  auto reads_blocked = [&](int reader, int v) {
+    const Candidate& r = cand[size_t(reader)];
+    const PlanStep& s = steps[size_t(reader)];
+    if (r.role == Role::kConv)
+      return s.inputs[0] == v || (s.inputs.size() > 1 && s.inputs[1] == v && r.blocked_out);
+    return r.blocked_in;
+  };
+  auto needs_nchw = [&](int reader, int v) {
+    const Candidate& r = cand[size_t(reader)];
+    const PlanStep& s = steps[size_t(reader)];
+    if (r.role == Role::kConv)  // x + conv(x) reads x both ways
+      return s.inputs.size() > 1 && s.inputs[1] == v && !r.blocked_out;
+    return !r.blocked_in;
+  };
   for (size_t i = 0; i < nsteps; ++i) cand[i].blocked_out = cand[i].role == Role::kConv;
   for (bool changed = true; changed;) {
     changed = false;
@@ -82,17 +99,9 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
     for (size_t i = 0; i < nsteps; ++i) {
       Candidate& c = cand[i];
       if (c.role != Role::kConv || !c.blocked_out) continue;
+      const int v = steps[i].outputs[0];
       bool wanted = false;
-      for (int reader : consumers[size_t(steps[i].outputs[0])]) {
-        const Candidate& r = cand[size_t(reader)];
-        // A convolution reading it as its input, or as the residual of a blocked output.
-        const PlanStep& rs = steps[size_t(reader)];
-        const int v = steps[i].outputs[0];
-        wanted |=
-            (r.role == Role::kConv &&
-             (rs.inputs[0] == v || (rs.inputs.size() > 1 && rs.inputs[1] == v && r.blocked_out))) ||
-            r.role == Role::kPool || r.role == Role::kConcat || r.role == Role::kGlobalPool;
-      }
+      for (int reader : consumers[size_t(v)]) wanted |= reads_blocked(reader, v);
       if (!wanted) {
         c.blocked_out = false;
         changed = true;
@@ -115,24 +124,18 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
     }
     return blocked_id[size_t(v)];
   };
-  auto reorder_step = [&](const PlanStep& anchor, int from, int to, bool to_blocked,
-                          const Dims& nchw) {
+  // A reorder step shown beside `node`; its NCHW side is `from` (to_blocked) or `to`.
+  auto reorder_step = [&](int node, int from, int to, bool to_blocked) {
     PlanStep r;
     r.kind = PlanStep::Kind::kNative;
-    r.node = anchor.node;
+    r.node = node;
     r.inputs = {from};
     r.outputs = {to};
-    r.native = kernels::make_nchwc_reorder(nchw, to_blocked, cb);
+    r.native = kernels::make_nchwc_reorder(
+        g.values[size_t(to_blocked ? from : to)].shape.concrete(), to_blocked, cb);
     r.kernel_label = r.native->describe();
     plan.native_steps++;
     return r;
-  };
-  // Whether a reader needs the NCHW form of blocked value v.
-  auto needs_nchw = [&](int reader, int v) {
-    const Candidate& r = cand[size_t(reader)];
-    const PlanStep& s = steps[size_t(reader)];
-    if (r.role == Role::kConv) return s.inputs[0] != v && !r.blocked_out;  // residual of NCHW out
-    return !r.blocked_in;
   };
   std::vector<char> is_graph_output(g.values.size(), 0);
   for (int v : g.outputs) is_graph_output[size_t(v)] = 1;
@@ -149,21 +152,20 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
       if (residual >= 0 && c.blocked_out != value_blocked(residual)) {
         if (c.blocked_out) {  // an NCHW residual of a blocked output: convert it first
           const int rb = blocked_value(residual);
-          out.push_back(
-              reorder_step(s, residual, rb, true, g.values[size_t(residual)].shape.concrete()));
+          out.push_back(reorder_step(s.node, residual, rb, true));
           residual = rb;
         }
         // (a blocked residual of an NCHW output reads the NCHW copy made after its producer)
       } else if (residual >= 0 && c.blocked_out) {
         residual = blocked_value(residual);
       }
-      auto op = kernels::make_nchwc_conv(g, s.epilogue, x_blocked, c.blocked_out, weights);
-      if (op) {
-        s.inputs = {x_blocked ? blocked_value(x) : x, residual};
-        s.native = std::move(op);
-        s.kernel_label = s.native->describe();
-        plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(s.native->scratch_bytes()));
-      }
+      s.native = kernels::make_nchwc_conv(g, s.epilogue, x_blocked, c.blocked_out, weights);
+      if (!s.native)  // eligible was checked above: the layouts below assume this kernel
+        throw Error(ErrorCode::kInternal,
+                    "no blocked kernel for node '" + g.nodes[size_t(s.node)].name + "'");
+      s.inputs = {x_blocked ? blocked_value(x) : x, residual};
+      s.kernel_label = s.native->describe();
+      plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(s.native->scratch_bytes()));
     } else if (c.blocked_in) {
       const ir::Node& n = g.nodes[size_t(s.fused[0])];
       if (s.kind == PlanStep::Kind::kKernel) plan.kernels--;
@@ -182,13 +184,11 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
     if (c.blocked_out) {
       const int yb = blocked_value(y);
       s.outputs = {yb};
-      const PlanStep anchor = s;
+      const int node = s.node;
       out.push_back(std::move(s));
       bool nchw_needed = is_graph_output[size_t(y)] != 0;
-      for (int reader : consumers[size_t(y)])
-        nchw_needed |= needs_nchw(reader, y) || cand[size_t(reader)].role == Role::kNone;
-      if (nchw_needed)
-        out.push_back(reorder_step(anchor, yb, y, false, g.values[size_t(y)].shape.concrete()));
+      for (int reader : consumers[size_t(y)]) nchw_needed |= needs_nchw(reader, y);
+      if (nchw_needed) out.push_back(reorder_step(node, yb, y, false));
     } else {
       out.push_back(std::move(s));
     }

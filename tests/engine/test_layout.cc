@@ -136,6 +136,28 @@ TEST(Layout, BlockedCnnChainsMatchTheReference) {
   }
 }
 
+// A convolution whose input is also its residual, x + conv(x), with x blocked (another
+// convolution made it and this one reads it) and its own output NCHW (only a graph output reads
+// it): the residual must come from an NCHW copy of x.
+TEST(Layout, InputThatIsAlsoTheResidualOfAnNchwOutput) {
+  std::mt19937 rng(5);
+  dev::ModelBuilder m(13);
+  m.input("x", kF, {1, 20, 9, 11});
+  conv(m, "x", "a", 20, 20, 3, 1, 1, 1, rng);
+  conv(m, "a", "b", 20, 20, 3, 1, 1, 1, rng);
+  m.node("Add", {"b", "a"}, {"s"});
+  m.node("Relu", {"s"}, {"y"});
+  m.output("y", kF, {1, 20, 9, 11});
+  const std::string bytes = m.serialize();
+  const TensorMap in = {{"x", testing::random_tensor(DType::kF32, {1, 20, 9, 11}, -1, 1, rng())}};
+  Session blocked = open(bytes, true);
+  std::string plan;
+  for (const auto& l : blocked.describe_plan({{"x", {1, 20, 9, 11}}})) plan += l + "\n";
+  EXPECT_NE(plan.find("+residual+relu"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("to-nchw"), std::string::npos) << plan;
+  expect_close(blocked.run(in), open(bytes, false).run(in));
+}
+
 // Blocks of 8 (AVX2 and generic kernels) as well as 16: the plan's block follows the dispatch
 // level current when it is built.
 TEST(Layout, BlocksOfEightMatchTheReference) {
