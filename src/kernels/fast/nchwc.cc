@@ -27,6 +27,13 @@ bool simple_activation(const Activation& a) {
   return a.kind == K::kRelu || a.kind == K::kClip || a.kind == K::kLeakyRelu;
 }
 
+// Interleaves `lanes` rows of `len` floats (rows `stride` apart) into dst[i * cb + lane].
+inline void interleave_lanes(const float* src, int64_t stride, int64_t lanes, int64_t len,
+                             int64_t cb, float* dst) {
+  for (int64_t l = 0; l < lanes; ++l)
+    for (int64_t i = 0; i < len; ++i) dst[i * cb + l] = src[l * stride + i];
+}
+
 }  // namespace
 
 int64_t nchwc_block() { return isa().nchwc_block; }
@@ -100,6 +107,7 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
     ob_ = std::min<int64_t>(kr.nchwc_max_ob, kblocks_);
     if (kblocks_ % ob_ != 0 && ob_ == 4 && kblocks_ % 3 == 0) ob_ = 3;
   }
+  groups_ = (kblocks_ + ob_ - 1) / ob_;
   const int64_t pmax = depthwise_ ? s.out_w() : kr.nchwc_acc / ob_;
   const int64_t tiles = (s.out_w() + pmax - 1) / pmax;
   p_ = (s.out_w() + tiles - 1) / tiles;
@@ -147,12 +155,9 @@ const float* ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int64_
         std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
                     size_t(s.w * cb) * sizeof(float));
       } else {
-        const int64_t lanes = std::min(cb, s.c - blk * cb);
-        for (int64_t l = 0; l < lanes; ++l) {
-          const float* src = x + ((n * s.c + blk * cb + l) * s.h + ih) * s.w;
-          for (int64_t iw = 0; iw < s.w; ++iw) mid[iw * cb + l] = src[iw];
-        }
         // Lanes past C are never read (the tiles stop at the last real input lane).
+        interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, s.h * s.w,
+                         std::min(cb, s.c - blk * cb), s.w, cb, mid);
       }
     }
   }
@@ -164,12 +169,11 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const ConvShape& s = s_;
   const IsaKernels& kr = isa_for_level(level_);
   const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
-  const int64_t groups = depthwise_ ? kblocks_ : (kblocks_ + ob_ - 1) / ob_;
   const int64_t oh = task % oh_count;
-  const int64_t g = (task / oh_count) % groups;
-  const int64_t n = task / (oh_count * groups);
-  const int64_t ob = depthwise_ ? 1 : std::min(ob_, kblocks_ - g * ob_);
-  const int64_t k0 = depthwise_ ? g : g * ob_;  // first output block
+  const int64_t g = (task / oh_count) % groups_;
+  const int64_t n = task / (oh_count * groups_);
+  const int64_t k0 = g * ob_;                       // first output block
+  const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
   const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
   int64_t row_stride = 0, block_stride = 0;
@@ -198,7 +202,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
       }
   };
   // Blocked output (and residual) of block k at position ow0.
-  auto out_at = [&](const float* base, int64_t k, int64_t ow0) {
+  auto out_at = [&](auto* base, int64_t k, int64_t ow0) {
     return base + ((n * kblocks_ + k) * oh_count + oh) * ow_count * cb + ow0 * cb;
   };
 
@@ -214,7 +218,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
     a.w = w_->data() + g * s.r * s.s * cb;
     a.bias = bias_.data() + g * cb;
     if (y_blocked_) {
-      a.y = const_cast<float*>(out_at(y, g, 0));
+      a.y = out_at(y, g, 0);
       a.residual = residual != nullptr ? out_at(residual, g, 0) : nullptr;
       a.act = simple;
       kr.nchwc_depthwise_row(a);
@@ -248,7 +252,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
     // Without input padding on the left, x starts at the tile's first input column.
     t.x = xr + ow0 * s.stride_w * cb;
     if (y_blocked_) {
-      t.y = const_cast<float*>(out_at(y, k0, ow0));
+      t.y = out_at(y, k0, ow0);
       t.y_block = oh_count * ow_count * cb;
       t.residual = residual != nullptr ? out_at(residual, k0, ow0) : nullptr;
       t.residual_block = t.y_block;
@@ -272,8 +276,7 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
   const ConvShape& s = s_;
   if (isa().level != level_)
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: built for another dispatch level");
-  const int64_t groups = depthwise_ ? kblocks_ : (kblocks_ + ob_ - 1) / ob_;
-  const int64_t tasks = s.n * groups * s.out_h();
+  const int64_t tasks = s.n * groups_ * s.out_h();
   const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) *
                      double(depthwise_ ? 1 : s.c) * double(s.r * s.s);
   const size_t floats = scratch_bytes() / sizeof(float);
@@ -293,10 +296,7 @@ void nchwc_from_nchw_impl(const float* x, float* y, int64_t n, int64_t c, int64_
     for (int64_t b = 0; b < blocks; ++b) {
       float* dst = y + (i * blocks + b) * hw * cb;
       const int64_t lanes = std::min(cb, c - b * cb);
-      for (int64_t l = 0; l < lanes; ++l) {
-        const float* src = x + (i * c + b * cb + l) * hw;
-        for (int64_t p = 0; p < hw; ++p) dst[p * cb + l] = src[p];
-      }
+      interleave_lanes(x + (i * c + b * cb) * hw, hw, lanes, hw, cb, dst);
       for (int64_t l = lanes; l < cb; ++l)
         for (int64_t p = 0; p < hw; ++p) dst[p * cb + l] = 0.0f;
     }

@@ -67,7 +67,7 @@ class ConvNchwc {
   Activation act_;
   bool x_blocked_, y_blocked_, depthwise_, copy_input_;
   int level_;
-  int64_t cb_, cblocks_, kblocks_, ob_, p_, wp_;
+  int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: tasks per row
 };
 
 /// NCHW [n, c, hw] -> blocked [n, c/cb, hw, cb] (padded lanes zero), and back.
