@@ -169,6 +169,39 @@ std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n)
   return s;
 }
 
+// The activation an epilogue group applies last (none when it has none), or nullopt when the
+// node is not one the kernels apply.
+std::optional<Activation> epilogue_activation(const ir::Graph& g, const EpilogueSpec& spec) {
+  if (spec.activation < 0) return Activation{};
+  return activation_of(g, g.nodes[size_t(spec.activation)]);
+}
+
+// A convolution's filters packed for one layout (Filters: fast::ConvWeights for NCHW,
+// fast::NchwcWeights for blocked). Packed filters depend on the filter dims, the group count and
+// the dispatch level only, so the session's own weights are packed once and shared by every
+// image size (plan) through `weights`.
+template <class Filters>
+std::shared_ptr<const Filters> conv_filters(const char* layout, const fast::ConvShape& s,
+                                            const float* w, WeightCache* weights) {
+  if (!weights || !weights->shareable(w)) return Filters::pack(s, w);
+  char key[160];
+  std::snprintf(key, sizeof key, "%s:%p:%lld:%lld:%lld:%lld:%lld:%d", layout,
+                static_cast<const void*>(w), static_cast<long long>(s.k),
+                static_cast<long long>(s.c), static_cast<long long>(s.r),
+                static_cast<long long>(s.s), static_cast<long long>(s.group), fast::simd_level());
+  return std::static_pointer_cast<const Filters>(
+      weights->get(key, [&] { return std::shared_ptr<const void>(Filters::pack(s, w)); }));
+}
+
+// The weights and bias (null when absent) of a Conv node with constant inputs.
+const float* conv_weights(const ir::Graph& g, const ir::Node& conv) {
+  return value(g, conv, 1)->constant.data<float>();
+}
+const float* conv_bias(const ir::Graph& g, const ir::Node& conv) {
+  const ir::Value* b = value(g, conv, 2);
+  return b ? b->constant.data<float>() : nullptr;
+}
+
 // "conv nchwc 64x3x7x7/2+residual+relu" for `kiln info --plan`.
 std::string conv_description(const fast::ConvShape& s, const std::string& algorithm, bool residual,
                              const Activation& act) {
@@ -338,66 +371,31 @@ std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const Epilog
                                                 bool x_blocked, bool y_blocked,
                                                 WeightCache* weights) {
   if (!nchwc_conv_eligible(g, spec)) return nullptr;
+  const std::optional<Activation> act = epilogue_activation(g, spec);
+  if (!act) return nullptr;
   const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
-  Activation act;
-  if (spec.activation >= 0) {
-    auto a = activation_of(g, g.nodes[size_t(spec.activation)]);
-    if (!a) return nullptr;
-    act = *a;
-  }
-  const bool residual = spec.residual_add >= 0 && spec.residual >= 0;
   const fast::ConvShape s = *conv_shape(g, anchor);
-  const ir::Value* b = value(g, anchor, 2);
-  const float* w = value(g, anchor, 1)->constant.data<float>();
-  std::shared_ptr<const fast::NchwcWeights> packed;
-  if (weights && weights->shareable(w)) {
-    char key[160];
-    std::snprintf(key, sizeof key, "nchwc:%p:%lld:%lld:%lld:%lld:%lld:%d",
-                  static_cast<const void*>(w), static_cast<long long>(s.k),
-                  static_cast<long long>(s.c), static_cast<long long>(s.r),
-                  static_cast<long long>(s.s), static_cast<long long>(s.group), fast::simd_level());
-    packed = std::static_pointer_cast<const fast::NchwcWeights>(weights->get(
-        key, [&] { return std::shared_ptr<const void>(fast::NchwcWeights::pack(s, w)); }));
-  } else {
-    packed = fast::NchwcWeights::pack(s, w);
-  }
-  return std::make_shared<NativeConv<fast::ConvNchwc>>(act, residual, s, std::move(packed),
-                                                       b ? b->constant.data<float>() : nullptr, act,
-                                                       x_blocked, y_blocked);
+  return std::make_shared<NativeConv<fast::ConvNchwc>>(
+      *act, spec.residual_add >= 0 && spec.residual >= 0, s,
+      conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights),
+      conv_bias(g, anchor), *act, x_blocked, y_blocked);
 }
 
 std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
                                                      WeightCache* weights) {
   if (spec.anchor < 0) return nullptr;
   const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
-  Activation act;
-  if (spec.activation >= 0) {
-    auto a = activation_of(g, g.nodes[size_t(spec.activation)]);
-    if (!a) return nullptr;
-    act = *a;
-  }
+  const std::optional<Activation> maybe_act = epilogue_activation(g, spec);
+  if (!maybe_act) return nullptr;
+  const Activation act = *maybe_act;
   const bool residual = spec.residual_add >= 0 && spec.residual >= 0;
   if (is_op(anchor, "Conv")) {
     auto s = conv_shape(g, anchor);
     if (!s || spec.bias_add >= 0) return nullptr;
-    const ir::Value* b = value(g, anchor, 2);
-    const float* w = value(g, anchor, 1)->constant.data<float>();
-    std::shared_ptr<const fast::ConvWeights> packed;
-    if (weights && weights->shareable(w)) {
-      // Packed filters depend on the filter dims, the group count and the dispatch level only:
-      // every image size (plan) of the session shares them.
-      char key[160];
-      std::snprintf(
-          key, sizeof key, "conv:%p:%lld:%lld:%lld:%lld:%lld:%d", static_cast<const void*>(w),
-          static_cast<long long>(s->k), static_cast<long long>(s->c), static_cast<long long>(s->r),
-          static_cast<long long>(s->s), static_cast<long long>(s->group), fast::simd_level());
-      packed = std::static_pointer_cast<const fast::ConvWeights>(weights->get(
-          key, [&] { return std::shared_ptr<const void>(fast::ConvWeights::pack(*s, w)); }));
-    } else {
-      packed = fast::ConvWeights::pack(*s, w);
-    }
-    return std::make_shared<NativeConv<fast::Conv2d>>(act, residual, *s, std::move(packed),
-                                                      b ? b->constant.data<float>() : nullptr, act);
+    return std::make_shared<NativeConv<fast::Conv2d>>(
+        act, residual, *s,
+        conv_filters<fast::ConvWeights>("conv", *s, conv_weights(g, anchor), weights),
+        conv_bias(g, anchor), act);
   }
   auto f = gemm_form(g, anchor);
   if (!f) return nullptr;
