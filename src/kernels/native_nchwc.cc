@@ -31,10 +31,10 @@ class NchwcPool final : public NativeOp {
                      cb_);
   }
   std::string describe() const override {
-    return std::string(p_.max ? "maxpool" : "averagepool") + " nchwc " + std::to_string(p_.kh) +
-           "x" + std::to_string(p_.kw) + "/" + std::to_string(p_.sh) + " " + std::to_string(p_.h) +
-           "x" + std::to_string(p_.w) + " -> " + std::to_string(p_.oh) + "x" +
-           std::to_string(p_.ow);
+    return std::string(p_.max ? "maxpool" : "averagepool") + " nchwc " + std::to_string(p_.win.kh) +
+           "x" + std::to_string(p_.win.kw) + "/" + std::to_string(p_.win.sh) + " " +
+           std::to_string(p_.h) + "x" + std::to_string(p_.w) + " -> " + std::to_string(p_.oh) +
+           "x" + std::to_string(p_.ow);
   }
 
  private:
@@ -126,7 +126,7 @@ std::shared_ptr<const NativeOp> make_pool(const ir::Graph& g, const ir::Node& n,
   if (n.inputs.empty() || n.outputs.size() != 1 || !f32_4d(g, n.inputs[0], &xd) ||
       !f32_4d(g, n.outputs[0], &yd) || xd[0] != yd[0] || xd[1] != yd[1])
     return nullptr;
-  const std::optional<PoolWindow> win = pool_window(n);
+  const std::optional<fast::PoolWindow> win = pool_window(n);
   if (!win) return nullptr;
   fast::PoolNchwc p{};
   p.max = max;
@@ -137,16 +137,7 @@ std::shared_ptr<const NativeOp> make_pool(const ir::Graph& g, const ir::Node& n,
   p.w = xd[3];
   p.oh = yd[2];
   p.ow = yd[3];
-  p.kh = win->kh;
-  p.kw = win->kw;
-  p.sh = win->sh;
-  p.sw = win->sw;
-  p.dh = win->dh;
-  p.dw = win->dw;
-  p.pt = win->pt;
-  p.pl = win->pl;
-  p.pb = win->pb;
-  p.pr = win->pr;
+  p.win = *win;
   return std::make_shared<NchwcPool>(p, cb);
 }
 

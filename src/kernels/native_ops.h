@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "kernels/fast/nchwc.h"
 #include "kernels/native.h"
 
 namespace kiln::kernels {
@@ -73,10 +74,7 @@ struct AttentionSpec {
 std::shared_ptr<const NativeOp> make_native_attention(const AttentionSpec& spec);
 
 /// A 2-D pooling node's window (explicit pads only: auto_pad NOTSET), checked positive.
-struct PoolWindow {
-  int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
-};
-std::optional<PoolWindow> pool_window(const ir::Node& n);
+std::optional<fast::PoolWindow> pool_window(const ir::Node& n);
 
 /// A native kernel for one node on its own (MaxPool, 2-D f32), or null when none applies.
 /// Buffers: the node's input 0, then its output.

@@ -24,7 +24,7 @@ namespace {
 
 struct PoolShape {
   int64_t planes, h, w, oh, ow;
-  int64_t kh, kw, sh, sw, dh, dw, pt, pl;
+  fast::PoolWindow win;
   int64_t row_len;  // padded row buffer: pl + w + slack, every tap of every output inside
 };
 
@@ -32,29 +32,30 @@ struct PoolShape {
 KILN_MULTIVERSION
 void max_pool_plane(const PoolShape& p, const float* x, float* y, float* row) {
   const float lowest = -std::numeric_limits<float>::infinity();
-  float* mid = row + p.pl;
+  float* mid = row + p.win.pl;
   for (int64_t oh = 0; oh < p.oh; ++oh) {
-    const int64_t ih0 = oh * p.sh - p.pt;
+    const int64_t ih0 = oh * p.win.sh - p.win.pt;
     for (int64_t j = 0; j < p.w; ++j) mid[j] = lowest;
-    for (int64_t r = 0; r < p.kh; ++r) {
-      const int64_t ih = ih0 + r * p.dh;
+    for (int64_t r = 0; r < p.win.kh; ++r) {
+      const int64_t ih = ih0 + r * p.win.dh;
       if (ih < 0 || ih >= p.h) continue;
       const float* xr = x + ih * p.w;
       for (int64_t j = 0; j < p.w; ++j) mid[j] = std::max(mid[j], xr[j]);
     }
     float* yr = y + oh * p.ow;
-    if (p.sw == 1 && p.dw == 1) {
+    if (p.win.sw == 1 && p.win.dw == 1) {
       for (int64_t j = 0; j < p.ow; ++j) yr[j] = row[j];
-      for (int64_t s = 1; s < p.kw; ++s)
+      for (int64_t s = 1; s < p.win.kw; ++s)
         for (int64_t j = 0; j < p.ow; ++j) yr[j] = std::max(yr[j], row[j + s]);
-    } else if (p.sw == 2 && p.dw == 1) {
+    } else if (p.win.sw == 2 && p.win.dw == 1) {
       for (int64_t j = 0; j < p.ow; ++j) yr[j] = row[2 * j];
-      for (int64_t s = 1; s < p.kw; ++s)
+      for (int64_t s = 1; s < p.win.kw; ++s)
         for (int64_t j = 0; j < p.ow; ++j) yr[j] = std::max(yr[j], row[2 * j + s]);
     } else {
-      for (int64_t j = 0; j < p.ow; ++j) yr[j] = row[j * p.sw];
-      for (int64_t s = 1; s < p.kw; ++s)
-        for (int64_t j = 0; j < p.ow; ++j) yr[j] = std::max(yr[j], row[j * p.sw + s * p.dw]);
+      for (int64_t j = 0; j < p.ow; ++j) yr[j] = row[j * p.win.sw];
+      for (int64_t s = 1; s < p.win.kw; ++s)
+        for (int64_t j = 0; j < p.ow; ++j)
+          yr[j] = std::max(yr[j], row[j * p.win.sw + s * p.win.dw]);
     }
   }
 }
@@ -68,13 +69,13 @@ class NativeMaxPool final : public NativeOp {
     float* y = static_cast<float*>(buffers[1]);
     const int64_t in_plane = p_.h * p_.w, out_plane = p_.oh * p_.ow;
     auto body = [&](int64_t c0, int64_t c1, float* row) {
-      std::fill(row, row + p_.pl, -std::numeric_limits<float>::infinity());
-      std::fill(row + p_.pl + p_.w, row + p_.row_len, -std::numeric_limits<float>::infinity());
+      std::fill(row, row + p_.win.pl, -std::numeric_limits<float>::infinity());
+      std::fill(row + p_.win.pl + p_.w, row + p_.row_len, -std::numeric_limits<float>::infinity());
       for (int64_t c = c0; c < c1; ++c)
         max_pool_plane(p_, x + c * in_plane, y + c * out_plane, row);
     };
     // Work per plane: the vertical and horizontal maxima.
-    const double plane_work = double(p_.oh) * double(p_.kh * p_.w + p_.kw * p_.ow);
+    const double plane_work = double(p_.oh) * double(p_.win.kh * p_.w + p_.win.kw * p_.ow);
     const int64_t grain =
         std::max<int64_t>(1, static_cast<int64_t>(2e5 / std::max(1.0, plane_work)));
     if (p_.planes <= grain || tbb::this_task_arena::max_concurrency() <= 1) {
@@ -92,8 +93,8 @@ class NativeMaxPool final : public NativeOp {
   size_t scratch_bytes() const override { return size_t(p_.row_len) * sizeof(float); }
 
   std::string describe() const override {
-    return "maxpool " + std::to_string(p_.kh) + "x" + std::to_string(p_.kw) + "/" +
-           std::to_string(p_.sh) + " " + std::to_string(p_.h) + "x" + std::to_string(p_.w) +
+    return "maxpool " + std::to_string(p_.win.kh) + "x" + std::to_string(p_.win.kw) + "/" +
+           std::to_string(p_.win.sh) + " " + std::to_string(p_.h) + "x" + std::to_string(p_.w) +
            " -> " + std::to_string(p_.oh) + "x" + std::to_string(p_.ow);
   }
 
@@ -110,7 +111,7 @@ std::shared_ptr<const NativeOp> make_max_pool(const ir::Graph& g, const ir::Node
     return nullptr;
   const Dims xd = xv.shape.concrete(), yd = yv.shape.concrete();
   if (xd.size() != 4 || yd.size() != 4 || xd[0] != yd[0] || xd[1] != yd[1]) return nullptr;
-  const std::optional<PoolWindow> win = pool_window(n);
+  const std::optional<fast::PoolWindow> win = pool_window(n);
   if (!win) return nullptr;
   PoolShape p{};
   p.planes = xd[0] * xd[1];
@@ -118,23 +119,16 @@ std::shared_ptr<const NativeOp> make_max_pool(const ir::Graph& g, const ir::Node
   p.w = xd[3];
   p.oh = yd[2];
   p.ow = yd[3];
-  p.kh = win->kh;
-  p.kw = win->kw;
-  p.sh = win->sh;
-  p.sw = win->sw;
-  p.dh = win->dh;
-  p.dw = win->dw;
-  p.pt = win->pt;
-  p.pl = win->pl;
+  p.win = *win;
   if (p.planes * p.h * p.w * p.oh * p.ow == 0) return nullptr;
   // The last output's last tap, in the padded row; the buffer covers it and the input row.
-  p.row_len = std::max(p.pl + p.w, (p.ow - 1) * p.sw + (p.kw - 1) * p.dw + 1);
+  p.row_len = std::max(p.win.pl + p.w, (p.ow - 1) * p.win.sw + (p.win.kw - 1) * p.win.dw + 1);
   return std::make_shared<NativeMaxPool>(p);
 }
 
 }  // namespace
 
-std::optional<PoolWindow> pool_window(const ir::Node& n) {
+std::optional<fast::PoolWindow> pool_window(const ir::Node& n) {
   NodeAttrs a(n);
   if (a.attr_string("auto_pad", "NOTSET") != "NOTSET") return std::nullopt;
   const std::vector<int64_t> k = a.attr_ints("kernel_shape", {});
@@ -142,7 +136,7 @@ std::optional<PoolWindow> pool_window(const ir::Node& n) {
   const std::vector<int64_t> dil = a.attr_ints("dilations", {1, 1});
   const std::vector<int64_t> pads = a.attr_ints("pads", {0, 0, 0, 0});
   if (k.size() != 2 || st.size() != 2 || dil.size() != 2 || pads.size() != 4) return std::nullopt;
-  PoolWindow w{k[0], k[1], st[0], st[1], dil[0], dil[1], pads[0], pads[1], pads[2], pads[3]};
+  fast::PoolWindow w{k[0], k[1], st[0], st[1], dil[0], dil[1], pads[0], pads[1], pads[2], pads[3]};
   if (w.kh <= 0 || w.kw <= 0 || w.sh <= 0 || w.sw <= 0 || w.dh <= 0 || w.dw <= 0 || w.pt < 0 ||
       w.pl < 0 || w.pb < 0 || w.pr < 0)
     return std::nullopt;

@@ -195,8 +195,15 @@ TEST(Nchwc, PoolsAgainstNaive) {
   };
   for_each_level([&](int) {
     for (const Case& t : cases) {
-      PoolNchwc p{t.max, t.include_pad, 2,        t.c,   t.h,   t.w,  t.oh, t.ow, t.k,
-                  t.k,   t.stride,      t.stride, t.dil, t.dil, t.pt, t.pl, t.pb, t.pr};
+      PoolNchwc p{t.max,
+                  t.include_pad,
+                  2,
+                  t.c,
+                  t.h,
+                  t.w,
+                  t.oh,
+                  t.ow,
+                  {t.k, t.k, t.stride, t.stride, t.dil, t.dil, t.pt, t.pl, t.pb, t.pr}};
       std::vector<float> x = random_floats(rng, size_t(2 * t.c * t.h * t.w));
       std::vector<float> xb = to_blocked(x, 2, t.c, t.h * t.w);
       const int64_t cb = nchwc_block();

@@ -333,20 +333,20 @@ template <class V, bool kMax>
 [[gnu::always_inline]] inline void pool_row(const PoolNchwc& p, const float* xb, float* yr,
                                             int64_t oh) {
   constexpr int64_t CB = sizeof(V) / sizeof(float);
-  const int64_t ih0 = oh * p.sh - p.pt;
+  const int64_t ih0 = oh * p.win.sh - p.win.pt;
   int64_t r_lo, r_hi;
-  tap_range(ih0, p.kh, p.dh, p.h, &r_lo, &r_hi);
+  tap_range(ih0, p.win.kh, p.win.dh, p.h, &r_lo, &r_hi);
   for (int64_t ow = 0; ow < p.ow; ++ow) {
-    const int64_t iw0 = ow * p.sw - p.pl;
+    const int64_t iw0 = ow * p.win.sw - p.win.pl;
     int64_t q_lo, q_hi;
-    tap_range(iw0, p.kw, p.dw, p.w, &q_lo, &q_hi);
+    tap_range(iw0, p.win.kw, p.win.dw, p.w, &q_lo, &q_hi);
     V acc;
     for (int64_t l = 0; l < CB; ++l) acc[l] = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
     for (int64_t r = r_lo; r < r_hi; ++r) {
-      const float* row = xb + ((ih0 + r * p.dh) * p.w + iw0) * CB;
+      const float* row = xb + ((ih0 + r * p.win.dh) * p.w + iw0) * CB;
       for (int64_t q = q_lo; q < q_hi; ++q) {
         V v;
-        std::memcpy(&v, row + q * p.dw * CB, sizeof v);
+        std::memcpy(&v, row + q * p.win.dw * CB, sizeof v);
         if constexpr (kMax) {
           acc = acc < v ? v : acc;
         } else {
@@ -358,8 +358,8 @@ template <class V, bool kMax>
       int64_t div = (r_hi - r_lo) * (q_hi - q_lo);
       if (p.count_include_pad) {  // the window clipped to the padded input, not beyond
         int64_t a, b, c, d;
-        tap_range(ih0 + p.pt, p.kh, p.dh, p.h + p.pt + p.pb, &a, &b);
-        tap_range(iw0 + p.pl, p.kw, p.dw, p.w + p.pl + p.pr, &c, &d);
+        tap_range(ih0 + p.win.pt, p.win.kh, p.win.dh, p.h + p.win.pt + p.win.pb, &a, &b);
+        tap_range(iw0 + p.win.pl, p.win.kw, p.win.dw, p.w + p.win.pl + p.win.pr, &c, &d);
         div = (b - a) * (d - c);
       }
       acc *= div > 0 ? 1.0f / float(div) : 0.0f;
@@ -397,7 +397,7 @@ void pool_rows8(const PoolNchwc& p, const float* x, float* y, int64_t r0, int64_
 
 void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb) {
   const int64_t rows = p.n * nchwc_blocks(p.c, cb) * p.oh;
-  const double work = double(rows) * double(p.ow) * double(p.kh * p.kw) * double(cb);
+  const double work = double(rows) * double(p.ow) * double(p.win.kh * p.win.kw) * double(cb);
   auto body = [&](int64_t r0, int64_t r1) {
     if (cb == 16) {
       pool_rows16(p, x, y, r0, r1);

@@ -74,12 +74,18 @@ class ConvNchwc {
 void nchwc_from_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
 void nchwc_to_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
 
+/// A 2-D pooling window: kernel, strides, dilations and pads (top, left, bottom, right).
+struct PoolWindow {
+  int64_t kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
 /// 2-D max or average pooling of blocked data (output blocked). Padding never contributes; an
 /// average divides by the window's in-image size, or by the whole window with
 /// count_include_pad; a max over no input element is -inf.
 struct PoolNchwc {
   bool max = true, count_include_pad = false;
-  int64_t n, c, h, w, oh, ow, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  int64_t n, c, h, w, oh, ow;
+  PoolWindow win;
 };
 void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb);
 /// GlobalAveragePool of blocked x into NCHW [n, c, 1, 1].
