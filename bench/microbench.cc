@@ -164,29 +164,11 @@ fast::ConvShape conv(int64_t c, int64_t hw, int64_t k, int64_t rs, int64_t strid
   return s;
 }
 
-void bench_conv(benchmark::State& state, fast::ConvShape shape) {
+// One convolution layer with bias and relu: on NCHW data (fast::Conv2d), or `blocked` with input
+// and output in NCHWc as inside a conv chain (fast::ConvNchwc).
+void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked) {
   const fast::Activation relu{fast::Activation::Kind::kRelu};
-  const std::vector<float> w =
-      random_floats(static_cast<size_t>(shape.k * shape.c / shape.group * shape.r * shape.s));
-  const std::vector<float> bias = random_floats(static_cast<size_t>(shape.k));
-  const std::vector<float> x =
-      random_floats(static_cast<size_t>(shape.n * shape.c * shape.h * shape.w));
-  std::vector<float> y(static_cast<size_t>(shape.n * shape.k * shape.out_h() * shape.out_w()));
-  const fast::Conv2d op(shape, w.data(), bias.data(), relu);
-  fast::AlignedBuffer scratch(op.scratch_bytes() / 4 + 1);
-  for (auto _ : state) {
-    op.run(x.data(), y.data(), nullptr, scratch.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetLabel(op.algorithm());
-  set_counters(state, 2.0 * shape.n * shape.k * shape.out_h() * shape.out_w() *
-                          (shape.c / shape.group) * shape.r * shape.s);
-}
-
-// The same convolution in the blocked layout (input and output NCHWc, as inside a conv chain).
-void bench_conv_nchwc(benchmark::State& state, fast::ConvShape shape) {
-  const fast::Activation relu{fast::Activation::Kind::kRelu};
-  const int64_t cb = fast::nchwc_block();
+  const int64_t cb = blocked ? fast::nchwc_block() : 1;  // 1: NCHW sizes
   const std::vector<float> w =
       random_floats(static_cast<size_t>(shape.k * shape.c / shape.group * shape.r * shape.s));
   const std::vector<float> bias = random_floats(static_cast<size_t>(shape.k));
@@ -194,14 +176,20 @@ void bench_conv_nchwc(benchmark::State& state, fast::ConvShape shape) {
       static_cast<size_t>(shape.n * fast::nchwc_blocks(shape.c, cb) * cb * shape.h * shape.w));
   std::vector<float> y(static_cast<size_t>(shape.n * fast::nchwc_blocks(shape.k, cb) * cb *
                                            shape.out_h() * shape.out_w()));
-  const fast::ConvNchwc op(shape, fast::NchwcWeights::pack(shape, w.data()), bias.data(), relu,
-                           true, true);
-  fast::AlignedBuffer scratch(op.scratch_bytes() / 4 + 1);
-  for (auto _ : state) {
-    op.run(x.data(), y.data(), nullptr, scratch.data());
-    benchmark::DoNotOptimize(y.data());
+  auto measure = [&](const auto& op) {
+    fast::AlignedBuffer scratch(op.scratch_bytes() / 4 + 1);
+    for (auto _ : state) {
+      op.run(x.data(), y.data(), nullptr, scratch.data());
+      benchmark::DoNotOptimize(y.data());
+    }
+    state.SetLabel(op.algorithm());
+  };
+  if (blocked) {
+    measure(fast::ConvNchwc(shape, fast::NchwcWeights::pack(shape, w.data()), bias.data(), relu,
+                            true, true));
+  } else {
+    measure(fast::Conv2d(shape, w.data(), bias.data(), relu));
   }
-  state.SetLabel(op.algorithm());
   set_counters(state, 2.0 * shape.n * shape.k * shape.out_h() * shape.out_w() *
                           (shape.c / shape.group) * shape.r * shape.s);
 }
@@ -254,9 +242,9 @@ void register_all() {
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
   };
   for (const ConvCase& cc : convs) {
-    add(cc.name, bench_conv, cc.shape);
+    add(cc.name, bench_conv, cc.shape, false);
     if (fast::nchwc_conv_supported(cc.shape))
-      add(std::string(cc.name) + "/nchwc", bench_conv_nchwc, cc.shape);
+      add(std::string(cc.name) + "/nchwc", bench_conv, cc.shape, true);
   }
 }
 
