@@ -218,4 +218,29 @@ Tensor random_tensor(DType t, const Dims& dims, double lo, double hi, uint64_t s
   return out;
 }
 
+Session session_from_bytes(const std::string& bytes, const SessionOptions& options) {
+  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                             options);
+}
+
+std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes) {
+  std::string all;
+  for (const auto& line : s.describe_plan(shapes)) all += line + "\n";
+  return all;
+}
+
+void expect_outputs_near(const TensorMap& got, const TensorMap& want, double rel_tol) {
+  for (const auto& [name, w] : want) {
+    ASSERT_TRUE(got.count(name)) << name;
+    const Tensor& g = got.at(name);
+    ASSERT_EQ(g.dims(), w.dims()) << name;
+    double scale = 1e-3;
+    for (int64_t i = 0; i < w.numel(); ++i)
+      scale = std::max(scale, std::abs(double(w.data<float>()[i])));
+    for (int64_t i = 0; i < w.numel(); ++i)
+      ASSERT_NEAR(g.data<float>()[i], w.data<float>()[i], rel_tol * scale)
+          << name << " element " << i;
+  }
+}
+
 }  // namespace kiln::testing

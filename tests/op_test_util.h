@@ -13,6 +13,7 @@
 #include "ir/graph.h"
 #include "ir/shape_inference.h"
 #include "kernels/registry.h"
+#include "kiln/session.h"
 #include "kiln/tensor.h"
 
 namespace kiln::testing {
@@ -109,6 +110,16 @@ std::vector<ir::Shape> infer_symbolic_shapes(const std::string& op,
 
 /// Deterministic uniform random tensor in [lo, hi).
 Tensor random_tensor(DType t, const Dims& dims, double lo = -1, double hi = 1, uint64_t seed = 1);
+
+/// A session on serialized model bytes.
+Session session_from_bytes(const std::string& bytes, const SessionOptions& options = {});
+
+/// The session's plan for `shapes` (Session::describe_plan), one line per step, as one string.
+std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes);
+
+/// Every output of `want` is in `got` with its dims, each float element within
+/// rel_tol * max(1e-3, max |want|) (ASSERTs: the first mismatch ends the check).
+void expect_outputs_near(const TensorMap& got, const TensorMap& want, double rel_tol);
 
 template <class T>
 Tensor make(Dims dims, std::vector<T> values) {

@@ -23,33 +23,18 @@ Session open(const std::string& bytes, bool jit, int level = 3) {
   SessionOptions o;
   o.use_jit = jit;
   o.optimization_level = level;
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+  return testing::session_from_bytes(bytes, o);
 }
 
-std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes) {
-  std::string all;
-  for (const auto& l : s.describe_plan(shapes)) all += l + "\n";
-  return all;
-}
+using testing::plan_text;
 
 // Runs `bytes` on `inputs` fused and on the reference kernels; outputs must agree to `tol`
 // relative to the output's magnitude.
 void expect_same(const std::string& bytes, const TensorMap& inputs, double tol = 2e-5) {
   Session fused = open(bytes, true), ref = open(bytes, false);
   TensorMap want = ref.run(inputs);
-  for (int rep = 0; rep < 2; ++rep) {  // the second run reuses the pooled arena
-    TensorMap got = fused.run(inputs);
-    for (const auto& [name, w] : want) {
-      const Tensor& g = got.at(name);
-      ASSERT_EQ(g.dims(), w.dims()) << name;
-      double scale = 1e-3;
-      for (int64_t i = 0; i < w.numel(); ++i)
-        scale = std::max(scale, std::abs(double(w.data<float>()[i])));
-      for (int64_t i = 0; i < w.numel(); ++i)
-        ASSERT_NEAR(g.data<float>()[i], w.data<float>()[i], tol * scale)
-            << name << " element " << i;
-    }
-  }
+  for (int rep = 0; rep < 2; ++rep)  // the second run reuses the pooled arena
+    testing::expect_outputs_near(fused.run(inputs), want, tol);
 }
 
 TEST(Fusion, ElementwiseChainsWithBroadcastsMatchTheReference) {

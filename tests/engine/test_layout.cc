@@ -23,7 +23,7 @@ Session open(const std::string& bytes, bool jit, int level = 3) {
   SessionOptions o;
   o.use_jit = jit;
   o.optimization_level = level;
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+  return testing::session_from_bytes(bytes, o);
 }
 
 struct Net {
@@ -90,15 +90,7 @@ std::string build(const Net& t, std::mt19937& rng, Dims* feat_dims) {
 }
 
 void expect_close(const TensorMap& got, const TensorMap& want) {
-  for (const auto& [name, w] : want) {
-    const Tensor& g = got.at(name);
-    ASSERT_EQ(g.dims(), w.dims()) << name;
-    double scale = 1e-3;
-    for (int64_t i = 0; i < w.numel(); ++i)
-      scale = std::max(scale, std::abs(double(w.data<float>()[i])));
-    for (int64_t i = 0; i < w.numel(); ++i)
-      ASSERT_NEAR(g.data<float>()[i], w.data<float>()[i], 1e-4 * scale) << name << " element " << i;
-  }
+  testing::expect_outputs_near(got, want, 1e-4);
 }
 
 TEST(Layout, BlockedCnnChainsMatchTheReference) {
@@ -122,8 +114,7 @@ TEST(Layout, BlockedCnnChainsMatchTheReference) {
     const TensorMap want = ref.run(in);
     for (int rep = 0; rep < 2; ++rep) expect_close(blocked.run(in), want);
 
-    std::string plan;
-    for (const auto& l : blocked.describe_plan({{"x", {t.n, t.c0, t.h, t.w}}})) plan += l + "\n";
+    const std::string plan = testing::plan_text(blocked, {{"x", {t.n, t.c0, t.h, t.w}}});
     EXPECT_NE(plan.find("nchwc from-nchw"), std::string::npos) << plan;  // the stem
     EXPECT_NE(plan.find("maxpool nchwc"), std::string::npos) << plan;
     EXPECT_NE(plan.find("nchwc-depthwise"), std::string::npos) << plan;
@@ -151,8 +142,7 @@ TEST(Layout, InputThatIsAlsoTheResidualOfAnNchwOutput) {
   const std::string bytes = m.serialize();
   const TensorMap in = {{"x", testing::random_tensor(DType::kF32, {1, 20, 9, 11}, -1, 1, rng())}};
   Session blocked = open(bytes, true);
-  std::string plan;
-  for (const auto& l : blocked.describe_plan({{"x", {1, 20, 9, 11}}})) plan += l + "\n";
+  const std::string plan = testing::plan_text(blocked, {{"x", {1, 20, 9, 11}}});
   EXPECT_NE(plan.find("+residual+relu"), std::string::npos) << plan;
   EXPECT_NE(plan.find("to-nchw"), std::string::npos) << plan;
   expect_close(blocked.run(in), open(bytes, false).run(in));
@@ -173,8 +163,7 @@ TEST(Layout, BlocksOfEightMatchTheReference) {
   const TensorMap want = open(bytes, false).run(in);
   fast::set_simd_level_for_testing(2);
   Session blocked = open(bytes, true);
-  std::string plan;
-  for (const auto& l : blocked.describe_plan({{"x", {t.n, t.c0, t.h, t.w}}})) plan += l + "\n";
+  const std::string plan = testing::plan_text(blocked, {{"x", {t.n, t.c0, t.h, t.w}}});
   const TensorMap got = blocked.run(in);
   fast::set_simd_level_for_testing(-1);
   EXPECT_NE(plan.find("concat nchwc"), std::string::npos) << plan;  // 24 channels: 3 blocks

@@ -132,15 +132,14 @@ Session demo_session(int level) {
   SessionOptions o;
   o.optimization_level = level;
   std::string bytes = dev::make_demo_cnn().serialize();
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+  return kiln::testing::session_from_bytes(bytes, o);
 }
 
 TEST(MemoryPlanRun, EveryLevelMatchesTheReference) {
   SessionOptions ref_opt;
   ref_opt.use_jit = false;
   std::string bytes = dev::make_demo_cnn().serialize();
-  Session ref =
-      Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, ref_opt);
+  Session ref = kiln::testing::session_from_bytes(bytes, ref_opt);
   for (int level = 0; level <= 3; ++level) {
     Session s = demo_session(level);
     for (int64_t batch : {1, 3, 2}) {

@@ -33,7 +33,7 @@ std::string pool_model(const PoolCase& c) {
 }
 
 Session open(const std::string& bytes, SessionOptions o) {
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+  return testing::session_from_bytes(bytes, o);
 }
 
 TEST(NativePool, MaxPoolMatchesTheReference) {

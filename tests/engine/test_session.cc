@@ -15,7 +15,7 @@ namespace {
 
 Session demo() {
   std::string bytes = dev::make_demo_cnn().serialize();
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  return session_from_bytes(bytes);
 }
 
 TEST(Session, InputInfoIsSymbolic) {
@@ -109,7 +109,7 @@ TEST(Session, OutputsNeverAliasInputsOrWeights) {
   b.node("Identity", {"x"}, {"same"});
   b.node("Identity", {"w"}, {"weight"});
   std::string bytes = b.serialize();
-  Session s = Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  Session s = session_from_bytes(bytes);
   Tensor x = Tensor::from_vector<float>({2}, {1.f, 2.f});
   TensorMap out = s.run({{"x", x}});
   EXPECT_NE(out.at("same").raw_data(), x.raw_data());

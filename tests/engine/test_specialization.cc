@@ -53,7 +53,7 @@ std::string block_model() {
 }
 
 Session open(const std::string& bytes, SessionOptions o = {}) {
-  return Session::from_bytes({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, o);
+  return testing::session_from_bytes(bytes, o);
 }
 
 Tensor input_for(int64_t batch, int64_t seq, uint64_t seed) {

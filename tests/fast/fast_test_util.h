@@ -101,6 +101,32 @@ inline ConvShape conv_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t 
   return sh;
 }
 
+/// Naive NCHW convolution of x with K x C/group x R x S filters w at output (img, oc, i, j), in
+/// double without bias or activation; *scale gets the sum of |terms| (for the tolerance).
+inline double conv_ref_at(const ConvShape& sh, const std::vector<float>& x,
+                          const std::vector<float>& w, int64_t img, int64_t oc, int64_t i,
+                          int64_t j, double* scale) {
+  const int64_t cg = sh.c / sh.group, g = oc / (sh.k / sh.group);
+  double sum = 0;
+  *scale = 0;
+  for (int64_t ci = 0; ci < cg; ++ci) {
+    for (int64_t r = 0; r < sh.r; ++r) {
+      const int64_t ih = i * sh.stride_h - sh.pad_t + r * sh.dil_h;
+      if (ih < 0 || ih >= sh.h) continue;
+      for (int64_t q = 0; q < sh.s; ++q) {
+        const int64_t iw = j * sh.stride_w - sh.pad_l + q * sh.dil_w;
+        if (iw < 0 || iw >= sh.w) continue;
+        const double term =
+            double(x[size_t(((img * sh.c + g * cg + ci) * sh.h + ih) * sh.w + iw)]) *
+            w[size_t(((oc * cg + ci) * sh.r + r) * sh.s + q)];
+        sum += term;
+        *scale += std::abs(term);
+      }
+    }
+  }
+  return sum;
+}
+
 /// |got - want| within float accumulation error, relative to the sum of |terms|.
 inline bool close(double got, double want, double scale) {
   return std::abs(got - want) <= 3e-5 * scale + 1e-5;

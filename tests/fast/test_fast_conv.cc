@@ -14,6 +14,7 @@ namespace {
 using testing::activation_ref;
 using testing::all_activations;
 using testing::close;
+using testing::conv_ref_at;
 using testing::for_each_level;
 using testing::random_floats;
 
@@ -22,7 +23,7 @@ constexpr auto make = testing::conv_shape;
 std::vector<float> check_conv(const ConvShape& sh, bool bias, bool residual, Activation act,
                               bool with_scratch, std::mt19937& rng,
                               const char* want_algo = nullptr) {
-  const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group, kg = sh.k / sh.group;
+  const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group;
   std::vector<float> x = random_floats(rng, static_cast<size_t>(sh.n * sh.c * sh.h * sh.w));
   std::vector<float> w = random_floats(rng, static_cast<size_t>(sh.k * cg * sh.r * sh.s));
   std::vector<float> b = random_floats(rng, static_cast<size_t>(sh.k));
@@ -42,25 +43,10 @@ std::vector<float> check_conv(const ConvShape& sh, bool bias, bool residual, Act
   int failures = 0;
   for (int64_t img = 0; img < sh.n; ++img) {
     for (int64_t oc = 0; oc < sh.k && failures < 5; ++oc) {
-      const int64_t g = oc / kg;
       for (int64_t i = 0; i < oh; ++i) {
         for (int64_t j = 0; j < ow; ++j) {
-          double sum = 0, scale = 0;
-          for (int64_t ci = 0; ci < cg; ++ci) {
-            for (int64_t r = 0; r < sh.r; ++r) {
-              const int64_t ih = i * sh.stride_h - sh.pad_t + r * sh.dil_h;
-              if (ih < 0 || ih >= sh.h) continue;
-              for (int64_t q = 0; q < sh.s; ++q) {
-                const int64_t iw = j * sh.stride_w - sh.pad_l + q * sh.dil_w;
-                if (iw < 0 || iw >= sh.w) continue;
-                const double term =
-                    static_cast<double>(x[((img * sh.c + g * cg + ci) * sh.h + ih) * sh.w + iw]) *
-                    w[((oc * cg + ci) * sh.r + r) * sh.s + q];
-                sum += term;
-                scale += std::abs(term);
-              }
-            }
-          }
+          double scale = 0;
+          double sum = conv_ref_at(sh, x, w, img, oc, i, j, &scale);
           const size_t at = static_cast<size_t>(((img * sh.k + oc) * oh + i) * ow + j);
           if (bias) sum += b[oc], scale += std::abs(b[oc]);
           if (residual) sum += res[at], scale += std::abs(res[at]);

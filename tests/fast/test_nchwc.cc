@@ -16,6 +16,7 @@ namespace {
 using testing::activation_ref;
 using testing::all_activations;
 using testing::close;
+using testing::conv_ref_at;
 using testing::for_each_level;
 using testing::random_floats;
 
@@ -36,7 +37,7 @@ std::vector<float> from_blocked(const std::vector<float>& x, int64_t n, int64_t 
 
 int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, bool residual,
                Activation act, std::mt19937& rng) {
-  const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group, kg = sh.k / sh.group;
+  const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group;
   const int64_t cb = nchwc_block();
   std::vector<float> x = random_floats(rng, size_t(sh.n * sh.c * sh.h * sh.w));
   std::vector<float> w = random_floats(rng, size_t(sh.k * cg * sh.r * sh.s));
@@ -58,24 +59,10 @@ int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, b
   int failures = 0;
   for (int64_t img = 0; img < sh.n; ++img)
     for (int64_t oc = 0; oc < sh.k && failures < 5; ++oc) {
-      const int64_t g = oc / kg;
       for (int64_t i = 0; i < oh; ++i)
         for (int64_t j = 0; j < ow; ++j) {
-          double sum = 0, scale = 0;
-          for (int64_t ci = 0; ci < cg; ++ci)
-            for (int64_t r = 0; r < sh.r; ++r) {
-              const int64_t ih = i * sh.stride_h - sh.pad_t + r * sh.dil_h;
-              if (ih < 0 || ih >= sh.h) continue;
-              for (int64_t q = 0; q < sh.s; ++q) {
-                const int64_t iw = j * sh.stride_w - sh.pad_l + q * sh.dil_w;
-                if (iw < 0 || iw >= sh.w) continue;
-                const double term =
-                    double(x[((img * sh.c + g * cg + ci) * sh.h + ih) * sh.w + iw]) *
-                    w[((oc * cg + ci) * sh.r + r) * sh.s + q];
-                sum += term;
-                scale += std::abs(term);
-              }
-            }
+          double scale = 0;
+          double sum = conv_ref_at(sh, x, w, img, oc, i, j, &scale);
           const size_t at = size_t(((img * sh.k + oc) * oh + i) * ow + j);
           if (bias) sum += b[size_t(oc)], scale += std::abs(b[size_t(oc)]);
           if (residual) sum += res[at], scale += std::abs(res[at]);
