@@ -1,9 +1,9 @@
 // Running a specialized plan: per-run state from the plan's pool, values bound to their planned
 // memory, steps launched in order.
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 
+#include "engine/env.h"
 #include "engine/plan.h"
 
 namespace kiln::engine {
@@ -37,18 +37,12 @@ bool plain_bytes(DType t) { return t != DType::kString && t != DType::kUndefined
 // Fills the arena with NaN bit patterns (KILN_ARENA_POISON=1): a kernel reading memory it did not
 // write shows up as NaN in tests instead of passing on stale zeros.
 bool poison_arena() {
-  static const bool on = [] {
-    const char* e = std::getenv("KILN_ARENA_POISON");
-    return e && *e && *e != '0';
-  }();
+  static const bool on = env_flag("KILN_ARENA_POISON", false);
   return on;
 }
 
 std::atomic<bool>& profiling_flag() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("KILN_PROFILE");
-    return e && *e && *e != '0';
-  }()};
+  static std::atomic<bool> on{env_flag("KILN_PROFILE", false)};
   return on;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/device_select.h"
+#include "engine/env.h"
 #include "engine/log.h"
 #include "engine/plan.h"
 #include "engine/session_impl.h"
@@ -215,10 +216,7 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     po.cache_dir = s.cache_dir;
     po.log_level = s.options.log_level;
     // KILN_BLOCKED_LAYOUT=0 keeps level 3 in NCHW (for comparing the layouts).
-    static const bool blocked = [] {
-      const char* e = std::getenv("KILN_BLOCKED_LAYOUT");
-      return e == nullptr || std::string(e) != "0";
-    }();
+    static const bool blocked = engine::env_flag("KILN_BLOCKED_LAYOUT", true);
     po.blocked_layout = blocked;
     if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
       po.compile_kernels = false;
