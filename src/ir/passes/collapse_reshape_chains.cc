@@ -48,12 +48,7 @@ bool collapse_reshape_chains(Graph& g, int* rewrites) {
       r.op_type = "Reshape";
       r.inputs = {g.nodes[size_t(pi)].inputs[0], sid};
       r.attrs.clear();
-      if (zero) {
-        Attribute a;
-        a.kind = Attribute::Kind::kInt;
-        a.i = 1;
-        r.attrs["allowzero"] = a;
-      }
+      if (zero) set_int_attr(r, "allowzero", 1);
       set_schema(r, int(g.opset("")));
       dead[size_t(pi)] = 1;
       changed++;
@@ -79,20 +74,14 @@ bool collapse_reshape_chains(Graph& g, int* rewrites) {
       replace_uses(g, n.outputs[0], x);
       dead[ni] = 1;
     } else {
-      Attribute a;
-      a.kind = Attribute::Kind::kInts;
-      a.ints = p;
-      n.attrs["perm"] = a;
+      set_ints_attr(n, "perm", p);
       n.inputs[0] = x;
     }
     dead[size_t(pi)] = 1;
     changed++;
     uses = consumers(g);
   }
-  if (changed == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += changed;
-  return true;
+  return finish_pass(g, dead, changed, rewrites);
 }
 
 }  // namespace kiln::ir::passes

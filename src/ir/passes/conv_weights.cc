@@ -88,20 +88,14 @@ void write_affine(Graph& g, const AffineWeights& a, const std::vector<double>& s
   n.inputs.resize(3, -1);
   n.inputs[1] = wid;
   n.inputs[2] = bid;
-  auto one = [] {
-    Attribute at;
-    at.kind = Attribute::Kind::kFloat;
-    at.f = 1.0f;
-    return at;
-  };
   if (n.op_type == "MatMul") {
     n.op_type = "Gemm";
     n.attrs.clear();
     if (!set_schema(n, int(g.opset(""))))
       throw Error(ErrorCode::kInternal, "fold: Gemm is not registered (a Kiln bug)");
   } else if (n.op_type == "Gemm") {
-    n.attrs["alpha"] = one();
-    n.attrs["beta"] = one();
+    set_float_attr(n, "alpha", 1.0f);
+    set_float_attr(n, "beta", 1.0f);
   }
 }
 

@@ -104,10 +104,7 @@ bool eliminate_common_subexpressions(Graph& g, int* rewrites) {
     dead[ni] = 1;
     merged++;
   }
-  if (merged == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += merged;
-  return true;
+  return finish_pass(g, dead, merged, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -31,10 +31,7 @@ bool eliminate_dead_code(Graph& g, int* rewrites) {
       if (!captured) removed++;
     }
   }
-  if (removed == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += removed;
-  return true;
+  return finish_pass(g, dead, removed, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -55,10 +55,7 @@ bool fold_batchnorm(Graph& g, int* rewrites) {
     folded++;
     uses = consumers(g);
   }
-  if (folded == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += folded;
-  return true;
+  return finish_pass(g, dead, folded, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -82,10 +82,7 @@ bool fold_constants(Graph& g, int* rewrites) {
     dead[ni] = 1;
     folded++;
   }
-  if (folded == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += folded;
-  return true;
+  return finish_pass(g, dead, folded, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -48,10 +48,7 @@ bool fold_scale_into_conv(Graph& g, int* rewrites) {
       break;
     }
   }
-  if (folded == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += folded;
-  return true;
+  return finish_pass(g, dead, folded, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -165,22 +165,14 @@ bool fuse_gelu(Graph& g, int* rewrites) {
     last.op_type = "Gelu";
     last.inputs = {m->x};
     last.attrs.clear();
-    if (n.op_type == "Tanh") {
-      Attribute a;
-      a.kind = Attribute::Kind::kString;
-      a.s = "tanh";
-      last.attrs["approximate"] = a;
-    }
+    if (n.op_type == "Tanh") set_string_attr(last, "approximate", "tanh");
     if (!set_schema(last, std::max<int>(20, int(g.opset("")))))
       throw Error(ErrorCode::kInternal, "Gelu-20 vanished");
     for (int k : m->nodes) dead[size_t(k)] = 1;
     fused++;
     uses = consumers(g);
   }
-  if (fused == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += fused;
-  return true;
+  return finish_pass(g, dead, fused, rewrites);
 }
 
 }  // namespace kiln::ir::passes

@@ -150,14 +150,8 @@ bool fuse_layernorm(Graph& g, int* rewrites) {
     ln.inputs = {x, gid};
     if (bid >= 0) ln.inputs.push_back(bid);
     ln.attrs.clear();
-    Attribute a;
-    a.kind = Attribute::Kind::kInt;
-    a.i = axis;
-    ln.attrs["axis"] = a;
-    Attribute e;
-    e.kind = Attribute::Kind::kFloat;
-    e.f = float(*eps);
-    ln.attrs["epsilon"] = e;
+    set_int_attr(ln, "axis", axis);
+    set_float_attr(ln, "epsilon", float(*eps));
     if (!set_schema(ln, std::max<int>(17, int(g.opset("")))))
       throw Error(ErrorCode::kInternal, "LayerNormalization-17 vanished");
     for (int k : nodes) dead[size_t(k)] = 1;
@@ -165,10 +159,7 @@ bool fuse_layernorm(Graph& g, int* rewrites) {
     fused++;
     uses = consumers(g);
   }
-  if (fused == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += fused;
-  return true;
+  return finish_pass(g, dead, fused, rewrites);
 }
 
 }  // namespace kiln::ir::passes

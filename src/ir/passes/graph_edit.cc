@@ -130,6 +130,41 @@ bool set_schema(Node& n, int opset) {
   return true;
 }
 
+void set_int_attr(Node& n, const std::string& name, int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = v;
+  n.attrs[name] = std::move(a);
+}
+
+void set_float_attr(Node& n, const std::string& name, float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloat;
+  a.f = v;
+  n.attrs[name] = std::move(a);
+}
+
+void set_string_attr(Node& n, const std::string& name, const std::string& v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kString;
+  a.s = v;
+  n.attrs[name] = std::move(a);
+}
+
+void set_ints_attr(Node& n, const std::string& name, const std::vector<int64_t>& v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = v;
+  n.attrs[name] = std::move(a);
+}
+
+bool finish_pass(Graph& g, const std::vector<char>& dead, int count, int* rewrites) {
+  if (count == 0) return false;
+  sweep(g, dead);
+  if (rewrites) *rewrites += count;
+  return true;
+}
+
 void sweep(Graph& g, const std::vector<char>& dead) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());

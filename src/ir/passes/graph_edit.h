@@ -54,6 +54,16 @@ std::string unique_name(const Graph& g, const std::string& hint);
 /// Resolves the registry schema of (domain, op) at `opset` into the node; false when none.
 bool set_schema(Node& n, int opset);
 
+/// Sets attribute `name` of `n`, replacing any value it had.
+void set_int_attr(Node& n, const std::string& name, int64_t v);
+void set_float_attr(Node& n, const std::string& name, float v);
+void set_string_attr(Node& n, const std::string& name, const std::string& v);
+void set_ints_attr(Node& n, const std::string& name, const std::vector<int64_t>& v);
+
+/// The end of a rewriting pass: when it made `count` > 0 rewrites, sweeps the `dead` nodes and
+/// adds `count` to *rewrites (when given). Returns whether the graph changed.
+bool finish_pass(Graph& g, const std::vector<char>& dead, int count, int* rewrites);
+
 /// Removes the nodes flagged in `dead` (same size as g.nodes), then compacts values that no node,
 /// graph input/output or subgraph capture refers to. Producers are recomputed.
 void sweep(Graph& g, const std::vector<char>& dead);

@@ -101,10 +101,7 @@ bool remove_identity(Graph& g, int* rewrites) {
     dead[ni] = 1;
     removed++;
   }
-  if (removed == 0) return false;
-  sweep(g, dead);
-  if (rewrites) *rewrites += removed;
-  return true;
+  return finish_pass(g, dead, removed, rewrites);
 }
 
 }  // namespace kiln::ir::passes
