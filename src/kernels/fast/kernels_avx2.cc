@@ -14,99 +14,62 @@
 
 #define KILN_AVX2 __attribute__((target("avx2,fma")))
 
+// This ISA's vector traits and the bodies written over them (vec_math.h, nchwc_body.h), all
+// compiled for its target.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include "kernels/fast/nchwc_body.h"
+#include "kernels/fast/vec_math.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+struct Avx2Vec {
+  using V = __m256;
+  static constexpr int64_t kWidth = 8;
+  static inline V zero() { return _mm256_setzero_ps(); }
+  static inline V set1(float x) { return _mm256_set1_ps(x); }
+  static inline V load(const float* p) { return _mm256_loadu_ps(p); }
+  static inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static inline V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline V fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+  static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static inline V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static inline V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static inline V and_(V a, V b) { return _mm256_and_ps(a, b); }
+  static inline V or_(V a, V b) { return _mm256_or_ps(a, b); }
+  static inline V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static inline V round(V a) {
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  // p * 2^n through the exponent bits (n integral and within the float range after exp's clamp).
+  static inline V pow2n(V p, V n) {
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
+  static inline V leaky(V v, V alpha) {
+    return _mm256_blendv_ps(v, _mm256_mul_ps(v, alpha),
+                            _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+  }
+};
+
+void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx2Vec, 2, 12>(a); }
+void nchwc_depthwise_row(const NchwcDepthwiseRow& a) { nchwc_body::depthwise_row<Avx2Vec, 8>(a); }
+
+}  // namespace
+}  // namespace kiln::kernels::fast
+#pragma GCC pop_options
+
 namespace kiln::kernels::fast {
 namespace {
 
 constexpr int kMr = 6;
 constexpr int kNr = 16;
-
-KILN_AVX2 inline __m256 exp256(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-KILN_AVX2 inline __m256 sigmoid256(__m256 x) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-KILN_AVX2 inline __m256 tanh256(__m256 x) {
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 e = exp256(_mm256_add_ps(x, x));
-  return _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(one, e)));
-}
-
-KILN_AVX2 inline __m256 erf256(__m256 x) {
-  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-  const __m256 sign = _mm256_and_ps(x, sign_bit);
-  const __m256 ax = _mm256_andnot_ps(sign_bit, x);
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, one));
-  __m256 p = _mm256_set1_ps(1.061405429f);
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-  p = _mm256_mul_ps(p, t);
-  const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(ax, ax)));
-  return _mm256_or_ps(_mm256_fnmadd_ps(p, e, one), sign);
-}
-
-KILN_AVX2 inline __m256 activate256(__m256 v, const Activation& a) {
-  using K = Activation::Kind;
-  const __m256 zero = _mm256_setzero_ps();
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 half = _mm256_set1_ps(0.5f);
-  switch (a.kind) {
-    case K::kNone:
-      return v;
-    case K::kRelu:
-      return _mm256_max_ps(v, zero);
-    case K::kLeakyRelu:
-      return _mm256_blendv_ps(v, _mm256_mul_ps(v, _mm256_set1_ps(a.alpha)),
-                              _mm256_cmp_ps(v, zero, _CMP_LT_OQ));
-    case K::kClip:
-      return _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(a.alpha)), _mm256_set1_ps(a.beta));
-    case K::kSigmoid:
-      return sigmoid256(v);
-    case K::kTanh:
-      return tanh256(v);
-    case K::kHardSigmoid:
-      return _mm256_min_ps(
-          _mm256_max_ps(_mm256_fmadd_ps(v, _mm256_set1_ps(a.alpha), _mm256_set1_ps(a.beta)), zero),
-          one);
-    case K::kHardSwish:
-      return _mm256_mul_ps(
-          v, _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(v, _mm256_set1_ps(1.0f / 6), half), zero),
-                           one));
-    case K::kSilu:
-      return _mm256_mul_ps(v, sigmoid256(v));
-    case K::kGeluErf:
-      return _mm256_mul_ps(_mm256_mul_ps(half, v),
-                           _mm256_add_ps(one, erf256(_mm256_mul_ps(v, _mm256_set1_ps(kSqrtHalf)))));
-    case K::kGeluTanh: {
-      const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
-      const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(kSqrt2OverPi),
-                                         _mm256_fmadd_ps(v3, _mm256_set1_ps(0.044715f), v));
-      return _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, tanh256(inner)));
-    }
-  }
-  return v;
-}
 
 /// All-ones lanes for lane index < n (n clamped to [0, 8]).
 KILN_AVX2 inline __m256i lane_mask(int64_t n) {
@@ -185,8 +148,8 @@ KILN_AVX2 void tile_rows(int64_t kc, const float* pa, const float* pb, float* c,
         v1 = _mm256_add_ps(v1, load_part(rr + 8, full, m1));
       }
       if (ep->act->kind != Activation::Kind::kNone) {
-        v0 = activate256(v0, *ep->act);
-        v1 = activate256(v1, *ep->act);
+        v0 = vec_math::activate<Avx2Vec>(v0, *ep->act);
+        v1 = vec_math::activate<Avx2Vec>(v1, *ep->act);
       }
     }
     if (full) {
@@ -224,52 +187,19 @@ KILN_AVX2 void epilogue_row(float* y, int64_t len, float bias, const float* resi
   for (; i + 8 <= len; i += 8) {
     __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), b);
     if (residual != nullptr) v = _mm256_add_ps(v, _mm256_loadu_ps(residual + i));
-    _mm256_storeu_ps(y + i, activate256(v, act));
+    _mm256_storeu_ps(y + i, vec_math::activate<Avx2Vec>(v, act));
   }
   if (i < len) {
     const __m256i m = lane_mask(len - i);
     __m256 v = _mm256_add_ps(_mm256_maskload_ps(y + i, m), b);
     if (residual != nullptr) v = _mm256_add_ps(v, _mm256_maskload_ps(residual + i, m));
-    _mm256_maskstore_ps(y + i, m, activate256(v, act));
+    _mm256_maskstore_ps(y + i, m, vec_math::activate<Avx2Vec>(v, act));
   }
 }
 
 KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p); }
 
 }  // namespace
-
-// ---- Blocked (NCHWc) convolution tiles: nchwc_body.h over this ISA's vectors ----
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-}  // namespace kiln::kernels::fast
-
-#include "kernels/fast/nchwc_body.h"
-
-namespace kiln::kernels::fast {
-namespace {
-
-struct Avx2Vec {
-  using V = __m256;
-  static constexpr int64_t kWidth = 8;
-  static inline V zero() { return _mm256_setzero_ps(); }
-  static inline V load(const float* p) { return _mm256_loadu_ps(p); }
-  static inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static inline V bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static inline V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-  static inline V max(V a, V b) { return _mm256_max_ps(a, b); }
-  static inline V min(V a, V b) { return _mm256_min_ps(a, b); }
-};
-
-void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx2Vec, 2, 12>(a); }
-void nchwc_depthwise_row(const NchwcDepthwiseRow& a) { nchwc_body::depthwise_row<Avx2Vec, 8>(a); }
-
-}  // namespace
-}  // namespace kiln::kernels::fast
-#pragma GCC pop_options
-
-namespace kiln::kernels::fast {
 
 const IsaKernels kAvx2Kernels = {
     2,       kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr,

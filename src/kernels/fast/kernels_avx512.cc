@@ -22,96 +22,58 @@
 
 #define KILN_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
 
+// This ISA's vector traits and the bodies written over them (vec_math.h, nchwc_body.h), all
+// compiled for its target.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
+#include "kernels/fast/nchwc_body.h"
+#include "kernels/fast/vec_math.h"
+
+namespace kiln::kernels::fast {
+namespace {
+
+struct Avx512Vec {
+  using V = __m512;
+  static constexpr int64_t kWidth = 16;
+  static inline V zero() { return _mm512_setzero_ps(); }
+  static inline V set1(float x) { return _mm512_set1_ps(x); }
+  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
+  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static inline V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline V fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static inline V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static inline V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static inline V min(V a, V b) { return _mm512_min_ps(a, b); }
+  static inline V and_(V a, V b) { return _mm512_and_ps(a, b); }
+  static inline V or_(V a, V b) { return _mm512_or_ps(a, b); }
+  static inline V abs(V a) { return _mm512_abs_ps(a); }
+  static inline V round(V a) {
+    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  static inline V pow2n(V p, V n) { return _mm512_scalef_ps(p, n); }
+  static inline V leaky(V v, V alpha) {
+    return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, alpha);
+  }
+};
+
+void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx512Vec, 4, 28>(a); }
+void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
+  nchwc_body::depthwise_row<Avx512Vec, 14>(a);
+}
+
+}  // namespace
+}  // namespace kiln::kernels::fast
+#pragma GCC pop_options
+
 namespace kiln::kernels::fast {
 namespace {
 
 constexpr int kMr = 12;
 constexpr int kNr = 32;
-
-KILN_AVX512 inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-
-KILN_AVX512 inline __m512 sigmoid512(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-KILN_AVX512 inline __m512 tanh512(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 e = exp512(_mm512_add_ps(x, x));
-  return _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, e)));
-}
-
-KILN_AVX512 inline __m512 erf512(__m512 x) {
-  const __m512 sign = _mm512_and_ps(x, _mm512_set1_ps(-0.0f));
-  const __m512 ax = _mm512_abs_ps(x);
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, one));
-  __m512 p = _mm512_set1_ps(1.061405429f);
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
-  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
-  p = _mm512_mul_ps(p, t);
-  const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
-  return _mm512_or_ps(_mm512_fnmadd_ps(p, e, one), sign);
-}
-
-KILN_AVX512 inline __m512 activate512(__m512 v, const Activation& a) {
-  using K = Activation::Kind;
-  const __m512 zero = _mm512_setzero_ps();
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 half = _mm512_set1_ps(0.5f);
-  switch (a.kind) {
-    case K::kNone:
-      return v;
-    case K::kRelu:
-      return _mm512_max_ps(v, zero);
-    case K::kLeakyRelu:
-      return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v,
-                                _mm512_set1_ps(a.alpha));
-    case K::kClip:
-      return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(a.alpha)), _mm512_set1_ps(a.beta));
-    case K::kSigmoid:
-      return sigmoid512(v);
-    case K::kTanh:
-      return tanh512(v);
-    case K::kHardSigmoid:
-      return _mm512_min_ps(
-          _mm512_max_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(a.alpha), _mm512_set1_ps(a.beta)), zero),
-          one);
-    case K::kHardSwish:
-      return _mm512_mul_ps(
-          v, _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6), half), zero),
-                           one));
-    case K::kSilu:
-      return _mm512_mul_ps(v, sigmoid512(v));
-    case K::kGeluErf:
-      return _mm512_mul_ps(_mm512_mul_ps(half, v),
-                           _mm512_add_ps(one, erf512(_mm512_mul_ps(v, _mm512_set1_ps(kSqrtHalf)))));
-    case K::kGeluTanh: {
-      const __m512 v3 = _mm512_mul_ps(_mm512_mul_ps(v, v), v);
-      const __m512 inner = _mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi),
-                                         _mm512_fmadd_ps(v3, _mm512_set1_ps(0.044715f), v));
-      return _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, tanh512(inner)));
-    }
-  }
-  return v;
-}
 
 KILN_AVX512 inline __mmask16 lane_mask(int64_t n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF)
@@ -185,8 +147,8 @@ KILN_AVX512 void tile_rows(int64_t kc, const float* pa, const float* pb, float* 
         v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, rr + 16));
       }
       if (ep->act->kind != Activation::Kind::kNone) {
-        v0 = activate512(v0, *ep->act);
-        v1 = activate512(v1, *ep->act);
+        v0 = vec_math::activate<Avx512Vec>(v0, *ep->act);
+        v1 = vec_math::activate<Avx512Vec>(v1, *ep->act);
       }
     }
     _mm512_mask_storeu_ps(cr, m0, v0);
@@ -231,7 +193,7 @@ KILN_AVX512 void epilogue_row(float* y, int64_t len, float bias, const float* re
     const __mmask16 m = lane_mask(len - i);
     __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), b);
     if (residual != nullptr) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, residual + i));
-    _mm512_mask_storeu_ps(y + i, m, activate512(v, act));
+    _mm512_mask_storeu_ps(y + i, m, vec_math::activate<Avx512Vec>(v, act));
   }
 }
 
@@ -289,7 +251,7 @@ KILN_AVX512 void depthwise_3x3_direct(const DepthwiseDirect& p) {
       __m512 out = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], bias));
       if (residual != nullptr)
         out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(out_m, residual + oh * ow_n + ow0));
-      if (act) out = activate512(out, activation);
+      if (act) out = vec_math::activate<Avx512Vec>(out, activation);
       _mm512_mask_storeu_ps(y + oh * ow_n + ow0, out_m, out);
     }
   }
@@ -413,41 +375,6 @@ KILN_AVX512 void im2col_panel(const float* x, const ConvShape& sh, int64_t k0, i
 }
 
 }  // namespace
-
-// ---- Blocked (NCHWc) convolution tiles: nchwc_body.h over this ISA's vectors ----
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
-}  // namespace kiln::kernels::fast
-
-#include "kernels/fast/nchwc_body.h"
-
-namespace kiln::kernels::fast {
-namespace {
-
-struct Avx512Vec {
-  using V = __m512;
-  static constexpr int64_t kWidth = 16;
-  static inline V zero() { return _mm512_setzero_ps(); }
-  static inline V load(const float* p) { return _mm512_loadu_ps(p); }
-  static inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static inline V bcast(const float* p) { return _mm512_set1_ps(*p); }
-  static inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static inline V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static inline V max(V a, V b) { return _mm512_max_ps(a, b); }
-  static inline V min(V a, V b) { return _mm512_min_ps(a, b); }
-};
-
-void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx512Vec, 4, 28>(a); }
-void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
-  nchwc_body::depthwise_row<Avx512Vec, 14>(a);
-}
-
-}  // namespace
-}  // namespace kiln::kernels::fast
-#pragma GCC pop_options
-
-namespace kiln::kernels::fast {
 
 const IsaKernels kAvx512Kernels = {3,
                                    kMr,
