@@ -483,13 +483,4 @@ bool read_cache_file(const std::string& path, std::string* bytes) {
   return read_whole_file(path, bytes) == ReadResult::kRead;
 }
 
-uint64_t fnv1a64(const std::string& bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 }  // namespace kiln::jit

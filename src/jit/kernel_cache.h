@@ -84,10 +84,6 @@ std::string resolve_cache_dir(const std::string& option);
 std::string encode_cache_file(const std::string& key, const std::string& symbol,
                               const std::string& object);
 
-/// 64-bit FNV-1a of `bytes`: the checksum of cache files (detects truncation and corruption,
-/// not tampering).
-uint64_t fnv1a64(const std::string& bytes);
-
 /// Writes <dir>/<stem><ext> atomically as the kernel cache does (unique temporary, fsync, rename),
 /// creating dir; false (with a warning once per dir) when the disk cache cannot be written. Used
 /// by other code caches in the same directory (the CUDA backend's PTX).

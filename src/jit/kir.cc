@@ -1,6 +1,6 @@
-// The kernel IR: type helpers, validating factories with integer constant
-// folding, the whole-kernel validator, the exact printer and the structural
-// hash (see kir.h for the semantics).
+// The kernel IR: type helpers and validating factories with integer constant
+// folding (see kir.h for the semantics; the whole-kernel validator is in
+// kir_validate.cc, the printer and the structural hash in kir_print.cc).
 //
 // Folding is done here, at construction, so that index arithmetic built by the
 // lowerings from immediate dims collapses to immediates (and prints, hashes and
@@ -11,35 +11,44 @@
 #include "jit/kir.h"
 
 #include <cmath>
-#include <cstdio>
-#include <map>
 #include <set>
 
+#include "jit/kir_internal.h"
 #include "jit/kir_interp.h"
 #include "kiln/error.h"
 
 namespace kiln::jit {
 
-namespace {
+namespace detail {
 
-[[noreturn]] void fail(const std::string& msg) { throw Error(ErrorCode::kInternal, "kir: " + msg); }
+void fail(const std::string& msg) { throw Error(ErrorCode::kInternal, "kir: " + msg); }
 
-/// A short rendering of `e` for error messages.
 std::string brief(const Expr& e) {
   std::string s = print(e);
   if (s.size() > 120) s = s.substr(0, 117) + "...";
   return s;
 }
 
-void check_not_null(const Expr& e, const char* what) {
-  if (!e) fail(std::string(what) + ": null expression");
-}
+bool is_valid_type(ScalarType t) { return uint8_t(t) <= uint8_t(ScalarType::kF64); }
 
 void check_i64(const Expr& e, const std::string& what) {
   if (!e) fail(what + " is a null expression");
   if (e->type != ScalarType::kI64) {
     fail(what + " must be i64, got " + type_name(e->type) + " (" + brief(e) + ")");
   }
+}
+
+}  // namespace detail
+
+using detail::brief;
+using detail::check_i64;
+using detail::fail;
+using detail::is_valid_type;
+
+namespace {
+
+void check_not_null(const Expr& e, const char* what) {
+  if (!e) fail(std::string(what) + ": null expression");
 }
 
 /// Variable names are identifiers that cannot be mistaken for printed params
@@ -69,8 +78,6 @@ std::shared_ptr<ExprNode> node(ExprKind kind, ScalarType type) {
   n->type = type;
   return n;
 }
-
-bool is_valid_type(ScalarType t) { return uint8_t(t) <= uint8_t(ScalarType::kF64); }
 
 void check_type(ScalarType t, const char* what) {
   if (!is_valid_type(t))
@@ -600,451 +607,6 @@ std::vector<Expr> contiguous_strides(const std::vector<Expr>& dims) {
     s = s * dims[i];
   }
   return strides;
-}
-
-// ---- Validation ----
-
-namespace {
-
-class Validator {
- public:
-  explicit Validator(const Kernel& k) : k_(k) {}
-
-  void run() {
-    if (k_.num_params < 0) fail("negative num_params " + std::to_string(k_.num_params));
-    for (size_t b = 0; b < k_.buffers.size(); ++b) check_buffer(int(b));
-    if (!k_.body) fail("kernel without a body");
-    stmt(k_.body, /*top_level=*/true);
-  }
-
- private:
-  void check_buffer(int b) {
-    const BufferDecl& d = k_.buffers[size_t(b)];
-    std::string where = "buffer b" + std::to_string(b);
-    if (!is_valid_type(d.type)) fail(where + ": invalid type");
-    if (d.dims.size() != d.strides.size()) {
-      fail(where + ": " + std::to_string(d.dims.size()) + " dims but " +
-           std::to_string(d.strides.size()) + " strides");
-    }
-    if (d.align < 1 || (d.align & (d.align - 1)) != 0) {
-      fail(where + ": align " + std::to_string(d.align) + " is not a power of two");
-    }
-    for (size_t i = 0; i < d.dims.size(); ++i) {
-      shape_expr(d.dims[i], where + " dim " + std::to_string(i));
-      shape_expr(d.strides[i], where + " stride " + std::to_string(i));
-    }
-  }
-
-  /// Dims and strides: i64 expressions over immediates and params only.
-  void shape_expr(const Expr& e, const std::string& what) {
-    check_i64(e, what);
-    shape_operand(e, what);
-  }
-  void shape_operand(const Expr& e, const std::string& what) {
-    if (!e) fail(what + " contains a null expression");
-    switch (e->kind) {
-      case ExprKind::kVar:
-      case ExprKind::kLoad:
-      case ExprKind::kReduce:
-        fail(what + " may use only immediates and params, not " + brief(e));
-      case ExprKind::kParam:
-        check_param(e);
-        break;
-      default:
-        break;
-    }
-    for (const Expr& a : e->args) shape_operand(a, what);
-  }
-
-  void check_param(const Expr& e) {
-    if (e->ival >= k_.num_params) {
-      fail("param p" + std::to_string(e->ival) + " used but the kernel has " +
-           std::to_string(k_.num_params) + " params");
-    }
-  }
-
-  const BufferDecl& buffer(int b, const char* what) {
-    if (b < 0 || size_t(b) >= k_.buffers.size()) {
-      fail(std::string(what) + " b" + std::to_string(b) + ": the kernel has " +
-           std::to_string(k_.buffers.size()) + " buffers");
-    }
-    return k_.buffers[size_t(b)];
-  }
-
-  void bind(const std::string& name, ScalarType t) {
-    if (!scope_.emplace(name, Bound{t}).second) {
-      fail("variable '" + name + "' is bound again inside its own scope");
-    }
-  }
-  void unbind(const std::string& name) { scope_.erase(name); }
-
-  void expr(const Expr& e) {
-    if (!e) fail("null expression");
-    switch (e->kind) {
-      case ExprKind::kIntImm:
-      case ExprKind::kFloatImm:
-        return;
-      case ExprKind::kVar: {
-        auto it = scope_.find(e->name);
-        if (it == scope_.end()) fail("variable '" + e->name + "' used out of scope");
-        if (it->second.type != e->type) {
-          fail("variable '" + e->name + "' is " + type_name(it->second.type) + " but used as " +
-               type_name(e->type));
-        }
-        return;
-      }
-      case ExprKind::kParam:
-        check_param(e);
-        return;
-      case ExprKind::kLoad: {
-        const BufferDecl& d = buffer(int(e->ival), "load from");
-        if (d.type != e->type) {
-          fail("load of b" + std::to_string(e->ival) + " as " + type_name(e->type) +
-               " but the buffer is " + type_name(d.type));
-        }
-        check_rank(d, e->args.size(), int(e->ival), "load from");
-        for (const Expr& a : e->args) {
-          check_i64(a, "index of b" + std::to_string(e->ival));
-          expr(a);
-        }
-        return;
-      }
-      case ExprKind::kReduce: {
-        expr(e->args[0]);
-        for (const Expr& x : e->reduce_extents) expr(x);
-        for (const std::string& v : e->reduce_vars) bind(v, ScalarType::kI64);
-        expr(e->args[1]);
-        for (const std::string& v : e->reduce_vars) unbind(v);
-        return;
-      }
-      default:
-        for (const Expr& a : e->args) expr(a);
-        return;
-    }
-  }
-
-  void check_rank(const BufferDecl& d, size_t n, int b, const char* what) {
-    if (n != d.dims.size()) {
-      fail(std::string(what) + " b" + std::to_string(b) + " with " + std::to_string(n) +
-           " indices, but its rank is " + std::to_string(d.dims.size()));
-    }
-  }
-
-  /// top_level: not inside a For or Let (only Blocks and Ifs), where parallel
-  /// loops may go.
-  void stmt(const Stmt& s, bool top_level) {
-    if (!s) fail("null statement");
-    switch (s->kind) {
-      case StmtKind::kFor:
-        if (s->loop == LoopKind::kParallel && !top_level) {
-          fail("parallel loop '" + s->var + "' is nested inside a loop or let");
-        }
-        check_i64(s->extent, "extent of loop '" + s->var + "'");
-        expr(s->extent);
-        bind(s->var, ScalarType::kI64);
-        stmt(s->body.at(0), false);
-        unbind(s->var);
-        return;
-      case StmtKind::kStore: {
-        const BufferDecl& d = buffer(s->buffer, "store to");
-        if (!d.output) fail("store to b" + std::to_string(s->buffer) + ", which is not an output");
-        check_rank(d, s->indices.size(), s->buffer, "store to");
-        for (const Expr& a : s->indices) {
-          check_i64(a, "index of b" + std::to_string(s->buffer));
-          expr(a);
-        }
-        expr(s->value);
-        if (s->value->type != d.type) {
-          fail("store of a " + std::string(type_name(s->value->type)) + " value to b" +
-               std::to_string(s->buffer) + " of type " + type_name(d.type));
-        }
-        return;
-      }
-      case StmtKind::kLet:
-        expr(s->value);
-        bind(s->var, s->value->type);
-        stmt(s->body.at(0), false);
-        unbind(s->var);
-        return;
-      case StmtKind::kBlock:
-        for (const Stmt& b : s->body) stmt(b, top_level);
-        return;
-      case StmtKind::kIf:
-        if (!s->value || s->value->type != ScalarType::kBool) fail("if condition is not bool");
-        expr(s->value);
-        for (const Stmt& b : s->body) stmt(b, top_level);
-        return;
-    }
-    fail("invalid statement kind");
-  }
-
-  // A local wrapper type, so the map's instantiation stays internal to this file (a map of the
-  // enum itself would be exported from libkiln.so as a std:: template instance).
-  struct Bound {
-    ScalarType type;
-  };
-  const Kernel& k_;
-  std::map<std::string, Bound> scope_;
-};
-
-}  // namespace
-
-void validate(const Kernel& k) { Validator(k).run(); }
-
-// ---- Printing ----
-
-namespace {
-
-std::string format_float(double v, ScalarType t) {
-  std::string s;
-  if (std::isnan(v)) {
-    s = "nan";
-  } else if (std::isinf(v)) {
-    s = v < 0 ? "-inf" : "inf";
-  } else {
-    char buf[64];
-    // 9 significant digits round-trip any float, 17 any double.
-    if (t == ScalarType::kF32) {
-      std::snprintf(buf, sizeof buf, "%.9g", double(float(v)));
-    } else {
-      std::snprintf(buf, sizeof buf, "%.17g", v);
-    }
-    s = buf;
-  }
-  return s + type_name(t);
-}
-
-std::string format_int(int64_t v, ScalarType t) {
-  if (t == ScalarType::kBool) return v ? "true" : "false";
-  std::string s = t == ScalarType::kU64 ? std::to_string(uint64_t(v)) : std::to_string(v);
-  if (t != ScalarType::kI64) s += type_name(t);  // i64, the index type, is unmarked
-  return s;
-}
-
-void print_list(std::string& out, const std::vector<Expr>& es) {
-  for (size_t i = 0; i < es.size(); ++i) {
-    if (i) out += ", ";
-    out += print(es[i]);
-  }
-}
-
-void print_expr(std::string& out, const Expr& e) {
-  if (!e) {
-    out += "<null>";
-    return;
-  }
-  switch (e->kind) {
-    case ExprKind::kIntImm:
-      out += format_int(e->ival, e->type);
-      return;
-    case ExprKind::kFloatImm:
-      out += format_float(e->fval, e->type);
-      return;
-    case ExprKind::kVar:
-      out += e->name;
-      return;
-    case ExprKind::kParam:
-      out += "p" + std::to_string(e->ival);
-      return;
-    case ExprKind::kUnary:
-      out += unary_name(UnaryOp(e->op));
-      out += "(";
-      print_expr(out, e->args.at(0));
-      out += ")";
-      return;
-    case ExprKind::kBinary: {
-      BinaryOp op = BinaryOp(e->op);
-      if (op == BinaryOp::kMin || op == BinaryOp::kMax || op == BinaryOp::kPow) {
-        out += binary_name(op);
-        out += "(";
-        print_expr(out, e->args.at(0));
-        out += ", ";
-        print_expr(out, e->args.at(1));
-        out += ")";
-      } else {
-        out += "(";
-        print_expr(out, e->args.at(0));
-        out += " ";
-        out += binary_name(op);
-        out += " ";
-        print_expr(out, e->args.at(1));
-        out += ")";
-      }
-      return;
-    }
-    case ExprKind::kCast:
-      out += type_name(e->type);
-      out += "(";
-      print_expr(out, e->args.at(0));
-      out += ")";
-      return;
-    case ExprKind::kSelect:
-      out += "select(";
-      print_list(out, e->args);
-      out += ")";
-      return;
-    case ExprKind::kLoad:
-      out += "b" + std::to_string(e->ival) + "[";
-      print_list(out, e->args);
-      out += "]";
-      return;
-    case ExprKind::kReduce:
-      out += reduce_name(ReduceOp(e->op));
-      out += "(";
-      for (size_t i = 0; i < e->reduce_vars.size(); ++i) {
-        if (i) out += ", ";
-        out += e->reduce_vars[i] + " in 0..";
-        print_expr(out, e->reduce_extents.at(i));
-      }
-      out += "; init ";
-      print_expr(out, e->args.at(0));
-      out += "; ";
-      print_expr(out, e->args.at(1));
-      out += ")";
-      return;
-  }
-  out += "<invalid expr>";
-}
-
-void print_stmt(std::string& out, const Stmt& s, int indent) {
-  std::string pad(size_t(2 * indent), ' ');
-  if (!s) {
-    out += pad + "<null>\n";
-    return;
-  }
-  switch (s->kind) {
-    case StmtKind::kFor: {
-      out += pad;
-      std::string factor = s->factor ? std::to_string(s->factor) : "auto";
-      switch (s->loop) {
-        case LoopKind::kSerial:
-          if (s->factor) out += "serial(" + factor + ") ";
-          break;
-        case LoopKind::kParallel:
-          out += "parallel(grain " + factor + ") ";
-          break;
-        case LoopKind::kVectorized:
-          out += "vectorized(" + factor + ") ";
-          break;
-        case LoopKind::kUnrolled:
-          out += "unrolled(" + factor + ") ";
-          break;
-      }
-      out += "for " + s->var + " in 0..";
-      print_expr(out, s->extent);
-      out += " {\n";
-      for (const Stmt& b : s->body) print_stmt(out, b, indent + 1);
-      out += pad + "}\n";
-      return;
-    }
-    case StmtKind::kStore:
-      out += pad + "b" + std::to_string(s->buffer) + "[";
-      print_list(out, s->indices);
-      out += "] = ";
-      print_expr(out, s->value);
-      out += "\n";
-      return;
-    case StmtKind::kLet:
-      out += pad + "let " + s->var + ": " + (s->value ? type_name(s->value->type) : "?") + " = ";
-      print_expr(out, s->value);
-      out += " {\n";
-      for (const Stmt& b : s->body) print_stmt(out, b, indent + 1);
-      out += pad + "}\n";
-      return;
-    case StmtKind::kBlock:
-      for (const Stmt& b : s->body) print_stmt(out, b, indent);
-      return;
-    case StmtKind::kIf:
-      out += pad + "if ";
-      print_expr(out, s->value);
-      out += " {\n";
-      if (!s->body.empty()) print_stmt(out, s->body[0], indent + 1);
-      if (s->body.size() > 1) {
-        out += pad + "} else {\n";
-        print_stmt(out, s->body[1], indent + 1);
-      }
-      out += pad + "}\n";
-      return;
-  }
-  out += pad + "<invalid stmt>\n";
-}
-
-/// Everything but the label line: what the structural hash covers.
-std::string print_unlabeled(const Kernel& k) {
-  std::string out = "kernel(";
-  for (size_t b = 0; b < k.buffers.size(); ++b) {
-    const BufferDecl& d = k.buffers[b];
-    if (b) out += ", ";
-    out += "b" + std::to_string(b) + (d.output ? " out: " : ": ") + type_name(d.type) + "[";
-    print_list(out, d.dims);
-    out += "] strides [";
-    print_list(out, d.strides);
-    out += "] align " + std::to_string(d.align);
-  }
-  out += "; params " + std::to_string(k.num_params) + ") {\n";
-  print_stmt(out, k.body, 1);
-  out += "}\n";
-  return out;
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
-/// A second, independent 64-bit hash: multiply-rotate over 8-byte words, then a
-/// murmur3 finalizer.
-uint64_t mix_hash(const std::string& s) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ s.size();
-  for (size_t i = 0; i < s.size(); i += 8) {
-    uint64_t w = 0;
-    for (size_t j = 0; j < 8 && i + j < s.size(); ++j) w |= uint64_t(uint8_t(s[i + j])) << (8 * j);
-    w *= 0x87c37b91114253d5ull;
-    w = (w << 31) | (w >> 33);
-    w *= 0x4cf5ad432745937full;
-    h ^= w;
-    h = ((h << 27) | (h >> 37)) * 5 + 0x52dce729;
-  }
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  h ^= h >> 33;
-  return h;
-}
-
-}  // namespace
-
-std::string print(const Expr& e) {
-  std::string out;
-  print_expr(out, e);
-  return out;
-}
-
-std::string print(const Stmt& s, int indent) {
-  std::string out;
-  print_stmt(out, s, indent);
-  return out;
-}
-
-std::string print(const Kernel& k) {
-  std::string label = k.label;
-  for (char& c : label) {
-    if (c == '\n' || c == '\r') c = ' ';  // the label stays one comment line
-  }
-  return "// " + label + "\n" + print_unlabeled(k);
-}
-
-std::string structural_hash(const Kernel& k) {
-  std::string text = print_unlabeled(k);
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", (unsigned long long)fnv1a(text),
-                (unsigned long long)mix_hash(text));
-  return buf;
 }
 
 }  // namespace kiln::jit

@@ -233,4 +233,8 @@ std::string print(const Stmt& s, int indent = 0);
 /// Structural hash of the kernel without its label: 32 lowercase hex digits (128 bits).
 std::string structural_hash(const Kernel& k);
 
+/// 64-bit FNV-1a of `bytes`: half of structural_hash, and the checksum of the kernel caches'
+/// files (detects truncation and corruption, not tampering).
+uint64_t fnv1a64(const std::string& bytes);
+
 }  // namespace kiln::jit
