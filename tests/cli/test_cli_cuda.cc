@@ -1,33 +1,15 @@
 // `kiln devices`, `kiln ptx` and `--device`: what the CLI says about CUDA on any machine.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <filesystem>
 #include <sstream>
 
+#include "cli_run.h"
 #include "kiln/kiln.h"
 #include "test_paths.h"
 
 namespace kiln::testing {
 namespace {
-
-struct CliResult {
-  int exit_code = -1;
-  std::string out;
-};
-
-CliResult run_cli(const std::string& args) {
-  CliResult r;
-  FILE* p = popen((cli_path() + " " + args + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int status = pclose(p);
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  return r;
-}
 
 std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> out;
