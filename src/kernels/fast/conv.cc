@@ -44,11 +44,7 @@ std::shared_ptr<const ConvWeights> ConvWeights::pack(const ConvShape& shape, con
   check_shape(shape);
   const IsaKernels& kr = isa();
   auto p = std::make_shared<ConvWeights>();
-  p->k_ = shape.k;
-  p->c_ = shape.c;
-  p->r_ = shape.r;
-  p->s_ = shape.s;
-  p->group_ = shape.group;
+  p->dims_ = FilterDims::of(shape);
   p->level_ = kr.level;
   if (is_depthwise(shape)) {
     const size_t count = static_cast<size_t>(shape.k * shape.r * shape.s);
@@ -71,9 +67,7 @@ std::shared_ptr<const ConvWeights> ConvWeights::pack(const ConvShape& shape, con
   return p;
 }
 
-bool ConvWeights::fits(const ConvShape& shape) const {
-  return k_ == shape.k && c_ == shape.c && r_ == shape.r && s_ == shape.s && group_ == shape.group;
-}
+bool ConvWeights::fits(const ConvShape& shape) const { return dims_ == FilterDims::of(shape); }
 
 Conv2d::Conv2d(const ConvShape& shape, const float* weights, const float* bias, Activation act)
     : Conv2d(shape, ConvWeights::pack(shape, weights), bias, act) {}

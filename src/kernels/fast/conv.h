@@ -26,6 +26,14 @@ struct ConvShape {
   int64_t out_w() const { return (w + pad_l + pad_r - dil_w * (s - 1) - 1) / stride_w + 1; }
 };
 
+/// What a packed filter layout depends on: the filter dims and the group count (never N, H, W,
+/// strides, pads or dilations), so one packing serves every image size of a layer.
+struct FilterDims {
+  int64_t k = 0, c = 0, r = 0, s = 0, group = 1;
+  static FilterDims of(const ConvShape& sh) { return {sh.k, sh.c, sh.r, sh.s, sh.group}; }
+  bool operator==(const FilterDims&) const = default;
+};
+
 /// A convolution's filters in the layout its kernels read: packed GEMM A panels per group, or the
 /// raw depthwise weights. The layout depends on K, C, R, S, the group count and the dispatch
 /// level only, never on N/H/W, strides, pads or dilations: one ConvWeights serves every image
@@ -40,7 +48,7 @@ class ConvWeights {
   const float* data() const { return data_.data(); }
 
  private:
-  int64_t k_ = 0, c_ = 0, r_ = 0, s_ = 0, group_ = 1;
+  FilterDims dims_;
   int level_ = 0;
   AlignedBuffer data_;
 };

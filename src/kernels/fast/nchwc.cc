@@ -50,11 +50,7 @@ std::shared_ptr<const NchwcWeights> NchwcWeights::pack(const ConvShape& s, const
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: unsupported shape or group");
   const IsaKernels& kr = isa();
   auto p = std::make_shared<NchwcWeights>();
-  p->k_ = s.k;
-  p->c_ = s.c;
-  p->r_ = s.r;
-  p->s_ = s.s;
-  p->group_ = s.group;
+  p->dims_ = FilterDims::of(s);
   p->level_ = kr.level;
   const int64_t cb = p->cb_ = kr.nchwc_block;
   const int64_t rs = s.r * s.s;
@@ -79,8 +75,7 @@ std::shared_ptr<const NchwcWeights> NchwcWeights::pack(const ConvShape& s, const
 }
 
 bool NchwcWeights::fits(const ConvShape& s) const {
-  return s.k == k_ && s.c == c_ && s.r == r_ && s.s == s_ && s.group == group_ &&
-         isa().level == level_;
+  return dims_ == FilterDims::of(s) && isa().level == level_;
 }
 
 ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed,

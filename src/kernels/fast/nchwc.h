@@ -40,7 +40,8 @@ class NchwcWeights {
   const float* data() const { return data_.data(); }
 
  private:
-  int64_t k_ = 0, c_ = 0, r_ = 0, s_ = 0, group_ = 1, cb_ = 0;
+  FilterDims dims_;
+  int64_t cb_ = 0;
   int level_ = 0;
   AlignedBuffer data_;
 };
