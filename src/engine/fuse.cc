@@ -140,6 +140,41 @@ std::vector<FusionGroup> form_groups(const ir::Graph& g, const std::vector<char>
   for (FusionGroup& grp : groups)
     if (grp.kind == FusionGroup::Kind::kChain && grp.nodes.size() == 1)
       grp.kind = FusionGroup::Kind::kSingle;
+
+  // Producer chains fused into their consumer's loads.
+  if (opt_level >= 2 && hooks.elementwise && hooks.load_reads) {
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      if (groups[gi].kind != FusionGroup::Kind::kSingle) continue;
+      const int c = groups[gi].nodes[0];
+      const int reads = hooks.load_reads(c);
+      if (reads <= 0) continue;
+      const ir::Node& cn = g.nodes[size_t(c)];
+      for (size_t slot = 0; slot < cn.inputs.size(); ++slot) {
+        const int id = cn.inputs[slot];
+        if (id < 0 || std::count(cn.inputs.begin(), cn.inputs.end(), id) != 1 ||
+            sole_reader(id) != c)
+          continue;
+        const int p = g.values[size_t(id)].producer;
+        if (p < 0 || group_of[size_t(p)] < 0) continue;
+        FusionGroup& pg = groups[size_t(group_of[size_t(p)])];
+        const bool elementwise = pg.kind == FusionGroup::Kind::kChain ||
+                                 (pg.kind == FusionGroup::Kind::kSingle && hooks.elementwise(p));
+        if (!elementwise || pg.nodes.back() != p || (reads > 1 && pg.nodes.size() > 2)) continue;
+        FusionGroup& cg = groups[gi];
+        std::vector<int> nodes = std::move(pg.nodes);
+        pg.nodes.clear();
+        for (int n : nodes) group_of[size_t(n)] = int(gi);
+        nodes.push_back(c);
+        cg.nodes = std::move(nodes);
+        cg.kind = FusionGroup::Kind::kProducer;
+        cg.producer_slot = int(slot);
+        break;
+      }
+    }
+    groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                [](const FusionGroup& grp) { return grp.nodes.empty(); }),
+                 groups.end());
+  }
   std::stable_sort(groups.begin(), groups.end(), [](const FusionGroup& a, const FusionGroup& b) {
     return a.nodes.back() < b.nodes.back();
   });

@@ -12,6 +12,12 @@
 //     before them only re-index;
 //   - kChain (level >= 2): consecutive elementwise nodes, each consuming the previous one's
 //     output as its only reader, all of one output shape, as one loop nest;
+//   - kProducer (level >= 2): such a chain (or one elementwise node) whose output one consumer
+//     kernel reads alone, in one input slot, fused into that consumer's loads: the consumer
+//     (the last node) computes the chain's value wherever it reads the element, so the chain's
+//     output never exists in memory. Only consumers that read each element about once
+//     (transposes, slices, concats, pads, reductions) take a chain; those that read it a few
+//     times (softmax, layer norm) take one of at most two nodes;
 //   - kSingle: everything else, one node.
 // A value inside a group (not its output) has exactly one reader, the next member, and is not a
 // graph output: fused values never exist in memory. A group runs where its last member ran, so
@@ -27,7 +33,7 @@
 namespace kiln::engine {
 
 struct FusionGroup {
-  enum class Kind { kSingle, kChain, kEpilogue, kAttention };
+  enum class Kind { kSingle, kChain, kEpilogue, kAttention, kProducer };
   Kind kind = Kind::kSingle;
   std::vector<int> nodes;  // in run order; the last one's output 0 is the group's output
   // kEpilogue: the pieces after the anchor (nodes[0]); -1 when absent.
@@ -38,6 +44,8 @@ struct FusionGroup {
   // kAttention: the fused kernel's description; `nodes` also holds the Split/Reshape/Transpose
   // nodes whose outputs it reads through strides instead.
   kernels::AttentionSpec attention;
+  // kProducer: the consumer's input slot that the chain (nodes but the last) computes.
+  int producer_slot = -1;
 };
 
 struct FusionHooks {
@@ -47,6 +55,9 @@ struct FusionHooks {
   std::function<bool(int node)> epilogue_anchor;
   /// Whether node n is an activation the native epilogue applies.
   std::function<bool(int node)> epilogue_activation;
+  /// How many times node n's kernel reads each element of an input (1 or 2, 0 when it cannot
+  /// compute an input in its loads).
+  std::function<int(int node)> load_reads;
 };
 
 /// Groups of the live nodes (`live[n]`), in run order of their last member.

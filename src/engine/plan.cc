@@ -11,6 +11,7 @@
 #include "engine/fuse.h"
 #include "engine/layout.h"
 #include "engine/log.h"
+#include "ir/passes/collapse_reshape_chains.h"
 #include "kernels/registry.h"
 
 namespace kiln::engine {
@@ -78,6 +79,19 @@ bool is_noop_at_shapes(const ir::Graph& g, const ir::Node& n) {
     return true;
   }
   return false;
+}
+
+// How many times the JIT kernel of node n reads each element of an input: 1 or 2 for the ops
+// that can take a producer chain into their loads (FusionHooks::load_reads), else 0.
+int load_reads(const ir::Graph& g, const ir::Node& n) {
+  static const std::set<std::string> once = {
+      "Transpose",  "Slice",     "Concat",    "Pad",          "Split",           "ReduceSum",
+      "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",   "ReduceSumSquare", "ReduceL1",
+      "ReduceL2",   "ArgMax",    "ArgMin",    "DepthToSpace", "SpaceToDepth",    "ReduceLogSum"};
+  static const std::set<std::string> twice = {"Softmax", "LogSoftmax", "LayerNormalization",
+                                              "ReduceLogSumExp"};
+  if (!n.domain.empty() || is_noop_at_shapes(g, n)) return 0;
+  return once.count(n.op_type) ? 1 : twice.count(n.op_type) ? 2 : 0;
 }
 
 // Ops that must run at every run even when their inputs are constants.
@@ -242,46 +256,44 @@ std::optional<jit::Kernel> lower_node(const ir::Graph& g, const ir::Graph& symbo
   return k;
 }
 
-// One loop nest for an elementwise chain (see fuse.h): its external inputs, then its output.
-struct ChainKernel {
-  jit::Kernel kernel;
-  std::vector<int64_t> params;
-  std::vector<int> inputs;  // value ids
+// The lowering contexts of an elementwise chain: one for the whole chain (its external inputs,
+// then the last member's output) and one per member. Not movable: the contexts refer to
+// fused_node.
+struct ChainContexts {
+  ir::Node fused_node;
+  std::unique_ptr<kernels::LowerContext> fused;
+  std::vector<std::unique_ptr<kernels::LowerContext>> ctxs;
+  std::vector<kernels::ChainMember> members;
+  std::vector<int> inputs;  // value ids of the external inputs, in fused buffer order
+  std::string label;        // "Mul+Sigmoid"
 };
-std::optional<ChainKernel> lower_chain(const ir::Graph& g, const ir::Graph& symbolic,
-                                       const std::vector<int>& nodes, const PlanOptions& options) {
-  ArgBuilder ab(symbolic, options.policy);
+std::unique_ptr<ChainContexts> chain_contexts(const ir::Graph& g, const std::vector<int>& nodes,
+                                              ArgBuilder& ab, const PlanOptions& options) {
+  auto cc = std::make_unique<ChainContexts>();
   std::set<int> inside;
   for (int ni : nodes) inside.insert(g.nodes[size_t(ni)].outputs[0]);
-  ChainKernel ck;
   std::map<int, int> ext;  // value id -> fused input slot
   for (int ni : nodes)
     for (int id : g.nodes[size_t(ni)].inputs)
       if (id >= 0 && !inside.count(id) && !ext.count(id)) {
-        ext[id] = int(ck.inputs.size());
-        ck.inputs.push_back(id);
+        ext[id] = int(cc->inputs.size());
+        cc->inputs.push_back(id);
       }
   const ir::Node& last = g.nodes[size_t(nodes.back())];
-  ir::Node fused_node;
-  fused_node.name = last.name;
-  fused_node.op_type = "FusedElementwise";
-  fused_node.inputs = ck.inputs;
-  fused_node.outputs = {last.outputs[0]};
-  fused_node.opset = last.opset;
-  std::optional<NodeArgs> fa = node_args(g, fused_node, ab);
-  if (!fa) return std::nullopt;
-  kernels::LowerContext fused(fused_node, std::move(fa->ins), std::move(fa->outs),
-                              std::move(fa->consts), options.schedule);
-  std::vector<std::unique_ptr<kernels::LowerContext>> ctxs;
-  std::vector<kernels::ChainMember> members;
+  cc->fused_node.name = last.name;
+  cc->fused_node.op_type = "FusedElementwise";
+  cc->fused_node.inputs = cc->inputs;
+  cc->fused_node.outputs = {last.outputs[0]};
+  cc->fused_node.opset = last.opset;
+  cc->fused = node_context(g, cc->fused_node, ab, options);
+  if (!cc->fused) return nullptr;
   std::map<int, int> member_of;  // output value -> member index
-  std::string label;
   for (int ni : nodes) {
     const ir::Node& n = g.nodes[size_t(ni)];
-    ctxs.push_back(node_context(g, n, ab, options));
-    if (!ctxs.back()) return std::nullopt;
+    cc->ctxs.push_back(node_context(g, n, ab, options));
+    if (!cc->ctxs.back()) return nullptr;
     kernels::ChainMember m;
-    m.ctx = ctxs.back().get();
+    m.ctx = cc->ctxs.back().get();
     for (int id : n.inputs) {
       if (id < 0)
         m.source.push_back(kernels::ChainMember::kOmitted);
@@ -290,16 +302,59 @@ std::optional<ChainKernel> lower_chain(const ir::Graph& g, const ir::Graph& symb
       else
         m.source.push_back(ext[id]);
     }
-    member_of[n.outputs[0]] = int(members.size());
-    members.push_back(std::move(m));
-    label += (label.empty() ? "" : "+") + n.op_type;
+    member_of[n.outputs[0]] = int(cc->members.size());
+    cc->members.push_back(std::move(m));
+    cc->label += (cc->label.empty() ? "" : "+") + n.op_type;
   }
-  std::optional<jit::Kernel> k = kernels::lower_elementwise_chain(fused, members, label);
+  return cc;
+}
+
+// A fused kernel with its parameter values and its inputs (value ids, in buffer order).
+struct FusedKernel {
+  jit::Kernel kernel;
+  std::vector<int64_t> params;
+  std::vector<int> inputs;
+};
+
+// One loop nest for an elementwise chain (see fuse.h).
+std::optional<FusedKernel> lower_chain(const ir::Graph& g, const ir::Graph& symbolic,
+                                       const std::vector<int>& nodes, const PlanOptions& options) {
+  ArgBuilder ab(symbolic, options.policy);
+  std::unique_ptr<ChainContexts> cc = chain_contexts(g, nodes, ab, options);
+  if (!cc) return std::nullopt;
+  std::optional<jit::Kernel> k =
+      kernels::lower_elementwise_chain(*cc->fused, cc->members, cc->label);
   if (!k) return std::nullopt;
-  ck.kernel = std::move(*k);
-  ck.params = ab.param_values();
-  check_params(last, ck.kernel, ck.params);
-  return ck;
+  FusedKernel fk{std::move(*k), ab.param_values(), cc->inputs};
+  check_params(g.nodes[size_t(nodes.back())], fk.kernel, fk.params);
+  return fk;
+}
+
+// A kProducer group (fuse.h): the consumer (the last node) lowered alone, then its loads of input
+// `slot` replaced by the chain (the other nodes).
+std::optional<FusedKernel> lower_with_producer(const ir::Graph& g, const ir::Graph& symbolic,
+                                               const std::vector<int>& nodes, int slot,
+                                               const PlanOptions& options) {
+  const ir::Node& n = g.nodes[size_t(nodes.back())];
+  const kernels::LowerFn* fn = kernels::Lowerings::global().find(n.domain, n.op_type);
+  if (!fn) return std::nullopt;
+  ArgBuilder ab(symbolic, options.policy);
+  std::unique_ptr<ChainContexts> cc =
+      chain_contexts(g, std::vector<int>(nodes.begin(), nodes.end() - 1), ab, options);
+  if (!cc) return std::nullopt;
+  auto ctx = node_context(g, n, ab, options);
+  if (!ctx) return std::nullopt;
+  std::optional<jit::Kernel> consumer = (*fn)(*ctx);
+  if (!consumer) return std::nullopt;
+  std::optional<jit::Kernel> k = kernels::inline_producer_chain(
+      *consumer, slot, *cc->fused, cc->members, cc->label + "+" + consumer->label);
+  if (!k) return std::nullopt;
+  FusedKernel fk{std::move(*k), ab.param_values(), {}};
+  fk.inputs.assign(n.inputs.begin(), n.inputs.begin() + slot);
+  fk.inputs.insert(fk.inputs.end(), cc->inputs.begin(), cc->inputs.end());
+  fk.inputs.insert(fk.inputs.end(), n.inputs.begin() + slot + 1, n.inputs.end());
+  check_params(n, fk.kernel, fk.params);
+  return fk;
 }
 
 // Whether node n lowers to an elementwise map (a chain member).
@@ -601,6 +656,13 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     return plan;
   }
 
+  // Chains of views and of Transposes collapsed at this specialization's shapes; the nodes they
+  // absorb are left unread, for the liveness below to drop.
+  if (options.use_jit && options.opt_level >= 1) {
+    std::vector<char> absorbed;
+    ir::passes::collapse_view_chains(*g, absorbed);
+  }
+
   // Liveness: keep the nodes whose outputs reach a graph output.
   std::vector<char> needed(g->values.size(), 0), live(g->nodes.size(), 0);
   for (int id : g->outputs) needed[size_t(id)] = 1;
@@ -641,6 +703,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   hooks.epilogue_activation = [&](int ni) {
     return kernels::native_activation(*g, g->nodes[size_t(ni)]);
   };
+  hooks.load_reads = [&](int ni) { return load_reads(*g, g->nodes[size_t(ni)]); };
   std::vector<FusionGroup> groups = form_groups(*g, live, level, hooks);
 
   std::vector<jit::Kernel> to_compile;
@@ -709,33 +772,64 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     plan->native_steps++;
     plan->steps.push_back(std::move(s));
   };
-  for (const FusionGroup& grp : groups) {
-    if (grp.kind == FusionGroup::Kind::kChain) {
-      std::optional<ChainKernel> ck;
+  // A JIT kernel standing for nodes[...]: the last node's outputs (all of them for a consumer
+  // with a producer chain, output 0 of a chain).
+  auto fused_step = [&](FusedKernel fk, const std::vector<int>& nodes, bool chain) {
+    PlanStep s;
+    s.kind = PlanStep::Kind::kKernel;
+    s.node = nodes.back();
+    s.fused = nodes;
+    s.inputs = std::move(fk.inputs);
+    const ir::Node& last = g->nodes[size_t(nodes.back())];
+    s.outputs = chain ? std::vector<int>{last.outputs[0]} : last.outputs;
+    if (chain) s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
+    s.params = std::move(fk.params);
+    s.kernel_label = fk.kernel.label;
+    s.ir = std::make_shared<const jit::Kernel>(fk.kernel);
+    to_compile.push_back(std::move(fk.kernel));
+    compile_step.push_back(plan->steps.size());
+    plan->steps.push_back(std::move(s));
+  };
+  // An elementwise chain as one step, or its nodes one by one when it does not lower.
+  auto chain_steps = [&](const std::vector<int>& nodes) {
+    std::optional<FusedKernel> fk;
+    if (nodes.size() > 1) {
       try {
-        ck = lower_chain(*g, symbolic, grp.nodes, options);
+        fk = lower_chain(*g, symbolic, nodes, options);
       } catch (const Error& e) {
         log(options.log_level, LogLevel::kWarning,
-            "fusing the chain ending at node '" + g->nodes[size_t(grp.nodes.back())].name +
+            "fusing the chain ending at node '" + g->nodes[size_t(nodes.back())].name +
                 "' failed, running its nodes one by one: " + e.what());
       }
-      if (ck) {
-        PlanStep s;
-        s.kind = PlanStep::Kind::kKernel;
-        s.node = grp.nodes.back();
-        s.fused = grp.nodes;
-        s.inputs = ck->inputs;
-        s.outputs = {g->nodes[size_t(grp.nodes.back())].outputs[0]};
-        s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
-        s.params = std::move(ck->params);
-        s.kernel_label = ck->kernel.label;
-        s.ir = std::make_shared<const jit::Kernel>(ck->kernel);
-        to_compile.push_back(std::move(ck->kernel));
-        compile_step.push_back(plan->steps.size());
-        plan->steps.push_back(std::move(s));
-        continue;
+    }
+    if (fk)
+      fused_step(std::move(*fk), nodes, true);
+    else
+      for (int ni : nodes) single_step(size_t(ni));
+  };
+  for (const FusionGroup& grp : groups) {
+    if (grp.kind == FusionGroup::Kind::kChain) {
+      chain_steps(grp.nodes);
+      continue;
+    }
+    if (grp.kind == FusionGroup::Kind::kProducer) {
+      std::optional<FusedKernel> fk;
+      try {
+        fk = lower_with_producer(*g, symbolic, grp.nodes, grp.producer_slot, options);
+      } catch (const Error& e) {
+        log(options.log_level, LogLevel::kWarning,
+            "fusing node '" + g->nodes[size_t(grp.nodes.back())].name +
+                "' with the chain before it failed, running them apart: " + e.what());
       }
-    } else if (grp.kind == FusionGroup::Kind::kEpilogue) {
+      if (fk) {
+        fused_step(std::move(*fk), grp.nodes, false);
+      } else {
+        chain_steps(std::vector<int>(grp.nodes.begin(), grp.nodes.end() - 1));
+        single_step(size_t(grp.nodes.back()));
+      }
+      continue;
+    }
+    if (grp.kind == FusionGroup::Kind::kEpilogue) {
       kernels::EpilogueSpec spec;
       spec.anchor = grp.nodes[0];
       spec.bias_add = grp.bias_add;

@@ -63,6 +63,94 @@ TEST(Fusion, ElementwiseChainsWithBroadcastsMatchTheReference) {
   }
 }
 
+// Elementwise producers computed in their consumer's loads: chains into a reduction, a
+// transpose, a concat and a slice, one node into a softmax; a chain whose output is also a graph
+// output stays a step of its own.
+std::string producer_model(int64_t a, int64_t b, int64_t c, bool symbolic) {
+  dev::ModelBuilder m(17);
+  std::vector<int64_t> dims = {a, b, c};
+  std::vector<std::string> syms;
+  if (symbolic) {
+    dims = {-1, -1, c};
+    syms = {"A", "B"};
+  }
+  m.input("x", kF, dims, syms);
+  m.input("row", kF, {c});
+  m.init_i64("axes", {1}, {1});
+  m.node("Mul", {"x", "row"}, {"m0"});
+  m.node("Sigmoid", {"m0"}, {"m1"});
+  m.node("ReduceSum", {"m1", "axes"}, {"sum"});
+  m.node("Add", {"x", "row"}, {"a0"});
+  dev::ModelBuilder::set_ints(m.node("Transpose", {"a0"}, {"tr"}), "perm", {2, 0, 1});
+  m.node("Exp", {"x"}, {"e0"});
+  m.node("Softmax", {"e0"}, {"sm"});
+  m.node("Relu", {"x"}, {"r0"});
+  m.node("Neg", {"r0"}, {"r1"});
+  dev::ModelBuilder::set_int(m.node("Concat", {"x", "r1"}, {"cat"}), "axis", 0);
+  m.node("Sub", {"x", "row"}, {"s0"});
+  m.init_i64("starts", {1}, {1});
+  m.init_i64("ends", {1}, {c});
+  m.init_i64("slice_axes", {1}, {2});
+  m.node("Slice", {"s0", "starts", "ends", "slice_axes"}, {"sl"});
+  m.node("Tanh", {"x"}, {"kept"});
+  dev::ModelBuilder::set_ints(m.node("ReduceMax", {"kept"}, {"max"}), "axes", {1});
+  for (const char* out : {"sum", "tr", "sm", "cat", "sl", "kept", "max"})
+    m.output_untyped_shape(out, kF);
+  return m.serialize();
+}
+
+TEST(Fusion, ProducerChainsRunInTheirConsumersLoads) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 4; ++trial) {
+    const int64_t a = 1 + rng() % 4, b = 1 + rng() % 9, c = 2 + rng() % 40;
+    const bool symbolic = trial % 2 == 1;
+    std::string bytes = producer_model(a, b, c, symbolic);
+    SessionOptions o;
+    o.optimization_level = 3;
+    if (symbolic) o.specialization = Specialization::kDynamic;
+    Session s = testing::session_from_bytes(bytes, o);
+    std::string plan = plan_text(s, {{"x", {a, b, c}}, {"row", {c}}});
+    for (const char* fused :
+         {"(Mul+Sigmoid+ReduceSum): jit", "(Add+Transpose): jit", "(Exp+Softmax): jit",
+          "(Relu+Neg+Concat): jit", "(Sub+Slice): jit", "(Tanh): jit", "(ReduceMax): jit"})
+      EXPECT_NE(plan.find(fused), std::string::npos) << fused << "\n" << plan;
+    TensorMap in = {{"x", testing::random_tensor(DType::kF32, {a, b, c}, -2, 2, rng())},
+                    {"row", testing::random_tensor(DType::kF32, {c}, 0.5, 2, rng())}};
+    Session ref = open(bytes, false);
+    TensorMap want = ref.run(in);
+    for (int rep = 0; rep < 2; ++rep) testing::expect_outputs_near(s.run(in), want, 2e-5);
+  }
+}
+
+// Transposes of Transposes and chains of views collapse when the plan is specialized: composed
+// permutations run as one kernel, and a pair that cancels runs as none.
+TEST(Fusion, TransposeChainsCollapseAtSpecialization) {
+  dev::ModelBuilder m(17);
+  m.input("x", kF, {-1, 5, 6}, {"n"});
+  dev::ModelBuilder::set_ints(m.node("Transpose", {"x"}, {"t0"}), "perm", {1, 2, 0});
+  dev::ModelBuilder::set_ints(m.node("Transpose", {"t0"}, {"t1"}), "perm", {1, 2, 0});
+  dev::ModelBuilder::set_ints(m.node("Transpose", {"x"}, {"u0"}), "perm", {2, 0, 1});
+  dev::ModelBuilder::set_ints(m.node("Transpose", {"u0"}, {"u1"}), "perm", {1, 2, 0});
+  m.node("Sigmoid", {"u1"}, {"v"});
+  m.init_i64("axes", {1}, {0});
+  m.node("Unsqueeze", {"v", "axes"}, {"w0"});
+  m.node("Flatten", {"w0"}, {"w"});
+  m.output_untyped_shape("t1", kF);
+  m.output_untyped_shape("w", kF);
+  std::string bytes = m.serialize();
+  Session s = open(bytes, true);
+  std::string plan = plan_text(s, {{"x", {3, 5, 6}}});
+  size_t transposes = 0;
+  for (size_t at = plan.find("(Transpose)"); at != std::string::npos;
+       at = plan.find("(Transpose)", at + 1))
+    transposes++;
+  EXPECT_EQ(transposes, 1u) << plan;
+  EXPECT_EQ(plan.find("(Unsqueeze)"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("(Sigmoid): jit"), std::string::npos) << plan;
+  for (int64_t n : {1, 3, 8})
+    expect_same(bytes, {{"x", testing::random_tensor(DType::kF32, {n, 5, 6}, -2, 2, n)}});
+}
+
 TEST(Fusion, ConvEpiloguesMatchTheReference) {
   std::mt19937 rng(11);
   struct Case {

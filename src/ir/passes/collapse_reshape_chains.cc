@@ -24,11 +24,11 @@ std::vector<int64_t> perm_of(const Graph& g, const Node& n) {
 
 }  // namespace
 
-bool collapse_reshape_chains(Graph& g, int* rewrites) {
-  if (g.opset("") < 5) return false;  // Reshape takes its shape as an input from opset 5
+int collapse_view_chains(Graph& g, std::vector<char>& dead) {
+  dead.assign(g.nodes.size(), 0);
+  if (g.opset("") < 5) return 0;  // Reshape takes its shape as an input from opset 5
   auto uses = consumers(g);
   int changed = 0;
-  std::vector<char> dead(g.nodes.size(), 0);
   for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
     Node& n = g.nodes[ni];
     if (is_view(n)) {
@@ -81,6 +81,12 @@ bool collapse_reshape_chains(Graph& g, int* rewrites) {
     changed++;
     uses = consumers(g);
   }
+  return changed;
+}
+
+bool collapse_reshape_chains(Graph& g, int* rewrites) {
+  std::vector<char> dead;
+  int changed = collapse_view_chains(g, dead);
   return finish_pass(g, dead, changed, rewrites);
 }
 

@@ -6,6 +6,9 @@
 // value is its variable, so intermediates live in registers. Loads a member makes by itself
 // (Clip's bounds, read at fixed indices) name the member's buffers and are renumbered to the
 // fused kernel's.
+#include <algorithm>
+#include <map>
+
 #include "kernels/lower/lower.h"
 
 namespace kiln::kernels {
@@ -16,38 +19,117 @@ using jit::Expr;
 using jit::ExprKind;
 using jit::Stmt;
 
-// `e` with every Load's buffer renumbered through `buffer_of` (-1: fail).
-std::optional<Expr> renumber_loads(const Expr& e, const std::function<int(int)>& buffer_of) {
+// `e` rebuilt bottom-up: each node, with its operands already rebuilt, is passed to `f`, which
+// returns its replacement (nullopt: fail).
+using ExprFn = std::function<std::optional<Expr>(const Expr&)>;
+std::optional<Expr> rewrite(const Expr& e, const ExprFn& f) {
   if (!e) return e;
   std::vector<Expr> args;
   bool changed = false;
   for (const Expr& a : e->args) {
-    std::optional<Expr> r = renumber_loads(a, buffer_of);
+    std::optional<Expr> r = rewrite(a, f);
     if (!r) return std::nullopt;
     changed |= *r != a;
     args.push_back(*r);
   }
-  switch (e->kind) {
-    case ExprKind::kLoad: {
-      int b = buffer_of(int(e->ival));
-      if (b < 0) return std::nullopt;
-      return jit::load(b, e->type, std::move(args));
-    }
-    case ExprKind::kUnary:
-      return changed ? jit::unary(jit::UnaryOp(e->op), args[0]) : e;
-    case ExprKind::kBinary:
-      return changed ? jit::binary(jit::BinaryOp(e->op), args[0], args[1]) : e;
-    case ExprKind::kCast:
-      return changed ? jit::cast(e->type, args[0]) : e;
-    case ExprKind::kSelect:
-      return changed ? jit::select(args[0], args[1], args[2]) : e;
-    case ExprKind::kReduce:
-      return changed ? jit::reduce(jit::ReduceOp(e->op), e->reduce_vars, e->reduce_extents, args[0],
-                                   args[1])
-                     : e;
-    default:
-      return e;
+  std::vector<Expr> extents;
+  for (const Expr& a : e->reduce_extents) {
+    std::optional<Expr> r = rewrite(a, f);
+    if (!r) return std::nullopt;
+    changed |= *r != a;
+    extents.push_back(*r);
   }
+  Expr node = e;
+  if (changed) {
+    switch (e->kind) {
+      case ExprKind::kLoad:
+        node = jit::load(int(e->ival), e->type, std::move(args));
+        break;
+      case ExprKind::kUnary:
+        node = jit::unary(jit::UnaryOp(e->op), args[0]);
+        break;
+      case ExprKind::kBinary:
+        node = jit::binary(jit::BinaryOp(e->op), args[0], args[1]);
+        break;
+      case ExprKind::kCast:
+        node = jit::cast(e->type, args[0]);
+        break;
+      case ExprKind::kSelect:
+        node = jit::select(args[0], args[1], args[2]);
+        break;
+      case ExprKind::kReduce:
+        node =
+            jit::reduce(jit::ReduceOp(e->op), e->reduce_vars, std::move(extents), args[0], args[1]);
+        break;
+      default:
+        break;
+    }
+  }
+  return f(node);
+}
+
+// `e` with every Load's buffer renumbered through `buffer_of` (-1: fail).
+std::optional<Expr> renumber_loads(const Expr& e, const std::function<int(int)>& buffer_of) {
+  return rewrite(e, [&](const Expr& n) -> std::optional<Expr> {
+    if (n->kind != ExprKind::kLoad) return n;
+    int b = buffer_of(int(n->ival));
+    if (b < 0) return std::nullopt;
+    return b == int(n->ival) ? n : jit::load(b, n->type, n->args);
+  });
+}
+
+// `e` with the variables named in `values` replaced by their expressions.
+Expr substitute(const Expr& e, const std::map<std::string, Expr>& values) {
+  return *rewrite(e, [&](const Expr& n) -> std::optional<Expr> {
+    if (n->kind != ExprKind::kVar) return n;
+    auto it = values.find(n->name);
+    return it == values.end() ? n : it->second;
+  });
+}
+
+// `s` with `expr` applied to every expression in it and store buffers renumbered by `buffer_of`.
+std::optional<Stmt> rewrite_stmt(const Stmt& s, const ExprFn& expr,
+                                 const std::function<int(int)>& buffer_of) {
+  if (!s) return s;
+  std::vector<Stmt> body;
+  for (const Stmt& b : s->body) {
+    std::optional<Stmt> r = rewrite_stmt(b, expr, buffer_of);
+    if (!r) return std::nullopt;
+    body.push_back(*r);
+  }
+  auto ex = [&](const Expr& e) { return rewrite(e, expr); };
+  switch (s->kind) {
+    case jit::StmtKind::kFor: {
+      std::optional<Expr> extent = ex(s->extent);
+      if (!extent) return std::nullopt;
+      return jit::for_loop(s->var, *extent, s->loop, body[0], s->factor);
+    }
+    case jit::StmtKind::kStore: {
+      std::vector<Expr> idx;
+      for (const Expr& i : s->indices) {
+        std::optional<Expr> r = ex(i);
+        if (!r) return std::nullopt;
+        idx.push_back(*r);
+      }
+      std::optional<Expr> value = ex(s->value);
+      int b = buffer_of(s->buffer);
+      if (!value || b < 0) return std::nullopt;
+      return jit::store(b, std::move(idx), *value);
+    }
+    case jit::StmtKind::kLet: {
+      std::optional<Expr> value = ex(s->value);
+      if (!value) return std::nullopt;
+      return jit::let(s->var, *value, body[0]);
+    }
+    case jit::StmtKind::kBlock:
+      return jit::block(std::move(body));
+    case jit::StmtKind::kIf: {
+      std::optional<Expr> cond = ex(s->value);
+      if (!cond) return std::nullopt;
+      return jit::if_then(*cond, body[0], body.size() > 1 ? body[1] : nullptr);
+    }
+  }
+  return std::nullopt;
 }
 
 // A member's value given its input values, loads renumbered to `fused`'s buffers.
@@ -92,35 +174,133 @@ bool is_elementwise_lowering(LowerContext& ctx) {
   return capture(ctx, *fn, std::move(args), source).has_value();
 }
 
-std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
-                                                   const std::vector<ChainMember>& members,
-                                                   const std::string& label) {
+namespace {
+
+// Each member's lowering, when every member is an elementwise map over `fused`'s output shape
+// (probed with placeholder variables); `work` gets the sum of their work per element.
+std::optional<std::vector<const LowerFn*>> chain_lowerings(LowerContext& fused,
+                                                           const std::vector<ChainMember>& members,
+                                                           int64_t* work) {
   if (members.empty() || fused.num_outputs() != 1) return std::nullopt;
   const TensorArg& out = fused.output(0);
   std::vector<const LowerFn*> fns;
-  for (const ChainMember& m : members) {
-    const LowerFn* fn = lowering_of(*m.ctx);
-    if (!fn || m.ctx->num_outputs() != 1 ||
-        (&m == &members.back() && m.ctx->output(0).type != fused.output(0).type))
-      return std::nullopt;
-    if (m.ctx->output(0).concrete != out.concrete) return std::nullopt;
-    fns.push_back(fn);
-  }
-  // Probe with placeholder variables: every member must be an elementwise map; the work per
-  // element (for the parallel split) is the sum of theirs.
-  int64_t work = 0;
+  *work = 0;
   for (size_t k = 0; k < members.size(); ++k) {
     const ChainMember& m = members[k];
+    const LowerFn* fn = lowering_of(*m.ctx);
+    if (!fn || m.ctx->num_outputs() != 1 ||
+        (k + 1 == members.size() && m.ctx->output(0).type != out.type))
+      return std::nullopt;
+    if (m.ctx->output(0).concrete != out.concrete) return std::nullopt;
     std::vector<Expr> args;
     for (int i = 0; i < m.ctx->num_inputs(); ++i)
       args.push_back(
           m.ctx->has_input(i)
               ? jit::var("p" + std::to_string(k) + "_" + std::to_string(i), m.ctx->input(i).type)
               : nullptr);
+    std::optional<MapCapture> cap = capture(*m.ctx, *fn, std::move(args), m.source);
+    if (!cap) return std::nullopt;
+    *work += cap->work;
+    fns.push_back(fn);
+  }
+  return fns;
+}
+
+// The chain's value at one element, over the variables "__x<b>" (fused input b's value there);
+// the members' own loads name `fused`'s buffers.
+std::optional<Expr> chain_value(LowerContext& fused, const std::vector<ChainMember>& members,
+                                const std::vector<const LowerFn*>& fns) {
+  std::vector<Expr> results;
+  for (size_t k = 0; k < members.size(); ++k) {
+    const ChainMember& m = members[k];
+    std::vector<Expr> args;
+    std::map<std::string, Expr> values;
+    for (int i = 0; i < m.ctx->num_inputs(); ++i) {
+      int src = i < int(m.source.size()) ? m.source[size_t(i)] : ChainMember::kOmitted;
+      if (src == ChainMember::kOmitted || !m.ctx->has_input(i)) {
+        args.push_back(nullptr);
+        continue;
+      }
+      std::string name = "__m" + std::to_string(k) + "_" + std::to_string(i);
+      args.push_back(jit::var(name, m.ctx->input(i).type));
+      if (src >= 0) {
+        if (src >= fused.num_inputs() || !fused.has_input(src)) return std::nullopt;
+        values[name] = jit::var("__x" + std::to_string(src), fused.input(src).type);
+      } else {
+        values[name] = results[size_t(-src - 1)];
+      }
+    }
     std::optional<MapCapture> cap = capture(*m.ctx, *fns[k], std::move(args), m.source);
     if (!cap) return std::nullopt;
-    work += cap->work;
+    results.push_back(substitute(cap->result, values));
   }
+  return results.back();
+}
+
+std::string print_dims(const std::vector<Expr>& dims) {
+  std::string s;
+  for (const Expr& d : dims) s += jit::print(d) + ";";
+  return s;
+}
+
+}  // namespace
+
+std::optional<jit::Kernel> inline_producer_chain(const jit::Kernel& consumer, int slot,
+                                                 LowerContext& fused,
+                                                 const std::vector<ChainMember>& members,
+                                                 const std::string& label) {
+  if (slot < 0 || slot >= int(consumer.buffers.size()) || consumer.buffers[size_t(slot)].output ||
+      fused.num_outputs() != 1)
+    return std::nullopt;
+  const jit::BufferDecl& in = consumer.buffers[size_t(slot)];
+  const TensorArg& out = fused.output(0);
+  if (in.type != out.type || print_dims(in.dims) != print_dims(out.dims)) return std::nullopt;
+  int64_t work = 0;
+  std::optional<std::vector<const LowerFn*>> fns = chain_lowerings(fused, members, &work);
+  if (!fns) return std::nullopt;
+  std::optional<Expr> value = chain_value(fused, members, *fns);
+  const int m = fused.num_inputs();
+  if (value) value = renumber_loads(*value, [&](int b) { return b < m ? slot + b : -1; });
+  if (!value) return std::nullopt;
+  auto moved = [&](int b) { return b < slot ? b : b + m - 1; };
+  ExprFn at_loads = [&](const Expr& n) -> std::optional<Expr> {
+    if (n->kind != ExprKind::kLoad) return n;
+    const int b = int(n->ival);
+    if (b != slot) return moved(b) == b ? n : jit::load(moved(b), n->type, n->args);
+    std::map<std::string, Expr> loads;
+    for (int x = 0; x < m; ++x)
+      loads["__x" + std::to_string(x)] =
+          jit::load(slot + x, fused.input(x).type, fused.broadcast_index(x, n->args));
+    return substitute(*value, loads);
+  };
+  std::optional<Stmt> body =
+      rewrite_stmt(consumer.body, at_loads, [&](int b) { return b == slot ? -1 : moved(b); });
+  if (!body) return std::nullopt;
+  const jit::Kernel inputs = fused.finish(jit::block({}), label);  // the chain inputs' buffers
+  jit::Kernel k;
+  k.label = label;
+  k.buffers.assign(consumer.buffers.begin(), consumer.buffers.begin() + slot);
+  k.buffers.insert(k.buffers.end(), inputs.buffers.begin(), inputs.buffers.begin() + m);
+  k.buffers.insert(k.buffers.end(), consumer.buffers.begin() + slot + 1, consumer.buffers.end());
+  const int num_inputs = int(std::count_if(k.buffers.begin(), k.buffers.end(),
+                                           [](const jit::BufferDecl& b) { return !b.output; }));
+  for (int b = 0; b < int(k.buffers.size()); ++b)
+    k.buffers[size_t(b)].name =
+        b < num_inputs ? "x" + std::to_string(b) : "y" + std::to_string(b - num_inputs);
+  k.num_params = std::max(consumer.num_params, inputs.num_params);
+  k.body = *body;
+  jit::validate(k);
+  return k;
+}
+
+std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
+                                                   const std::vector<ChainMember>& members,
+                                                   const std::string& label) {
+  int64_t work = 0;
+  std::optional<std::vector<const LowerFn*>> found = chain_lowerings(fused, members, &work);
+  if (!found) return std::nullopt;
+  const std::vector<const LowerFn*>& fns = *found;
+  const TensorArg& out = fused.output(0);
 
   bool ok = true;
   std::vector<std::string> names;

@@ -175,6 +175,15 @@ struct ChainMember {
 std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
                                                    const std::vector<ChainMember>& members,
                                                    const std::string& label);
+/// Producer fusion: `consumer` (a node's kernel) with its input buffer `slot` computed where it
+/// is loaded, by the chain `members` over `fused`'s inputs (whose output is that input's tensor),
+/// instead of read from memory. The chain's inputs take the slot's place among the buffers (the
+/// later buffers move up by fused.num_inputs() - 1). nullopt when the chain is not elementwise or
+/// does not produce the slot's dims.
+std::optional<jit::Kernel> inline_producer_chain(const jit::Kernel& consumer, int slot,
+                                                 LowerContext& fused,
+                                                 const std::vector<ChainMember>& members,
+                                                 const std::string& label);
 /// Whether the node's lowering is an elementwise map (probed in capture mode).
 bool is_elementwise_lowering(LowerContext& ctx);
 
