@@ -2,6 +2,8 @@
 #include "engine/layout.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 
 #include "kernels/fast/gemm.h"
 #include "kernels/fast/nchwc.h"
@@ -10,12 +12,14 @@ namespace kiln::engine {
 
 namespace {
 
-enum class Role { kNone, kConv, kPool, kGlobalPool, kConcat };
+enum class Role { kNone, kConv, kPool, kGlobalPool, kConcat, kElementwise };
 
 struct Candidate {
   Role role = Role::kNone;
   bool blocked_out = false;  // writes its output blocked
-  bool blocked_in = false;   // pools/concats: runs on blocked inputs
+  bool blocked_in = false;   // pools/concats/elementwise: runs on blocked inputs
+  std::set<int> full;        // elementwise: the inputs of the output's dims (read blocked)
+  std::optional<BlockedKernel> relowered;  // elementwise: its blocked kernel
 };
 
 bool is_4d_f32(const ir::Graph& g, int id) {
@@ -26,7 +30,8 @@ bool is_4d_f32(const ir::Graph& g, int id) {
 
 }  // namespace
 
-void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights) {
+void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
+                        const BlockedElementwise& relower) {
   if (!kernels::fast::available()) return;
   const int64_t cb = kernels::fast::nchwc_block();
   std::vector<PlanStep>& steps = plan.steps;
@@ -49,6 +54,14 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
       any_conv = true;
       continue;
     }
+    if (s.kind == PlanStep::Kind::kKernel && s.elementwise && s.outputs.size() == 1 &&
+        is_4d_f32(g, s.outputs[0])) {
+      const Dims dims = g.values[size_t(s.outputs[0])].shape.concrete();
+      for (int v : s.inputs)
+        if (is_4d_f32(g, v) && g.values[size_t(v)].shape.concrete() == dims) cand[i].full.insert(v);
+      if (!cand[i].full.empty()) cand[i].role = Role::kElementwise;
+      continue;
+    }
     if (s.fused.size() != 1 || s.kind == PlanStep::Kind::kView) continue;
     const ir::Node& n = g.nodes[size_t(s.fused[0])];
     if (!n.domain.empty() || s.inputs != n.inputs || s.outputs != n.outputs) continue;
@@ -59,6 +72,11 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
     if (r != Role::kNone && kernels::make_nchwc_single(g, n, cb)) cand[i].role = r;
   }
   if (!any_conv) return;
+  for (size_t i = 0; i < nsteps; ++i)
+    if (cand[i].role == Role::kElementwise) {
+      if (relower) cand[i].relowered = relower(steps[i], cand[i].full);
+      if (!cand[i].relowered) cand[i].role = Role::kNone;
+    }
 
   // Which steps produce blocked values, to a fixed point: convolutions start blocked; a pool or
   // concat runs blocked when all its inputs are; a convolution stays blocked only while some
@@ -68,12 +86,14 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
   };
   // How step `reader` uses value v when v is blocked. A convolution reads its input in either
   // layout (so blocked, when it is), and its residual in its own output's layout; a pool or
-  // concat reads blocked data when it runs blocked; every other step needs NCHW.
+  // concat reads blocked data when it runs blocked, and so does an elementwise step for its
+  // inputs of the output's dims; every other step needs NCHW.
   auto reads_blocked = [&](int reader, int v) {
     const Candidate& r = cand[size_t(reader)];
     const PlanStep& s = steps[size_t(reader)];
     if (r.role == Role::kConv)
       return s.inputs[0] == v || (s.inputs.size() > 1 && s.inputs[1] == v && r.blocked_out);
+    if (r.role == Role::kElementwise) return r.blocked_in && r.full.count(v) != 0;
     return r.blocked_in;
   };
   auto needs_nchw = [&](int reader, int v) {
@@ -81,6 +101,7 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
     const PlanStep& s = steps[size_t(reader)];
     if (r.role == Role::kConv)  // x + conv(x) reads x both ways
       return s.inputs.size() > 1 && s.inputs[1] == v && !r.blocked_out;
+    if (r.role == Role::kElementwise) return !(r.blocked_in && r.full.count(v) != 0);
     return !r.blocked_in;
   };
   for (size_t i = 0; i < nsteps; ++i) cand[i].blocked_out = cand[i].role == Role::kConv;
@@ -94,6 +115,12 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
         if (all != c.blocked_in) changed = true;
         c.blocked_in = all;
         c.blocked_out = all && c.role != Role::kGlobalPool;
+      }
+      if (c.role == Role::kElementwise) {
+        bool all = true;
+        for (int v : c.full) all &= value_blocked(v);
+        if (all != c.blocked_in) changed = true;
+        c.blocked_in = c.blocked_out = all;
       }
     }
     for (size_t i = 0; i < nsteps; ++i) {
@@ -166,9 +193,23 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights)
       s.inputs = {x_blocked ? blocked_value(x) : x, residual};
       s.kernel_label = s.native->describe();
       plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(s.native->scratch_bytes()));
+    } else if (c.blocked_in && c.role == Role::kElementwise) {
+      BlockedKernel& bk = *cand[i].relowered;
+      s.inputs = bk.inputs;
+      s.in_place_input = -1;
+      for (size_t k = 0; k < s.inputs.size(); ++k)
+        if (c.full.count(s.inputs[k])) {
+          s.inputs[k] = blocked_value(s.inputs[k]);
+          if (s.in_place_input < 0) s.in_place_input = int(k);
+        }
+      s.kernel_label = bk.kernel.label;
+      s.ir = std::make_shared<const jit::Kernel>(std::move(bk.kernel));
+      s.kernel.reset();
+      s.kernel_key.clear();
+      s.params.clear();
+      s.blocked_io = true;
     } else if (c.blocked_in) {
       const ir::Node& n = g.nodes[size_t(s.fused[0])];
-      if (s.kind == PlanStep::Kind::kKernel) plan.kernels--;
       if (s.kind != PlanStep::Kind::kNative) plan.native_steps++;
       s.kind = PlanStep::Kind::kNative;
       s.native = kernels::make_nchwc_single(g, n, cb);

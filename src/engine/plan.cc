@@ -496,6 +496,7 @@ std::vector<std::string> Plan::describe() const {
     switch (s.kind) {
       case PlanStep::Kind::kKernel: {
         line += "jit " + s.kernel_key.substr(0, 12);
+        if (s.blocked_io) line += " nchwc";
         if (!s.params.empty()) {
           line += " params [";
           for (size_t i = 0; i < s.params.size(); ++i)
@@ -706,8 +707,6 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   hooks.load_reads = [&](int ni) { return load_reads(*g, g->nodes[size_t(ni)]); };
   std::vector<FusionGroup> groups = form_groups(*g, live, level, hooks);
 
-  std::vector<jit::Kernel> to_compile;
-  std::vector<size_t> compile_step;
   auto single_step = [&](size_t ni) {
     const ir::Node& n = g->nodes[ni];
     PlanStep s;
@@ -739,13 +738,12 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
               s.index_bound = data.shape.dims[size_t(axis)].value;
             }
           }
-          if (level >= 1 && is_elementwise(ni))
+          s.elementwise = is_elementwise(ni);
+          if (level >= 1 && s.elementwise)
             s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
           s.params = std::move(params);
           s.kernel_label = k->label;
-          s.ir = std::make_shared<const jit::Kernel>(*k);
-          to_compile.push_back(std::move(*k));
-          compile_step.push_back(plan->steps.size());
+          s.ir = std::make_shared<const jit::Kernel>(std::move(*k));
           done = true;
         }
       } catch (const Error& e) {
@@ -782,12 +780,11 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     s.inputs = std::move(fk.inputs);
     const ir::Node& last = g->nodes[size_t(nodes.back())];
     s.outputs = chain ? std::vector<int>{last.outputs[0]} : last.outputs;
+    s.elementwise = chain;
     if (chain) s.in_place_input = in_place_slot(*g, s.inputs, s.outputs[0]);
     s.params = std::move(fk.params);
     s.kernel_label = fk.kernel.label;
-    s.ir = std::make_shared<const jit::Kernel>(fk.kernel);
-    to_compile.push_back(std::move(fk.kernel));
-    compile_step.push_back(plan->steps.size());
+    s.ir = std::make_shared<const jit::Kernel>(std::move(fk.kernel));
     plan->steps.push_back(std::move(s));
   };
   // An elementwise chain as one step, or its nodes one by one when it does not lower.
@@ -871,12 +868,37 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     for (int ni : grp.nodes) single_step(size_t(ni));
   }
 
+  // Convolution chains (and the elementwise steps between them) in the blocked layout.
+  if (level >= 3 && options.compile_kernels && options.blocked_layout) {
+    const int64_t block = kernels::fast::nchwc_block();
+    BlockedElementwise relower = [&](const PlanStep& s,
+                                     const std::set<int>& blocked) -> std::optional<BlockedKernel> {
+      PlanOptions exact = options;  // a blocked kernel is specialized for its exact dims
+      exact.policy.mode = Specialization::kExact;
+      ArgBuilder ab(symbolic, exact.policy);
+      std::unique_ptr<ChainContexts> cc = chain_contexts(*g, s.fused, ab, exact);
+      if (!cc) return std::nullopt;
+      std::vector<char> mask;
+      for (int id : cc->inputs) mask.push_back(blocked.count(id) ? 1 : 0);
+      std::optional<jit::Kernel> k = kernels::lower_elementwise_chain_nchwc(
+          *cc->fused, cc->members, cc->label + " nchwc", mask, block);
+      if (!k) return std::nullopt;
+      return BlockedKernel{std::move(*k), cc->inputs};
+    };
+    apply_nchwc_layout(*plan, *g, options.weights, relower);
+  }
+
+  std::vector<size_t> compile_step;  // the steps whose kernel is lowered, not yet compiled
+  for (size_t i = 0; i < plan->steps.size(); ++i)
+    if (plan->steps[i].kind == PlanStep::Kind::kKernel && plan->steps[i].ir)
+      compile_step.push_back(i);
   if (!options.compile_kernels) {  // another backend compiles the IR (see PlanStep::ir)
     for (size_t i : compile_step) plan->has_params |= !plan->steps[i].params.empty();
     plan->kernels = int(compile_step.size());
-    to_compile.clear();
     compile_step.clear();
   }
+  std::vector<const jit::Kernel*> to_compile;
+  for (size_t i : compile_step) to_compile.push_back(plan->steps[i].ir.get());
 
   // Compile (or find) every kernel, several at once.
   jit::KernelCache& cache = options.cache ? *options.cache : jit::KernelCache::global();
@@ -888,7 +910,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
   auto worker = [&] {
     for (size_t i; (i = next.fetch_add(1)) < to_compile.size();) {
       try {
-        found[i] = cache.get(to_compile[i], options.cache_dir);
+        found[i] = cache.get(*to_compile[i], options.cache_dir);
       } catch (const std::exception& e) {  // a thread must not let an exception escape
         errors[i] = e.what();
       }
@@ -935,6 +957,10 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
         steps.push_back(std::move(plan->steps[si]));
         continue;
       }
+      if (plan->steps[si].blocked_io)  // its values exist only in the blocked layout
+        throw Error(ErrorCode::kInternal, "the blocked kernel of node '" +
+                                              g->nodes[size_t(plan->steps[si].node)].name +
+                                              "' failed to compile");
       for (int ni : plan->steps[si].fused) {
         const ir::Node& n = g->nodes[size_t(ni)];
         PlanStep s;
@@ -949,8 +975,6 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     plan->steps = std::move(steps);
   }
 
-  if (level >= 3 && options.compile_kernels && options.blocked_layout)
-    apply_nchwc_layout(*plan, *g, options.weights);
   plan_step_memory(*plan);
   for (int id : g->outputs) {
     const ir::Value& v = g->values[size_t(id)];

@@ -58,6 +58,8 @@ struct PlanStep {
   std::shared_ptr<const kernels::NativeOp> native;    // kNative: a hand-written kernel
   kernels::EpilogueSpec epilogue;  // a native epilogue group's nodes (anchor -1 otherwise)
   int in_place_input = -1;         // output 0 may overwrite this input slot (memory planner)
+  bool elementwise = false;        // a JIT elementwise map (a chain or one node)
+  bool blocked_io = false;         // reads or writes NCHWc values (engine/layout.h)
   std::string kernel_key;
   std::string kernel_label;
   std::vector<int64_t> params;

@@ -148,6 +148,54 @@ TEST(Layout, InputThatIsAlsoTheResidualOfAnNchwOutput) {
   expect_close(blocked.run(in), open(bytes, false).run(in));
 }
 
+// Elementwise steps between convolutions run blocked: SiLU, a per-channel bias (read NCHW, in
+// its own layout) and a scalar scale on one convolution's output, and the product of two
+// convolutions; an elementwise step reading a graph input (NCHW) stays NCHW. No reorder runs
+// between the convolutions, and the padding lanes of ragged blocks stay harmless.
+TEST(Layout, ElementwiseStepsBetweenConvolutionsRunBlocked) {
+  std::mt19937 rng(31);
+  for (int64_t c : {13, 16, 20}) {
+    SCOPED_TRACE("channels " + std::to_string(c));
+    dev::ModelBuilder m(13);
+    m.input("x", kF, {2, 5, 9, 11});
+    m.input("gate", kF, {2, c, 9, 11});
+    conv(m, "x", "a", 5, c, 3, 1, 1, 1, rng);
+    m.node("Sigmoid", {"a"}, {"sa"});
+    m.node("Mul", {"a", "sa"}, {"silu"});
+    m.init_random("bias", {1, c, 1, 1}, 0.5f, rng());
+    m.node("Add", {"silu", "bias"}, {"biased"});
+    m.init_f32("scale", {}, {0.5f});
+    m.node("Mul", {"biased", "scale"}, {"scaled"});
+    conv(m, "scaled", "b", c, c, 3, 1, 1, 1, rng);
+    conv(m, "scaled", "d", c, c, 1, 1, 0, 1, rng);
+    m.node("Mul", {"b", "d"}, {"prod"});
+    conv(m, "prod", "e", c, 7, 1, 1, 0, 1, rng);
+    m.node("Mul", {"d", "gate"}, {"gated"});
+    m.output("e", kF, {2, 7, 9, 11});
+    m.output("gated", kF, {2, c, 9, 11});
+    const std::string bytes = m.serialize();
+    const TensorMap in = {
+        {"x", testing::random_tensor(DType::kF32, {2, 5, 9, 11}, -1, 1, rng())},
+        {"gate", testing::random_tensor(DType::kF32, {2, c, 9, 11}, -1, 1, rng())}};
+    Session blocked = open(bytes, true);
+    const std::string plan =
+        testing::plan_text(blocked, {{"x", {2, 5, 9, 11}}, {"gate", {2, c, 9, 11}}});
+    EXPECT_NE(plan.find("(Sigmoid+Mul+Add+Mul): jit"), std::string::npos) << plan;
+    size_t blocked_jit = 0;
+    for (size_t at = plan.find("nchwc  ->"); at != std::string::npos;
+         at = plan.find("nchwc  ->", at + 1))
+      blocked_jit++;
+    EXPECT_EQ(blocked_jit, 2u) << plan;  // the SiLU chain and b * d; d * gate stays NCHW
+    size_t reorders = 0;
+    for (size_t at = plan.find("reorder"); at != std::string::npos;
+         at = plan.find("reorder", at + 1))
+      reorders++;
+    EXPECT_EQ(reorders, 1u) << plan;  // d to NCHW for d * gate
+    const TensorMap want = open(bytes, false).run(in);
+    for (int rep = 0; rep < 2; ++rep) expect_close(blocked.run(in), want);
+  }
+}
+
 // Blocks of 8 (AVX2 and generic kernels) as well as 16: the plan's block follows the dispatch
 // level current when it is built.
 TEST(Layout, BlocksOfEightMatchTheReference) {

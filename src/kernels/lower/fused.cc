@@ -349,4 +349,63 @@ std::optional<jit::Kernel> lower_elementwise_chain(LowerContext& fused,
   return fused.finish(body, label);
 }
 
+std::optional<jit::Kernel> lower_elementwise_chain_nchwc(LowerContext& fused,
+                                                         const std::vector<ChainMember>& members,
+                                                         const std::string& label,
+                                                         const std::vector<char>& blocked,
+                                                         int64_t block) {
+  if (fused.num_outputs() != 1 || int(blocked.size()) != fused.num_inputs() || block <= 0)
+    return std::nullopt;
+  const TensorArg& out = fused.output(0);
+  if (out.rank() != 4 || out.type != jit::ScalarType::kF32) return std::nullopt;
+  for (const Expr& d : out.dims)
+    if (!d->is_int_imm()) return std::nullopt;
+  const int64_t n = out.dims[0]->ival, c = out.dims[1]->ival, h = out.dims[2]->ival,
+                w = out.dims[3]->ival, cblocks = (c + block - 1) / block;
+  for (int b = 0; b < fused.num_inputs(); ++b)
+    if (blocked[size_t(b)] && (!fused.has_input(b) || fused.input(b).type != out.type ||
+                               print_dims(fused.input(b).dims) != print_dims(out.dims)))
+      return std::nullopt;
+  int64_t work = 0;
+  std::optional<std::vector<const LowerFn*>> fns = chain_lowerings(fused, members, &work);
+  if (!fns) return std::nullopt;
+  std::optional<Expr> value = chain_value(fused, members, *fns);
+  if (!value) return std::nullopt;
+
+  const std::vector<Expr> blocked_dims = {jit::imm(n), jit::imm(cblocks), jit::imm(h), jit::imm(w),
+                                          jit::imm(block)};
+  Stmt body = loop_nest(
+      fused, blocked_dims,
+      [&](const std::vector<Expr>& idx) -> Stmt {
+        // The logical channel of this lane; a padding lane (past C) reads channel C - 1 of the
+        // NCHW inputs, so every load stays in bounds, and stores 0.
+        Expr channel = idx[1] * block + idx[4];
+        std::vector<Expr> nchw = {idx[0], jit::min(channel, jit::imm(c - 1)), idx[2], idx[3]};
+        std::map<std::string, Expr> loads;
+        for (int b = 0; b < fused.num_inputs(); ++b) {
+          if (!fused.has_input(b)) continue;
+          loads["__x" + std::to_string(b)] =
+              blocked[size_t(b)] ? jit::load(b, out.type, idx)
+                                 : fused.load_input(b, fused.broadcast_index(b, nchw));
+        }
+        Expr v = substitute(*value, loads);
+        if (c % block != 0)
+          v = jit::select(jit::binary(jit::BinaryOp::kLt, channel, jit::imm(c)), v,
+                          jit::constant(0, out.type));
+        return jit::store(fused.num_inputs(), idx, v);
+      },
+      true, work);
+  jit::Kernel k = fused.finish(jit::block({}), label);
+  auto blocked_decl = [&](jit::BufferDecl& d) {
+    d.dims = blocked_dims;
+    d.strides = jit::contiguous_strides(blocked_dims);
+  };
+  for (int b = 0; b < fused.num_inputs(); ++b)
+    if (blocked[size_t(b)]) blocked_decl(k.buffers[size_t(b)]);
+  blocked_decl(k.buffers.back());
+  k.body = body;
+  jit::validate(k);
+  return k;
+}
+
 }  // namespace kiln::kernels

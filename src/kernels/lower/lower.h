@@ -184,6 +184,16 @@ std::optional<jit::Kernel> inline_producer_chain(const jit::Kernel& consumer, in
                                                  LowerContext& fused,
                                                  const std::vector<ChainMember>& members,
                                                  const std::string& label);
+/// The chain on blocked NCHWc data (kernels/fast/nchwc.h): `fused`'s output, 4-D f32 with
+/// immediate dims [N, C, H, W], is written as [N, ceil(C / block), H, W, block], and each input
+/// flagged in `blocked` (of the output's dims) is read in that layout; the other inputs broadcast
+/// from their own. The padding lanes past C are written 0. nullopt when the chain or the shapes
+/// do not allow it.
+std::optional<jit::Kernel> lower_elementwise_chain_nchwc(LowerContext& fused,
+                                                         const std::vector<ChainMember>& members,
+                                                         const std::string& label,
+                                                         const std::vector<char>& blocked,
+                                                         int64_t block);
 /// Whether the node's lowering is an elementwise map (probed in capture mode).
 bool is_elementwise_lowering(LowerContext& ctx);
 
