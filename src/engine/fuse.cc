@@ -29,6 +29,25 @@ bool is_row_bias(const ir::Graph& g, int v, int64_t n) {
   return true;
 }
 
+// When value v is read by exactly a Sigmoid(v) and a Mul of v by that Sigmoid's output (and
+// neither v nor the sigmoid is a graph output): those two nodes; else {-1, -1}.
+std::pair<int, int> silu_of(const ir::Graph& g, const GroupContext& ctx, int v) {
+  const std::vector<int>& rs = ctx.readers(v);
+  if (ctx.is_graph_output(v) || rs.size() != 2) return {-1, -1};
+  for (int k = 0; k < 2; ++k) {
+    const ir::Node& s = g.nodes[size_t(rs[size_t(k)])];
+    const ir::Node& m = g.nodes[size_t(rs[size_t(1 - k)])];
+    if (!is_op(s, "Sigmoid") || s.outputs.size() != 1 || !is_op(m, "Mul") || m.inputs.size() != 2 ||
+        m.outputs.size() != 1 || ctx.sole_reader(s.outputs[0]) != rs[size_t(1 - k)] ||
+        !same_concrete_shape(g, m.outputs[0], v))
+      continue;
+    if ((m.inputs[0] == v && m.inputs[1] == s.outputs[0]) ||
+        (m.inputs[1] == v && m.inputs[0] == s.outputs[0]))
+      return {rs[size_t(k)], rs[size_t(1 - k)]};
+  }
+  return {-1, -1};
+}
+
 }  // namespace
 
 GroupContext::GroupContext(const ir::Graph& g, const std::vector<char>& live)
@@ -69,10 +88,20 @@ std::vector<FusionGroup> form_groups(const ir::Graph& g, const std::vector<char>
       const bool matmul = !is_op(anchor, "Conv");
       int cur = anchor.outputs[0];
       for (;;) {
+        FusionGroup& grp = groups[size_t(gi)];
+        if (grp.activation < 0) {  // cur * Sigmoid(cur): SiLU, from its two readers
+          auto [sigmoid, mul] = silu_of(g, ctx, cur);
+          if (mul >= 0 && group_of[size_t(sigmoid)] < 0 && group_of[size_t(mul)] < 0 &&
+              hooks.epilogue_activation && hooks.epilogue_activation(mul)) {
+            claim(sigmoid, gi);
+            claim(mul, gi);
+            groups[size_t(gi)].activation = mul;
+            break;
+          }
+        }
         int r = sole_reader(cur);
         if (r < 0 || group_of[size_t(r)] >= 0) break;
         const ir::Node& n = g.nodes[size_t(r)];
-        FusionGroup& grp = groups[size_t(gi)];
         if (is_op(n, "Add") && n.inputs.size() == 2 && n.outputs.size() == 1 &&
             grp.activation < 0) {
           int other = n.inputs[0] == cur ? n.inputs[1] : n.inputs[0];

@@ -5,7 +5,8 @@
 //   - kEpilogue (optimization level 3): a Conv, MatMul or Gemm with constant weights run by a
 //     native kernel, followed by what that kernel applies while a tile is in registers: a bias
 //     Add (per output column of a MatMul), a residual Add of a tensor of the output's shape, and
-//     one activation (Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu);
+//     one activation (Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Gelu, and
+//     SiLU: Swish, or x * Sigmoid(x) where x's only readers are that Sigmoid and that Mul);
 //   - kAttention (level 3): MatMul(Q, Kᵀ) -> scale (Div/Mul by a scalar) -> mask (Add, or
 //     Where with a scalar fill) -> Softmax(last axis) -> MatMul(·, V) [-> Transpose(0,2,1,3)],
 //     with Q, Kᵀ and V read through strides from the tensors the Split/Reshape/Transpose nodes

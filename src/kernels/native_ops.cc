@@ -60,6 +60,21 @@ std::optional<Activation> activation_of(const ir::Graph& g, const ir::Node& n) {
     act.beta = a.attr_float("beta", 0.5f);
   } else if (n.op_type == "HardSwish") {
     act.kind = K::kHardSwish;
+  } else if (n.op_type == "Swish") {
+    if (a.attr_float("alpha", 1.0f) != 1.0f) return std::nullopt;
+    act.kind = K::kSilu;
+  } else if (n.op_type == "Mul") {  // x * Sigmoid(x): SiLU
+    if (n.inputs.size() != 2 || n.inputs[0] < 0 || n.inputs[1] < 0) return std::nullopt;
+    bool silu = false;
+    for (int k = 0; k < 2; ++k) {
+      const int p = g.values[size_t(n.inputs[size_t(k)])].producer;
+      if (p < 0) continue;
+      const ir::Node& s = g.nodes[size_t(p)];
+      silu |= s.domain.empty() && s.op_type == "Sigmoid" && s.inputs.size() == 1 &&
+              s.inputs[0] == n.inputs[size_t(1 - k)];
+    }
+    if (!silu) return std::nullopt;
+    act.kind = K::kSilu;
   } else if (n.op_type == "Gelu") {
     act.kind = a.attr_string("approximate", "none") == "tanh" ? K::kGeluTanh : K::kGeluErf;
   } else if (n.op_type == "Clip") {

@@ -157,11 +157,11 @@ TEST(Fusion, ConvEpiloguesMatchTheReference) {
     int64_t n, c, h, w, k, r, stride, pad, group;
     const char* act;
   };
-  const Case cases[] = {{1, 3, 17, 13, 8, 3, 1, 1, 1, "Relu"},
-                        {2, 16, 9, 11, 16, 3, 2, 1, 16, "Clip"},
-                        {1, 8, 7, 7, 24, 1, 1, 0, 1, "Sigmoid"},
-                        {1, 6, 15, 10, 12, 5, 2, 2, 2, "HardSwish"},
-                        {3, 4, 8, 8, 4, 3, 1, 1, 1, ""}};
+  const Case cases[] = {
+      {1, 3, 17, 13, 8, 3, 1, 1, 1, "Relu"},         {2, 16, 9, 11, 16, 3, 2, 1, 16, "Clip"},
+      {1, 8, 7, 7, 24, 1, 1, 0, 1, "Sigmoid"},       {1, 6, 15, 10, 12, 5, 2, 2, 2, "HardSwish"},
+      {2, 5, 9, 12, 20, 3, 1, 1, 1, "SiLU"},  // s * Sigmoid(s)
+      {1, 5, 9, 12, 16, 3, 1, 1, 1, "SiLUreversed"}, {3, 4, 8, 8, 4, 3, 1, 1, 1, ""}};
   for (const Case& k : cases) {
     const int64_t oh = (k.h + 2 * k.pad - k.r) / k.stride + 1;
     const int64_t ow = (k.w + 2 * k.pad - k.r) / k.stride + 1;
@@ -182,6 +182,12 @@ TEST(Fusion, ConvEpiloguesMatchTheReference) {
       m.init_f32("lo", {}, {0.0f});
       m.init_f32("hi", {}, {6.0f});
       m.node("Clip", {"s", "lo", "hi"}, {"y"});
+    } else if (act.rfind("SiLU", 0) == 0) {
+      m.node("Sigmoid", {"s"}, {"sig"});
+      m.node("Mul",
+             act == "SiLU" ? std::vector<std::string>{"s", "sig"}
+                           : std::vector<std::string>{"sig", "s"},
+             {"y"});
     } else if (!act.empty()) {
       m.node(act, {"s"}, {"y"});
     }
@@ -191,6 +197,8 @@ TEST(Fusion, ConvEpiloguesMatchTheReference) {
     EXPECT_NE(plan.find("native conv"), std::string::npos) << plan;
     if (std::getenv("KILN_TEST_VERBOSE")) std::cerr << plan;
     EXPECT_NE(plan.find("+residual"), std::string::npos) << plan;
+    if (act.rfind("SiLU", 0) == 0)
+      EXPECT_NE(plan.find("(Conv+Add+Sigmoid+Mul): native conv"), std::string::npos) << plan;
     TensorMap in = {{"x", testing::random_tensor(DType::kF32, {k.n, k.c, k.h, k.w}, -1, 1, rng())},
                     {"res", testing::random_tensor(DType::kF32, {k.n, k.k, oh, ow}, -1, 1, rng())}};
     expect_same(bytes, in, 1e-4);
