@@ -164,9 +164,10 @@ fast::ConvShape conv(int64_t c, int64_t hw, int64_t k, int64_t rs, int64_t strid
   return s;
 }
 
-// One convolution layer with bias and relu: on NCHW data (fast::Conv2d), or `blocked` with input
-// and output in NCHWc as inside a conv chain (fast::ConvNchwc).
-void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked) {
+// One convolution layer with bias and relu: on NCHW data (fast::Conv2d), or `blocked` with the
+// output in NCHWc and the input too (inside a conv chain) or NCHW (`from_nchw`: a chain's first
+// convolution) (fast::ConvNchwc).
+void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked, bool from_nchw) {
   const fast::Activation relu{fast::Activation::Kind::kRelu};
   const int64_t cb = blocked ? fast::nchwc_block() : 1;  // 1: NCHW sizes
   const std::vector<float> w =
@@ -186,7 +187,7 @@ void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked) {
   };
   if (blocked) {
     measure(fast::ConvNchwc(shape, fast::NchwcWeights::pack(shape, w.data()), bias.data(), relu,
-                            true, true));
+                            !from_nchw, true));
   } else {
     measure(fast::Conv2d(shape, w.data(), bias.data(), relu));
   }
@@ -242,9 +243,11 @@ void register_all() {
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
   };
   for (const ConvCase& cc : convs) {
-    add(cc.name, bench_conv, cc.shape, false);
-    if (fast::nchwc_conv_supported(cc.shape))
-      add(std::string(cc.name) + "/nchwc", bench_conv, cc.shape, true);
+    add(cc.name, bench_conv, cc.shape, false, false);
+    if (!fast::nchwc_conv_supported(cc.shape)) continue;
+    add(std::string(cc.name) + "/nchwc", bench_conv, cc.shape, true, false);
+    if (cc.shape.c < 4)  // a stem: the first convolution of a chain reads the NCHW image
+      add(std::string(cc.name) + "/nchwc-from-nchw", bench_conv, cc.shape, true, true);
   }
 }
 

@@ -95,8 +95,11 @@ struct IsaKernels {
   void (*depthwise_direct)(const DepthwiseDirect& p);
   bool (*depthwise_direct_ok)(const ConvShape& sh);
   /// Blocked layout: the channel block (floats per vector), the widest output-block count of a
-  /// conv tile and the accumulator budget (ob * p <= nchwc_acc).
-  int nchwc_block, nchwc_max_ob, nchwc_acc;
+  /// conv tile, the accumulator budget that keeps every operand in registers (ob * p <=
+  /// nchwc_acc), and the most the tile takes (nchwc_acc_max, >= nchwc_acc: one more position
+  /// per output block, at the cost of a spilled register), used only when one such tile covers
+  /// a whole output row.
+  int nchwc_block, nchwc_max_ob, nchwc_acc, nchwc_acc_max;
   void (*nchwc_conv_tile)(const NchwcConvTile& t);
   void (*nchwc_depthwise_row)(const NchwcDepthwiseRow& r);
 };

@@ -202,8 +202,8 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 }  // namespace
 
 const IsaKernels kAvx2Kernels = {
-    2,       kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr,
-    nullptr, 8,   2,   12,    &nchwc_conv_tile, &nchwc_depthwise_row};
+    2, kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr, nullptr,
+    8, 2,   12,  12,    &nchwc_conv_tile, &nchwc_depthwise_row};
 
 }  // namespace kiln::kernels::fast
 

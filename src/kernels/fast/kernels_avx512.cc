@@ -387,6 +387,7 @@ const IsaKernels kAvx512Kernels = {3,
                                    &depthwise_direct_ok,
                                    16,
                                    4,
+                                   24,
                                    28,
                                    &nchwc_conv_tile,
                                    &nchwc_depthwise_row};

@@ -100,7 +100,7 @@ void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
 }  // namespace
 
 const IsaKernels kGenericKernels = {
-    0,       kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr,
-    nullptr, 8,   2,   8,     &nchwc_conv_tile, &nchwc_depthwise_row};
+    0, kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr, nullptr,
+    8, 2,   8,   8,     &nchwc_conv_tile, &nchwc_depthwise_row};
 
 }  // namespace kiln::kernels::fast

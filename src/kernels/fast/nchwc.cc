@@ -93,6 +93,7 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
   for (int64_t k = 0; k < kblocks_ * cb_; ++k) b[k] = bias != nullptr && k < s.k ? bias[k] : 0.0f;
   const bool padded = s.pad_t || s.pad_l || s.pad_b || s.pad_r;
   copy_input_ = padded || !x_blocked;
+  lanes_ = !x_blocked && !depthwise_ && cblocks_ == 1 ? s.c : cb_;
   wp_ = std::max(s.pad_l + s.w + s.pad_r, (s.out_w() - 1) * s.stride_w + (s.s - 1) * s.dil_w + 1);
   // Output blocks per tile: the most the accumulators allow (3 where that divides the blocks
   // and the most does not); the last group of a layer takes the remainder. Then positions per
@@ -103,7 +104,8 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
     if (kblocks_ % ob_ != 0 && ob_ == 4 && kblocks_ % 3 == 0) ob_ = 3;
   }
   groups_ = (kblocks_ + ob_ - 1) / ob_;
-  const int64_t pmax = depthwise_ ? s.out_w() : kr.nchwc_acc / ob_;
+  int64_t pmax = depthwise_ ? s.out_w() : kr.nchwc_acc / ob_;
+  if (!depthwise_ && s.out_w() <= kr.nchwc_acc_max / ob_) pmax = s.out_w();  // one tile a row
   const int64_t tiles = (s.out_w() + pmax - 1) / pmax;
   p_ = (s.out_w() + tiles - 1) / tiles;
 }
@@ -132,27 +134,28 @@ const float* ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int64_
     *block_stride = s.h * s.w * cb;
     return x + (((n * cblocks_ + block0) * s.h + ih0) * s.w) * cb;
   }
-  *block_stride = wp_ * cb;
-  *row_stride = blocks * wp_ * cb;
+  const int64_t ls = lanes_;
+  *block_stride = wp_ * ls;
+  *row_stride = blocks * wp_ * ls;
   for (int64_t r = 0; r < s.r; ++r) {
     const int64_t ih = ih0 + r * s.dil_h;
     for (int64_t b = 0; b < blocks; ++b) {
-      float* dst = buf + (r * blocks + b) * wp_ * cb;
+      float* dst = buf + (r * blocks + b) * wp_ * ls;
       const int64_t blk = block0 + b;
       if (ih < 0 || ih >= s.h) {
-        std::fill(dst, dst + wp_ * cb, 0.0f);
+        std::fill(dst, dst + wp_ * ls, 0.0f);
         continue;
       }
-      std::fill(dst, dst + s.pad_l * cb, 0.0f);
-      std::fill(dst + (s.pad_l + s.w) * cb, dst + wp_ * cb, 0.0f);
-      float* mid = dst + s.pad_l * cb;
+      std::fill(dst, dst + s.pad_l * ls, 0.0f);
+      std::fill(dst + (s.pad_l + s.w) * ls, dst + wp_ * ls, 0.0f);
+      float* mid = dst + s.pad_l * ls;
       if (x_blocked_) {
         std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
                     size_t(s.w * cb) * sizeof(float));
       } else {
         // Lanes past C are never read (the tiles stop at the last real input lane).
         interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, s.h * s.w,
-                         std::min(cb, s.c - blk * cb), s.w, cb, mid);
+                         std::min(cb, s.c - blk * cb), s.w, ls, mid);
       }
     }
   }
@@ -230,8 +233,8 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   NchwcConvTile t{};
   t.x_block = block_stride;
   t.x_row = row_stride;
-  t.x_col = s.dil_w * cb;
-  t.x_pos = s.stride_w * cb;
+  t.x_col = s.dil_w * lanes_;
+  t.x_pos = s.stride_w * lanes_;
   t.in_blocks = cblocks_;
   t.last_lanes = s.c - (cblocks_ - 1) * cb;
   t.r = s.r;
@@ -245,7 +248,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
     const int64_t len = std::min(p_, ow_count - ow0);
     t.p = int(len);
     // Without input padding on the left, x starts at the tile's first input column.
-    t.x = xr + ow0 * s.stride_w * cb;
+    t.x = xr + ow0 * s.stride_w * lanes_;
     if (y_blocked_) {
       t.y = out_at(y, k0, ow0);
       t.y_block = oh_count * ow_count * cb;

@@ -69,6 +69,9 @@ class ConvNchwc {
   bool x_blocked_, y_blocked_, depthwise_, copy_input_;
   int level_;
   int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: tasks per row
+  // Floats per position in the copied input rows: cb, or C for an NCHW input of one block (a
+  // stem's 3 channels), whose rows then stay small enough for L1 instead of 16 lanes wide.
+  int64_t lanes_;
 };
 
 /// NCHW [n, c, hw] -> blocked [n, c/cb, hw, cb] (padded lanes zero), and back.
