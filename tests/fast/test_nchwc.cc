@@ -95,6 +95,11 @@ std::vector<ConvShape> shapes() {
       make(1, 6, 17, 19, 6, 5, 5, 1, 2, 4, 4, 4, 4, 6),     // depthwise 5x5 dilation 2
       make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
       make(1, 48, 7, 7, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 7x7 maps, 10 output blocks
+      // Kernels wider than the image, wide uneven pads with stride and dilation, a depthwise
+      // left pad.
+      make(1, 16, 4, 3, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1),
+      make(1, 20, 15, 17, 20, 3, 3, 2, 2, 3, 1, 2, 3, 1),
+      make(1, 32, 9, 20, 32, 3, 3, 1, 1, 1, 3, 1, 0, 32),
   };
 }
 
