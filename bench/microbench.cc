@@ -26,6 +26,7 @@
 #include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
 #include "kernels/fast/nchwc.h"
+#include "kernels/fast/winograd.h"
 
 namespace fast = kiln::kernels::fast;
 
@@ -166,8 +167,10 @@ fast::ConvShape conv(int64_t c, int64_t hw, int64_t k, int64_t rs, int64_t strid
 
 // One convolution layer with bias and relu: on NCHW data (fast::Conv2d), or `blocked` with the
 // output in NCHWc and the input too (inside a conv chain) or NCHW (`from_nchw`: a chain's first
-// convolution) (fast::ConvNchwc).
-void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked, bool from_nchw) {
+// convolution) (fast::ConvNchwc), or as Winograd F(2x2, 3x3) on blocked data. GFLOPS count the
+// direct convolution's multiply-adds for every algorithm.
+void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked, bool from_nchw,
+                bool winograd) {
   const fast::Activation relu{fast::Activation::Kind::kRelu};
   const int64_t cb = blocked ? fast::nchwc_block() : 1;  // 1: NCHW sizes
   const std::vector<float> w =
@@ -185,7 +188,10 @@ void bench_conv(benchmark::State& state, fast::ConvShape shape, bool blocked, bo
     }
     state.SetLabel(op.algorithm());
   };
-  if (blocked) {
+  if (winograd) {
+    measure(fast::WinogradConv(shape, fast::WinogradWeights::pack(shape, w.data()), bias.data(),
+                               relu, true, true));
+  } else if (blocked) {
     measure(fast::ConvNchwc(shape, fast::NchwcWeights::pack(shape, w.data()), bias.data(), relu,
                             !from_nchw, true));
   } else {
@@ -243,11 +249,13 @@ void register_all() {
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
   };
   for (const ConvCase& cc : convs) {
-    add(cc.name, bench_conv, cc.shape, false, false);
+    add(cc.name, bench_conv, cc.shape, false, false, false);
     if (!fast::nchwc_conv_supported(cc.shape)) continue;
-    add(std::string(cc.name) + "/nchwc", bench_conv, cc.shape, true, false);
+    add(std::string(cc.name) + "/nchwc", bench_conv, cc.shape, true, false, false);
+    if (fast::winograd_supported(cc.shape))
+      add(std::string(cc.name) + "/winograd", bench_conv, cc.shape, true, false, true);
     if (cc.shape.c < 4)  // a stem: the first convolution of a chain reads the NCHW image
-      add(std::string(cc.name) + "/nchwc-from-nchw", bench_conv, cc.shape, true, true);
+      add(std::string(cc.name) + "/nchwc-from-nchw", bench_conv, cc.shape, true, true, false);
   }
 }
 

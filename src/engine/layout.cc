@@ -31,7 +31,7 @@ bool is_4d_f32(const ir::Graph& g, int id) {
 }  // namespace
 
 void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
-                        const BlockedElementwise& relower) {
+                        const BlockedElementwise& relower, bool winograd) {
   if (!kernels::fast::available()) return;
   const int64_t cb = kernels::fast::nchwc_block();
   std::vector<PlanStep>& steps = plan.steps;
@@ -186,7 +186,8 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
       } else if (residual >= 0 && c.blocked_out) {
         residual = blocked_value(residual);
       }
-      s.native = kernels::make_nchwc_conv(g, s.epilogue, x_blocked, c.blocked_out, weights);
+      s.native =
+          kernels::make_nchwc_conv(g, s.epilogue, x_blocked, c.blocked_out, weights, winograd);
       if (!s.native)  // eligible was checked above: the layouts below assume this kernel
         throw Error(ErrorCode::kInternal,
                     "no blocked kernel for node '" + g.nodes[size_t(s.node)].name + "'");

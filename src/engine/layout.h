@@ -38,6 +38,6 @@ using BlockedElementwise =
 /// epilogue names a Conv, single-node pool/concat steps, and elementwise steps that `relower`
 /// lowers blocked are the candidates.
 void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
-                        const BlockedElementwise& relower);
+                        const BlockedElementwise& relower, bool winograd);
 
 }  // namespace kiln::engine

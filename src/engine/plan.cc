@@ -885,7 +885,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
       if (!k) return std::nullopt;
       return BlockedKernel{std::move(*k), cc->inputs};
     };
-    apply_nchwc_layout(*plan, *g, options.weights, relower);
+    apply_nchwc_layout(*plan, *g, options.weights, relower, options.winograd);
   }
 
   std::vector<size_t> compile_step;  // the steps whose kernel is lowered, not yet compiled

@@ -86,6 +86,8 @@ struct PlanOptions {
   bool compile_kernels = true;
   /// Level 3: convolution chains in the blocked NCHWc layout (engine/layout.h).
   bool blocked_layout = true;
+  /// Blocked 3x3 stride-1 layers with enough channels use Winograd F(2x2, 3x3) (fast/winograd.h).
+  bool winograd = true;
 };
 
 struct RunState;

@@ -218,6 +218,9 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     // KILN_BLOCKED_LAYOUT=0 keeps level 3 in NCHW (for comparing the layouts).
     static const bool blocked = engine::env_flag("KILN_BLOCKED_LAYOUT", true);
     po.blocked_layout = blocked;
+    // KILN_WINOGRAD=0 keeps 3x3 layers on the direct blocked convolution.
+    static const bool winograd = engine::env_flag("KILN_WINOGRAD", true);
+    po.winograd = winograd;
     if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
       po.compile_kernels = false;
       po.schedule = engine::cuda_schedule();

@@ -10,6 +10,7 @@
 #include "kernels/fast/conv.h"
 #include "kernels/fast/gemm.h"
 #include "kernels/fast/nchwc.h"
+#include "kernels/fast/winograd.h"
 #include "kernels/registry.h"
 
 namespace kiln::kernels {
@@ -384,12 +385,17 @@ bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec) {
 
 std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
                                                 bool x_blocked, bool y_blocked,
-                                                WeightCache* weights) {
+                                                WeightCache* weights, bool winograd) {
   if (!nchwc_conv_eligible(g, spec)) return nullptr;
   const std::optional<Activation> act = epilogue_activation(g, spec);
   if (!act) return nullptr;
   const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
   const fast::ConvShape s = *conv_shape(g, anchor);
+  if (winograd && x_blocked && y_blocked && fast::winograd_preferred(s))
+    return std::make_shared<NativeConv<fast::WinogradConv>>(
+        *act, spec.residual_add >= 0 && spec.residual >= 0, s,
+        conv_filters<fast::WinogradWeights>("winograd", s, conv_weights(g, anchor), weights),
+        conv_bias(g, anchor), *act, true, true);
   return std::make_shared<NativeConv<fast::ConvNchwc>>(
       *act, spec.residual_add >= 0 && spec.residual >= 0, s,
       conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights),

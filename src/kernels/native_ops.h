@@ -96,9 +96,12 @@ bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec);
 /// The blocked convolution of an epilogue group reading its input blocked or NCHW and writing
 /// its output (and reading its residual) blocked or NCHW; null when not eligible. Buffers as
 /// make_native_epilogue's.
+/// `winograd`: a 3x3 stride-1 layer with enough channels, blocked on both sides, runs as
+/// Winograd F(2x2, 3x3) (fast/winograd.h) instead.
 std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
                                                 bool x_blocked, bool y_blocked,
-                                                WeightCache* weights = nullptr);
+                                                WeightCache* weights = nullptr,
+                                                bool winograd = true);
 /// A single node's kernel on blocked data with `cb` lanes per block, or null when it has none:
 /// MaxPool / AveragePool (2-D, explicit pads; blocked in and out), GlobalAveragePool (blocked
 /// in, NCHW [N, C, 1, 1] out) and Concat along channels (blocked in and out; every input but the

@@ -122,6 +122,7 @@ TEST(Layout, BlockedCnnChainsMatchTheReference) {
     EXPECT_NE(plan.find("reorder nchwc -> nchw"), std::string::npos) << plan;  // feat, side
     if (&t == &nets[0]) {
       EXPECT_NE(plan.find("concat nchwc"), std::string::npos) << plan;
+      EXPECT_NE(plan.find("nchwc-winograd-f2x2"), std::string::npos) << plan;  // eb, body
       EXPECT_NE(plan.find("averagepool nchwc"), std::string::npos) << plan;
     }
   }

@@ -8,6 +8,7 @@
 #include "fast_test_util.h"
 #include "kernels/fast/isa.h"
 #include "kernels/fast/nchwc.h"
+#include "kernels/fast/winograd.h"
 #include "kiln/error.h"
 
 namespace kiln::kernels::fast {
@@ -35,8 +36,10 @@ std::vector<float> from_blocked(const std::vector<float>& x, int64_t n, int64_t 
   return y;
 }
 
+// The blocked convolution (or, `winograd`, WinogradConv: blocked on both sides) against a
+// double-precision naive one.
 int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, bool residual,
-               Activation act, std::mt19937& rng) {
+               Activation act, std::mt19937& rng, bool winograd = false) {
   const int64_t oh = sh.out_h(), ow = sh.out_w(), cg = sh.c / sh.group;
   const int64_t cb = nchwc_block();
   std::vector<float> x = random_floats(rng, size_t(sh.n * sh.c * sh.h * sh.w));
@@ -45,15 +48,21 @@ int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, b
   const size_t y_size = size_t(sh.n * sh.k * oh * ow);
   std::vector<float> res = random_floats(rng, y_size);
 
-  ConvNchwc conv(sh, NchwcWeights::pack(sh, w.data()), bias ? b.data() : nullptr, act, x_blocked,
-                 y_blocked);
   std::vector<float> xin = x_blocked ? to_blocked(x, sh.n, sh.c, sh.h * sh.w) : x;
   std::vector<float> rin = y_blocked ? to_blocked(res, sh.n, sh.k, oh * ow) : res;
   std::vector<float> y(y_blocked ? size_t(sh.n * nchwc_blocks(sh.k, cb) * oh * ow * cb) : y_size,
                        1234.5f);
   AlignedBuffer scratch;
-  conv.run(xin.data(), y.data(), residual ? rin.data() : nullptr,
-           scratch.reserve(conv.scratch_bytes() / 4 + 1));
+  auto run = [&](const auto& conv) {
+    conv.run(xin.data(), y.data(), residual ? rin.data() : nullptr,
+             scratch.reserve(conv.scratch_bytes() / 4 + 1));
+    return conv.algorithm();
+  };
+  const float* bp = bias ? b.data() : nullptr;
+  const std::string algorithm =
+      winograd
+          ? run(WinogradConv(sh, WinogradWeights::pack(sh, w.data()), bp, act, true, true))
+          : run(ConvNchwc(sh, NchwcWeights::pack(sh, w.data()), bp, act, x_blocked, y_blocked));
   if (y_blocked) y = from_blocked(y, sh.n, sh.k, oh * ow);
 
   int failures = 0;
@@ -69,9 +78,9 @@ int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, b
           const double want = activation_ref(sum, act);
           if (!close(y[at], want, scale + std::abs(want))) {
             ADD_FAILURE() << "y[" << img << "," << oc << "," << i << "," << j << "] = " << y[at]
-                          << ", want " << want << " (" << conv.algorithm() << ", c " << sh.c
-                          << " k " << sh.k << " " << sh.r << "x" << sh.s << " group " << sh.group
-                          << " act " << int(act.kind) << " residual " << residual << ")";
+                          << ", want " << want << " (" << algorithm << ", c " << sh.c << " k "
+                          << sh.k << " " << sh.r << "x" << sh.s << " group " << sh.group << " act "
+                          << int(act.kind) << " residual " << residual << ")";
             if (++failures >= 5) break;
           }
         }
@@ -134,6 +143,56 @@ TEST(Nchwc, ThreadsGiveTheSerialBits) {
   one.execute([&] { conv.run(x.data(), serial.data(), nullptr, nullptr); });
   four.execute([&] { conv.run(x.data(), parallel.data(), nullptr, nullptr); });
   EXPECT_EQ(serial, parallel);
+}
+
+// Winograd F(2x2, 3x3): even and odd output sizes (ragged tiles), pads 0, 1 and uneven, channel
+// counts off the block and the GEMM tiles, batches, images of several tile blocks, every
+// activation with and without residual, at every SIMD level.
+TEST(Winograd, ConvAgainstNaive) {
+  std::mt19937 rng(46);
+  const ConvShape shapes[] = {
+      make(1, 32, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // even, pad 1
+      make(2, 20, 7, 9, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // odd sizes, ragged blocks, batch 2
+      make(1, 48, 9, 11, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1),   // no padding
+      make(1, 16, 10, 6, 16, 3, 3, 1, 1, 2, 0, 1, 2, 1),   // uneven pads
+      make(1, 40, 30, 29, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1),  // several tile blocks
+      make(1, 3, 5, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1),      // fewer channels than a block
+  };
+  for_each_level([&](int) {
+    for (const ConvShape& sh : shapes)
+      check_conv(sh, true, true, true, false, {Activation::Kind::kRelu}, rng, true);
+    for (const Activation& act : all_activations())
+      for (int v = 0; v < 2; ++v) check_conv(shapes[1], true, true, v, v, act, rng, true);
+  });
+}
+
+TEST(Winograd, ThreadsGiveTheSerialBitsAndFiltersFitTheirShape) {
+  std::mt19937 rng(47);
+  for (int64_t hw : {20, 7}) {  // several tile blocks (split over threads), one (split GEMMs)
+    const ConvShape sh = make(2, 64, hw, hw, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    std::vector<float> x = to_blocked(random_floats(rng, size_t(2 * 64 * hw * hw)), 2, 64, hw * hw);
+    std::vector<float> w = random_floats(rng, size_t(64 * 64 * 9));
+    WinogradConv conv(sh, WinogradWeights::pack(sh, w.data()), nullptr, {}, true, true);
+    std::vector<float> serial(x.size()), parallel(x.size());
+    tbb::task_arena one(1), four(4);
+    one.execute([&] { conv.run(x.data(), serial.data(), nullptr, nullptr); });
+    four.execute([&] { conv.run(x.data(), parallel.data(), nullptr, nullptr); });
+    EXPECT_EQ(serial, parallel);
+  }
+  std::vector<float> w(size_t(16 * 8 * 9), 0.5f);
+  const ConvShape a = make(1, 8, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  auto packed = WinogradWeights::pack(a, w.data());
+  ConvShape other_size = a;
+  other_size.h = other_size.w = 33;
+  EXPECT_TRUE(packed->fits(other_size));
+  ConvShape other_k = a;
+  other_k.k = 8;
+  EXPECT_FALSE(packed->fits(other_k));
+  EXPECT_THROW(WinogradConv(a, packed, nullptr, {}, false, true), Error);  // NCHW input
+  ConvShape strided = a;
+  strided.stride_h = strided.stride_w = 2;
+  EXPECT_FALSE(winograd_supported(strided));
+  EXPECT_THROW(WinogradWeights::pack(strided, w.data()), Error);
 }
 
 TEST(Nchwc, FiltersFitOnlyTheirShapeAndLevel) {

@@ -130,10 +130,12 @@ const float* PackedB::panel(int64_t k0, int64_t kc, int64_t jp) const {
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
-          const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep, void* scratch) {
+          const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep, void* scratch,
+          bool serial) {
   const IsaKernels& kr = isa_for_level(b.level());
   gemm_packed(kr, m, n, k, a, lda, trans_a,
-              PanelsView{b.panel(0, 0, 0), round_up(b.n(), kr.nr), kr.nr}, c, ldc, ep, scratch);
+              PanelsView{b.panel(0, 0, 0), round_up(b.n(), kr.nr), kr.nr}, c, ldc, ep, scratch,
+              serial);
 }
 
 size_t gemm_scratch_bytes(int64_t m, int64_t n, int64_t k) {

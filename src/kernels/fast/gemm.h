@@ -55,9 +55,11 @@ struct GemmEpilogue {
 };
 
 /// C[M x N] (row stride ldc) = A[M x K] (row stride lda, or A^T stored K x M when trans_a) * B
-/// (+ epilogue). K == 0 gives the epilogue of zero.
+/// (+ epilogue). K == 0 gives the epilogue of zero. `serial`: on the caller's thread only (for
+/// callers that split the work themselves).
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
-          const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep, void* scratch = nullptr);
+          const PackedB& b, float* c, int64_t ldc, const GemmEpilogue& ep, void* scratch = nullptr,
+          bool serial = false);
 size_t gemm_scratch_bytes(int64_t m, int64_t n, int64_t k);
 
 /// Both operands dynamic: B (K x N, row stride ldb; or N x K when trans_b) is packed per call.

@@ -74,6 +74,26 @@ struct NchwcDepthwiseRow {
   float* y;               ///< blocked output row
 };
 
+/// Winograd F(2x2, 3x3) input transform of one 4x4 input patch of one channel block:
+/// V = B^T d B, each of the 16 results (one vector of channels) stored at out + xi * out_stride.
+/// in[i * 4 + j] is patch row i, column j (a zero vector where the patch leaves the input).
+struct WinogradInTile {
+  const float* in[16];
+  float* out;
+  int64_t out_stride;
+};
+/// Winograd F(2x2, 3x3) output transform of one tile of one output-channel block:
+/// Y = A^T M A from the 16 vectors at m + xi * m_stride, then + bias (+ residual), activation;
+/// y[i * 2 + j] (and residual[...]) is output row i, column j of the tile, null when outside.
+struct WinogradOutTile {
+  const float* m;
+  int64_t m_stride;
+  const float* bias;
+  const float* residual[4];
+  float* y[4];
+  const Activation* act;
+};
+
 struct IsaKernels {
   int level;  ///< 0 generic, 2 avx2, 3 avx512
   int mr, nr;
@@ -102,6 +122,8 @@ struct IsaKernels {
   int nchwc_block, nchwc_max_ob, nchwc_acc, nchwc_acc_max;
   void (*nchwc_conv_tile)(const NchwcConvTile& t);
   void (*nchwc_depthwise_row)(const NchwcDepthwiseRow& r);
+  void (*winograd_input)(const WinogradInTile& t);
+  void (*winograd_output)(const WinogradOutTile& t);
 };
 
 /// The table for the CPU (or the level forced for testing).

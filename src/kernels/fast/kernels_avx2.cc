@@ -20,6 +20,7 @@
 #pragma GCC target("avx2,fma")
 #include "kernels/fast/nchwc_body.h"
 #include "kernels/fast/vec_math.h"
+#include "kernels/fast/winograd_body.h"
 
 namespace kiln::kernels::fast {
 namespace {
@@ -60,6 +61,15 @@ struct Avx2Vec {
 
 void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx2Vec, 2, 12>(a); }
 void nchwc_depthwise_row(const NchwcDepthwiseRow& a) { nchwc_body::depthwise_row<Avx2Vec, 8>(a); }
+void winograd_input(const WinogradInTile& t) { winograd_body::input<Avx2Vec>(t); }
+struct VecActivation {
+  Avx2Vec::V operator()(Avx2Vec::V v, const Activation& a) const {
+    return vec_math::activate<Avx2Vec>(v, a);
+  }
+};
+void winograd_output(const WinogradOutTile& t) {
+  winograd_body::output<Avx2Vec>(t, VecActivation{});
+}
 
 }  // namespace
 }  // namespace kiln::kernels::fast
@@ -201,9 +211,23 @@ KILN_AVX2 void depthwise_plane(const DepthwisePlane& p) { depthwise_plane_body(p
 
 }  // namespace
 
-const IsaKernels kAvx2Kernels = {
-    2, kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr, nullptr,
-    8, 2,   12,  12,    &nchwc_conv_tile, &nchwc_depthwise_row};
+const IsaKernels kAvx2Kernels = {2,
+                                 kMr,
+                                 kNr,
+                                 &tile,
+                                 &epilogue_row,
+                                 &depthwise_plane,
+                                 &pack_b_im2col,
+                                 nullptr,
+                                 nullptr,
+                                 8,
+                                 2,
+                                 12,
+                                 12,
+                                 &nchwc_conv_tile,
+                                 &nchwc_depthwise_row,
+                                 &winograd_input,
+                                 &winograd_output};
 
 }  // namespace kiln::kernels::fast
 

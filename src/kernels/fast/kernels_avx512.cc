@@ -28,6 +28,7 @@
 #pragma GCC target("avx512f,avx512vl,avx512dq,fma")
 #include "kernels/fast/nchwc_body.h"
 #include "kernels/fast/vec_math.h"
+#include "kernels/fast/winograd_body.h"
 
 namespace kiln::kernels::fast {
 namespace {
@@ -63,6 +64,15 @@ struct Avx512Vec {
 void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Avx512Vec, 4, 28>(a); }
 void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
   nchwc_body::depthwise_row<Avx512Vec, 14>(a);
+}
+void winograd_input(const WinogradInTile& t) { winograd_body::input<Avx512Vec>(t); }
+struct VecActivation {
+  Avx512Vec::V operator()(Avx512Vec::V v, const Activation& a) const {
+    return vec_math::activate<Avx512Vec>(v, a);
+  }
+};
+void winograd_output(const WinogradOutTile& t) {
+  winograd_body::output<Avx512Vec>(t, VecActivation{});
 }
 
 }  // namespace
@@ -390,7 +400,9 @@ const IsaKernels kAvx512Kernels = {3,
                                    24,
                                    28,
                                    &nchwc_conv_tile,
-                                   &nchwc_depthwise_row};
+                                   &nchwc_depthwise_row,
+                                   &winograd_input,
+                                   &winograd_output};
 
 }  // namespace kiln::kernels::fast
 

@@ -7,6 +7,7 @@
 #include "kernels/fast/isa.h"
 #include "kernels/fast/nchwc_body.h"
 #include "kernels/fast/pack.h"
+#include "kernels/fast/winograd_body.h"
 
 namespace kiln::kernels::fast {
 namespace {
@@ -78,6 +79,10 @@ struct GenericVec {
     for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
     return a;
   }
+  static V sub(V a, const V& b) {
+    for (int i = 0; i < 8; ++i) a.v[i] -= b.v[i];
+    return a;
+  }
   static V mul(V a, const V& b) {
     for (int i = 0; i < 8; ++i) a.v[i] *= b.v[i];
     return a;
@@ -96,11 +101,32 @@ void nchwc_conv_tile(const NchwcConvTile& a) { nchwc_body::conv_dispatch<Generic
 void nchwc_depthwise_row(const NchwcDepthwiseRow& a) {
   nchwc_body::depthwise_row<GenericVec, 4>(a);
 }
+void winograd_input(const WinogradInTile& t) { winograd_body::input<GenericVec>(t); }
+void winograd_output(const WinogradOutTile& t) {
+  winograd_body::output<GenericVec>(t, [](GenericVec::V v, const Activation& a) {
+    for (float& x : v.v) x = apply_activation(x, a);
+    return v;
+  });
+}
 
 }  // namespace
 
-const IsaKernels kGenericKernels = {
-    0, kMr, kNr, &tile, &epilogue_row,    &depthwise_plane,    &pack_b_im2col, nullptr, nullptr,
-    8, 2,   8,   8,     &nchwc_conv_tile, &nchwc_depthwise_row};
+const IsaKernels kGenericKernels = {0,
+                                    kMr,
+                                    kNr,
+                                    &tile,
+                                    &epilogue_row,
+                                    &depthwise_plane,
+                                    &pack_b_im2col,
+                                    nullptr,
+                                    nullptr,
+                                    8,
+                                    2,
+                                    8,
+                                    8,
+                                    &nchwc_conv_tile,
+                                    &nchwc_depthwise_row,
+                                    &winograd_input,
+                                    &winograd_output};
 
 }  // namespace kiln::kernels::fast

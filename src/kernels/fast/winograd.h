@@ -1,0 +1,71 @@
+// Winograd F(2x2, 3x3) convolution on blocked (NCHWc) data (Lavin and Gray, "Fast Algorithms
+// for Convolutional Neural Networks", 2016): each 2x2 output tile of a 3x3, stride-1 layer
+// costs 16 multiplies per input/output channel pair instead of 36.
+//
+// Per block of tiles: the input transform writes V[xi][tile][c] (16 matrices), 16 GEMMs on the
+// fast GEMM multiply them by the filters transformed and packed once per session,
+// U[xi][c][k] = (G g G^T)[xi], into M[xi][tile][k], and the output transform adds the bias (and
+// residual), applies the activation and writes the blocked output. The transforms add and
+// subtract only (|error| a few ulp of the sums, as a direct convolution's reordering does).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/fast/activation.h"
+#include "kernels/fast/buffer.h"
+#include "kernels/fast/conv.h"
+#include "kernels/fast/gemm.h"
+
+namespace kiln::kernels::fast {
+
+/// Whether WinogradConv computes `s`: a 3x3, stride 1, dilation 1, group 1 convolution.
+bool winograd_supported(const ConvShape& s);
+/// Whether it beats the direct blocked convolution on `s` (measured with kiln_microbench's
+/// conv/.../winograd: 1.4-1.8x on resnet18's layers, 1.05x on squeezenet's 16-channel fire
+/// layer; so at least a block of channels each way, and an image of more than a few tiles).
+bool winograd_preferred(const ConvShape& s);
+
+/// The transformed filters U[xi] (C x K, output channels padded to whole blocks with zeros),
+/// packed for the GEMM of the dispatch level current at pack() time.
+class WinogradWeights {
+ public:
+  static std::shared_ptr<const WinogradWeights> pack(const ConvShape& s, const float* weights);
+  bool fits(const ConvShape& s) const;
+  const PackedB& u(int xi) const { return u_[size_t(xi)]; }
+
+ private:
+  FilterDims dims_;
+  int level_ = 0;
+  std::array<PackedB, 16> u_;
+};
+
+class WinogradConv {
+ public:
+  /// y = act(conv(x) + bias + residual) with x, y (and the residual) blocked. Throws
+  /// kInvalidArgument when the shape is not supported, a side is not blocked, or `packed` does
+  /// not fit `s`.
+  WinogradConv(const ConvShape& s, std::shared_ptr<const WinogradWeights> packed, const float* bias,
+               Activation act, bool x_blocked, bool y_blocked);
+  void run(const float* x, float* y, const float* residual, void* scratch) const;
+  size_t scratch_bytes() const;
+  const ConvShape& shape() const { return s_; }
+  std::string algorithm() const { return "nchwc-winograd-f2x2"; }
+
+ private:
+  void run_block(int64_t block, const float* x, float* y, const float* residual, float* buf,
+                 bool serial_gemm) const;
+
+  ConvShape s_;
+  std::shared_ptr<const WinogradWeights> w_;
+  AlignedBuffer bias_;  // K rounded up to blocks
+  AlignedBuffer zero_;  // one zero vector: taps outside the input
+  Activation act_;
+  int level_;
+  int64_t cb_, cpad_, kpad_, tiles_h_, tiles_w_, tiles_, tile_block_, blocks_;
+};
+
+}  // namespace kiln::kernels::fast
