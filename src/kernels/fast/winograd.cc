@@ -87,12 +87,11 @@ size_t WinogradConv::scratch_bytes() const {
   return size_t(v + m) * sizeof(float) + gemm_scratch_bytes(tile_block_, kpad_, s_.c);
 }
 
-void WinogradConv::run_block(int64_t block, const float* x, float* y, const float* residual,
-                             float* buf, bool serial_gemm) const {
+void WinogradConv::run_block(int64_t t0, int64_t count, const float* x, float* y,
+                             const float* residual, float* buf, bool serial_gemm) const {
   const ConvShape& s = s_;
   const IsaKernels& kr = isa_for_level(level_);
   const int64_t cb = cb_, cblocks = cpad_ / cb, kblocks = kpad_ / cb;
-  const int64_t t0 = block * tile_block_, count = std::min(tile_block_, tiles_ - t0);
   const int64_t oh = s.out_h(), ow = s.out_w();
   float* v = buf;
   float* m = v + round_up(16 * tile_block_ * cpad_, 16);
@@ -154,11 +153,18 @@ void WinogradConv::run(const float* x, float* y, const float* residual, void* sc
     throw Error(ErrorCode::kInvalidArgument, "winograd conv: built for another dispatch level");
   const double fma = double(tiles_) * 16.0 * double(s_.c) * double(kpad_);
   const int64_t budget = task_budget(fma);
-  // Enough blocks: one task each, GEMMs on the task's thread; else the GEMMs split themselves.
-  const bool parallel_blocks = budget > 1 && blocks_ >= 2;
+  // Tasks of whole tile blocks with their GEMMs on the task's thread. A layer of one block is
+  // split into smaller ones (of whole 12-row GEMM tiles) when threads are there to take them;
+  // only a layer of too few tiles for that leaves the splitting to its GEMMs.
+  int64_t per = tile_block_;
+  if (budget > 1 && blocks_ < budget)
+    per = std::min(tile_block_, round_up(ceil_div(tiles_, budget), 12));
+  const int64_t tasks = ceil_div(tiles_, per);
+  const bool parallel = budget > 1 && tasks >= 2;
   const size_t floats = scratch_bytes() / sizeof(float);
-  run_tasks(blocks_, parallel_blocks, scratch, floats, [&](int64_t b, float* buf) {
-    run_block(b, x, y, residual, buf, parallel_blocks || budget <= 1);
+  run_tasks(tasks, parallel, scratch, floats, [&](int64_t b, float* buf) {
+    run_block(b * per, std::min(per, tiles_ - b * per), x, y, residual, buf,
+              parallel || budget <= 1);
   });
 }
 

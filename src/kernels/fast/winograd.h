@@ -56,8 +56,9 @@ class WinogradConv {
   std::string algorithm() const { return "nchwc-winograd-f2x2"; }
 
  private:
-  void run_block(int64_t block, const float* x, float* y, const float* residual, float* buf,
-                 bool serial_gemm) const;
+  // Tiles [t0, t0 + count) (count <= tile_block_).
+  void run_block(int64_t t0, int64_t count, const float* x, float* y, const float* residual,
+                 float* buf, bool serial_gemm) const;
 
   ConvShape s_;
   std::shared_ptr<const WinogradWeights> w_;
