@@ -25,9 +25,13 @@ ratios=()
 for m in "${models[@]}"; do
   for batch in 1 8; do
     for threads in 1 2; do
-      k=$(build/kiln bench "$shared/models/$m" --threads "$threads" --batch "$batch" \
-            --runs "$runs" --warmup 5 --json | field median_ms)
-      o=$("$ort" bench "$shared/models/$m" "$threads" "$runs" "$batch" 2>/dev/null | field median_ms)
+      # Each engine's output is parsed after it exits: a parser started alongside (a pipe)
+      # would take a core from the timed runs on a 2-core machine.
+      kj=$(build/kiln bench "$shared/models/$m" --threads "$threads" --batch "$batch" \
+             --runs "$runs" --warmup 5 --json)
+      oj=$("$ort" bench "$shared/models/$m" "$threads" "$runs" "$batch" 2>/dev/null)
+      k=$(field median_ms <<< "$kj")
+      o=$(field median_ms <<< "$oj")
       r=$(python3 -c "print(f'{$k/$o:.3f}')")
       ratios+=("$threads:$batch:$r")
       printf '%-14s %5s %7s %10.3f %10.3f %7s\n' "$m" "$batch" "$threads" "$k" "$o" "$r"
