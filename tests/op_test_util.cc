@@ -223,6 +223,13 @@ Session session_from_bytes(const std::string& bytes, const SessionOptions& optio
                              options);
 }
 
+Session session_at_level(const std::string& bytes, bool jit, int level) {
+  SessionOptions o;
+  o.use_jit = jit;
+  o.optimization_level = level;
+  return session_from_bytes(bytes, o);
+}
+
 std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes) {
   std::string all;
   for (const auto& line : s.describe_plan(shapes)) all += line + "\n";

@@ -113,6 +113,9 @@ Tensor random_tensor(DType t, const Dims& dims, double lo = -1, double hi = 1, u
 
 /// A session on serialized model bytes.
 Session session_from_bytes(const std::string& bytes, const SessionOptions& options = {});
+/// A session on model bytes with the JIT on (at optimization `level`) or off (the reference
+/// executor).
+Session session_at_level(const std::string& bytes, bool jit, int level = 3);
 
 /// The session's plan for `shapes` (Session::describe_plan), one line per step, as one string.
 std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes);

@@ -19,19 +19,14 @@ namespace {
 constexpr int32_t kF = onnx::TensorProto::FLOAT;
 constexpr int32_t kB = onnx::TensorProto::BOOL;
 
-Session open(const std::string& bytes, bool jit, int level = 3) {
-  SessionOptions o;
-  o.use_jit = jit;
-  o.optimization_level = level;
-  return testing::session_from_bytes(bytes, o);
-}
+using testing::session_at_level;
 
 using testing::plan_text;
 
 // Runs `bytes` on `inputs` fused and on the reference kernels; outputs must agree to `tol`
 // relative to the output's magnitude.
 void expect_same(const std::string& bytes, const TensorMap& inputs, double tol = 2e-5) {
-  Session fused = open(bytes, true), ref = open(bytes, false);
+  Session fused = session_at_level(bytes, true), ref = session_at_level(bytes, false);
   TensorMap want = ref.run(inputs);
   for (int rep = 0; rep < 2; ++rep)  // the second run reuses the pooled arena
     testing::expect_outputs_near(fused.run(inputs), want, tol);
@@ -53,7 +48,7 @@ TEST(Fusion, ElementwiseChainsWithBroadcastsMatchTheReference) {
     m.node("Sigmoid", {"t3"}, {"t4"});
     m.node("Div", {"t4", "row"}, {"y"});
     std::string bytes = m.serialize();
-    Session s = open(bytes, true);
+    Session s = session_at_level(bytes, true);
     std::string plan = plan_text(s, {{"x", {a, b, c}}, {"row", {c}}, {"col", {b, 1}}});
     EXPECT_NE(plan.find("(Mul+Add+Tanh+Sub+Sigmoid+Div): jit"), std::string::npos) << plan;
     TensorMap in = {{"x", testing::random_tensor(DType::kF32, {a, b, c}, -2, 2, rng())},
@@ -116,7 +111,7 @@ TEST(Fusion, ProducerChainsRunInTheirConsumersLoads) {
       EXPECT_NE(plan.find(fused), std::string::npos) << fused << "\n" << plan;
     TensorMap in = {{"x", testing::random_tensor(DType::kF32, {a, b, c}, -2, 2, rng())},
                     {"row", testing::random_tensor(DType::kF32, {c}, 0.5, 2, rng())}};
-    Session ref = open(bytes, false);
+    Session ref = session_at_level(bytes, false);
     TensorMap want = ref.run(in);
     for (int rep = 0; rep < 2; ++rep) testing::expect_outputs_near(s.run(in), want, 2e-5);
   }
@@ -138,7 +133,7 @@ TEST(Fusion, TransposeChainsCollapseAtSpecialization) {
   m.output_untyped_shape("t1", kF);
   m.output_untyped_shape("w", kF);
   std::string bytes = m.serialize();
-  Session s = open(bytes, true);
+  Session s = session_at_level(bytes, true);
   std::string plan = plan_text(s, {{"x", {3, 5, 6}}});
   size_t transposes = 0;
   for (size_t at = plan.find("(Transpose)"); at != std::string::npos;
@@ -192,7 +187,7 @@ TEST(Fusion, ConvEpiloguesMatchTheReference) {
       m.node(act, {"s"}, {"y"});
     }
     std::string bytes = m.serialize();
-    Session s = open(bytes, true);
+    Session s = session_at_level(bytes, true);
     std::string plan = plan_text(s, {{"x", {k.n, k.c, k.h, k.w}}, {"res", {k.n, k.k, oh, ow}}});
     EXPECT_NE(plan.find("native conv"), std::string::npos) << plan;
     if (std::getenv("KILN_TEST_VERBOSE")) std::cerr << plan;
@@ -234,7 +229,7 @@ TEST(Fusion, MatMulAndGemmEpiloguesMatchTheReference) {
     dev::ModelBuilder::set_float(gemm, "beta", 1.5f);
     m.node("LeakyRelu", {"g"}, {"z"});
     std::string bytes = m.serialize();
-    Session s = open(bytes, true);
+    Session s = session_at_level(bytes, true);
     std::string plan = plan_text(s, {{"a", {2, rows, k}}, {"res", {2, rows, n}}});
     EXPECT_NE(plan.find("+bias+residual+gelu"), std::string::npos) << plan;
     EXPECT_NE(plan.find("+bias+leakyrelu"), std::string::npos) << plan;
@@ -316,7 +311,7 @@ TEST(Fusion, AttentionMatchesTheReference) {
       in["mask"] = testing::random_tensor(DType::kF32, {c.b, 1, 1, c.s}, -3, 0, rng());
       shapes["mask"] = {c.b, 1, 1, c.s};
     }
-    Session s = open(bytes, true);
+    Session s = session_at_level(bytes, true);
     std::string plan = plan_text(s, shapes);
     EXPECT_NE(plan.find("native attention"), std::string::npos) << plan;
     EXPECT_EQ(plan.find("(Split)"), std::string::npos) << "Split read through strides:\n" << plan;
@@ -327,7 +322,7 @@ TEST(Fusion, AttentionMatchesTheReference) {
 TEST(Fusion, AttentionWithStridedHeadDimsMatchesTheReference) {
   for (int64_t s : {1, 5, 40}) {
     std::string bytes = attention_model(2, s, 3, 8, "causal", uint64_t(s), true);
-    Session fused = open(bytes, true);
+    Session fused = session_at_level(bytes, true);
     std::string plan = plan_text(fused, {{"x", {2, s, 24}}});
     EXPECT_NE(plan.find("native attention"), std::string::npos) << plan;
     expect_same(bytes, {{"x", testing::random_tensor(DType::kF32, {2, s, 24}, -1, 1, 9)}}, 1e-4);
@@ -337,9 +332,9 @@ TEST(Fusion, AttentionWithStridedHeadDimsMatchesTheReference) {
 TEST(Fusion, EveryLevelGivesTheSameAttentionOutputs) {
   std::string bytes = attention_model(2, 9, 2, 8, "causal", 5);
   Tensor x = testing::random_tensor(DType::kF32, {2, 9, 16}, -1, 1, 3);
-  Tensor want = open(bytes, false).run({{"x", x}}).at("y");
+  Tensor want = session_at_level(bytes, false).run({{"x", x}}).at("y");
   for (int level = 0; level <= 3; ++level) {
-    Tensor got = open(bytes, true, level).run({{"x", x}}).at("y");
+    Tensor got = session_at_level(bytes, true, level).run({{"x", x}}).at("y");
     for (int64_t i = 0; i < want.numel(); ++i)
       ASSERT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4) << "level " << level;
   }

@@ -19,12 +19,7 @@ namespace {
 
 constexpr int32_t kF = onnx::TensorProto::FLOAT;
 
-Session open(const std::string& bytes, bool jit, int level = 3) {
-  SessionOptions o;
-  o.use_jit = jit;
-  o.optimization_level = level;
-  return testing::session_from_bytes(bytes, o);
-}
+using testing::session_at_level;
 
 struct Net {
   int64_t n, c0, h, w, c1, c2, e, c4;
@@ -108,7 +103,7 @@ TEST(Layout, BlockedCnnChainsMatchTheReference) {
                  std::to_string(t.c4));
     Dims feat;
     const std::string bytes = build(t, rng, &feat);
-    Session blocked = open(bytes, true), ref = open(bytes, false);
+    Session blocked = session_at_level(bytes, true), ref = session_at_level(bytes, false);
     const TensorMap in = {
         {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
     const TensorMap want = ref.run(in);
@@ -142,11 +137,11 @@ TEST(Layout, InputThatIsAlsoTheResidualOfAnNchwOutput) {
   m.output("y", kF, {1, 20, 9, 11});
   const std::string bytes = m.serialize();
   const TensorMap in = {{"x", testing::random_tensor(DType::kF32, {1, 20, 9, 11}, -1, 1, rng())}};
-  Session blocked = open(bytes, true);
+  Session blocked = session_at_level(bytes, true);
   const std::string plan = testing::plan_text(blocked, {{"x", {1, 20, 9, 11}}});
   EXPECT_NE(plan.find("+residual+relu"), std::string::npos) << plan;
   EXPECT_NE(plan.find("to-nchw"), std::string::npos) << plan;
-  expect_close(blocked.run(in), open(bytes, false).run(in));
+  expect_close(blocked.run(in), session_at_level(bytes, false).run(in));
 }
 
 // Elementwise steps between convolutions run blocked: x * tanh(x), a per-channel bias (read NCHW,
@@ -178,7 +173,7 @@ TEST(Layout, ElementwiseStepsBetweenConvolutionsRunBlocked) {
     const TensorMap in = {
         {"x", testing::random_tensor(DType::kF32, {2, 5, 9, 11}, -1, 1, rng())},
         {"gate", testing::random_tensor(DType::kF32, {2, c, 9, 11}, -1, 1, rng())}};
-    Session blocked = open(bytes, true);
+    Session blocked = session_at_level(bytes, true);
     const std::string plan =
         testing::plan_text(blocked, {{"x", {2, 5, 9, 11}}, {"gate", {2, c, 9, 11}}});
     EXPECT_NE(plan.find("(Tanh+Mul+Add+Mul): jit"), std::string::npos) << plan;
@@ -192,7 +187,7 @@ TEST(Layout, ElementwiseStepsBetweenConvolutionsRunBlocked) {
          at = plan.find("reorder", at + 1))
       reorders++;
     EXPECT_EQ(reorders, 1u) << plan;  // d to NCHW for d * gate
-    const TensorMap want = open(bytes, false).run(in);
+    const TensorMap want = session_at_level(bytes, false).run(in);
     for (int rep = 0; rep < 2; ++rep) expect_close(blocked.run(in), want);
   }
 }
@@ -209,9 +204,9 @@ TEST(Layout, BlocksOfEightMatchTheReference) {
   const std::string bytes = build(t, rng, &feat);
   const TensorMap in = {
       {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
-  const TensorMap want = open(bytes, false).run(in);
+  const TensorMap want = session_at_level(bytes, false).run(in);
   fast::set_simd_level_for_testing(2);
-  Session blocked = open(bytes, true);
+  Session blocked = session_at_level(bytes, true);
   const std::string plan = testing::plan_text(blocked, {{"x", {t.n, t.c0, t.h, t.w}}});
   const TensorMap got = blocked.run(in);
   fast::set_simd_level_for_testing(-1);
@@ -227,10 +222,10 @@ TEST(Layout, EveryLevelAgreesOnABlockedNet) {
   const std::string bytes = build(t, rng, &feat);
   const TensorMap in = {
       {"x", testing::random_tensor(DType::kF32, {t.n, t.c0, t.h, t.w}, -1, 1, rng())}};
-  const TensorMap want = open(bytes, false).run(in);
+  const TensorMap want = session_at_level(bytes, false).run(in);
   for (int level = 0; level <= 3; ++level) {
     SCOPED_TRACE("level " + std::to_string(level));
-    expect_close(open(bytes, true, level).run(in), want);
+    expect_close(session_at_level(bytes, true, level).run(in), want);
   }
 }
 
