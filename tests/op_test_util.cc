@@ -230,6 +230,12 @@ Session session_at_level(const std::string& bytes, bool jit, int level) {
   return session_from_bytes(bytes, o);
 }
 
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) n++;
+  return n;
+}
+
 std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes) {
   std::string all;
   for (const auto& line : s.describe_plan(shapes)) all += line + "\n";

@@ -117,6 +117,9 @@ Session session_from_bytes(const std::string& bytes, const SessionOptions& optio
 /// executor).
 Session session_at_level(const std::string& bytes, bool jit, int level = 3);
 
+/// How many times `needle` occurs in `text` (steps of a plan_text, say).
+size_t count_of(const std::string& text, const std::string& needle);
+
 /// The session's plan for `shapes` (Session::describe_plan), one line per step, as one string.
 std::string plan_text(const Session& s, const std::map<std::string, Dims>& shapes);
 

@@ -135,11 +135,7 @@ TEST(Fusion, TransposeChainsCollapseAtSpecialization) {
   std::string bytes = m.serialize();
   Session s = session_at_level(bytes, true);
   std::string plan = plan_text(s, {{"x", {3, 5, 6}}});
-  size_t transposes = 0;
-  for (size_t at = plan.find("(Transpose)"); at != std::string::npos;
-       at = plan.find("(Transpose)", at + 1))
-    transposes++;
-  EXPECT_EQ(transposes, 1u) << plan;
+  EXPECT_EQ(testing::count_of(plan, "(Transpose)"), 1u) << plan;
   EXPECT_EQ(plan.find("(Unsqueeze)"), std::string::npos) << plan;
   EXPECT_NE(plan.find("(Sigmoid): jit"), std::string::npos) << plan;
   for (int64_t n : {1, 3, 8})

@@ -177,16 +177,9 @@ TEST(Layout, ElementwiseStepsBetweenConvolutionsRunBlocked) {
     const std::string plan =
         testing::plan_text(blocked, {{"x", {2, 5, 9, 11}}, {"gate", {2, c, 9, 11}}});
     EXPECT_NE(plan.find("(Tanh+Mul+Add+Mul): jit"), std::string::npos) << plan;
-    size_t blocked_jit = 0;
-    for (size_t at = plan.find("nchwc  ->"); at != std::string::npos;
-         at = plan.find("nchwc  ->", at + 1))
-      blocked_jit++;
-    EXPECT_EQ(blocked_jit, 2u) << plan;  // the chain and b * d; d * gate stays NCHW
-    size_t reorders = 0;
-    for (size_t at = plan.find("reorder"); at != std::string::npos;
-         at = plan.find("reorder", at + 1))
-      reorders++;
-    EXPECT_EQ(reorders, 1u) << plan;  // d to NCHW for d * gate
+    EXPECT_EQ(testing::count_of(plan, "nchwc  ->"), 2u)
+        << plan;  // the chain and b * d; d * gate stays NCHW
+    EXPECT_EQ(testing::count_of(plan, "reorder"), 1u) << plan;  // d to NCHW for d * gate
     const TensorMap want = session_at_level(bytes, false).run(in);
     for (int rep = 0; rep < 2; ++rep) expect_close(blocked.run(in), want);
   }
