@@ -4,6 +4,7 @@
 # usage: bench/compare_ort.sh [RUNS] [MODELS...]
 #   RUNS    timed runs per measurement (default 30)
 #   MODELS  shared model names (default: all six)
+# BATCHES and THREADS (environment, space-separated) narrow the cells: default "1 8" and "1 2".
 # Each (model, batch, threads) cell runs `kiln bench` and `ort.sh bench` back to back on the
 # same inputs (test_data_set_0, tiled to the batch), so both see the same machine state. Prints
 # a table of medians (ms) and kiln/ORT ratios, then the geometric mean of the ratios per thread
@@ -23,8 +24,8 @@ field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read().strip()
 printf '%-14s %5s %7s %10s %10s %7s\n' model batch threads kiln_ms ort_ms ratio
 ratios=()
 for m in "${models[@]}"; do
-  for batch in 1 8; do
-    for threads in 1 2; do
+  for batch in ${BATCHES:-1 8}; do
+    for threads in ${THREADS:-1 2}; do
       # Each engine's output is parsed after it exits: a parser started alongside (a pipe)
       # would take a core from the timed runs on a 2-core machine.
       kj=$(build/kiln bench "$shared/models/$m" --threads "$threads" --batch "$batch" \

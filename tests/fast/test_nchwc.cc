@@ -96,6 +96,9 @@ std::vector<ConvShape> shapes() {
       make(2, 20, 12, 10, 9, 3, 3, 2, 1, 0, 1, 1, 0, 1),    // stride 2, asymmetric pads
       make(1, 6, 13, 11, 7, 3, 3, 1, 2, 2, 2, 2, 2, 1),     // dilation 2
       make(1, 3, 33, 31, 16, 7, 7, 2, 1, 3, 3, 3, 3, 1),    // 7x7 stride 2 stem
+      make(1, 3, 23, 21, 64, 3, 3, 2, 1, 0, 0, 0, 0, 1),    // unpadded stem: NCHW read in place
+      make(1, 5, 12, 14, 20, 3, 3, 1, 2, 0, 0, 0, 0, 1),    // unpadded, dilated, C < block
+      make(2, 16, 9, 8, 18, 3, 3, 2, 1, 1, 0, 1, 0, 1),     // C of one AVX-512 block, two AVX2
       make(1, 64, 10, 10, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1),   // 4 output blocks (AVX-512 ob 4)
       make(1, 40, 6, 30, 96, 1, 3, 1, 1, 0, 1, 0, 1, 1),    // 1x3, rows of several tiles
       make(1, 32, 5, 57, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // ragged last tile

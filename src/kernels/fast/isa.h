@@ -49,7 +49,12 @@ struct DepthwiseDirect {
 struct NchwcConvTile {
   const float* x;
   int64_t x_block, x_row, x_col, x_pos;  ///< per input block, kernel row, kernel column, position
-  int64_t in_blocks, last_lanes;         ///< input blocks; lanes used in the last one
+  int64_t x_lane;                        ///< per input lane: 1 blocked, a row or plane when NCHW
+  /// When set: the input's ntaps (lane, kernel row, kernel column) offsets from x, walked in one
+  /// loop with weights packed flat, w[tap][lane] (a stem's 3 channels: one loop of C*R*S).
+  const int64_t* taps;
+  int64_t ntaps;
+  int64_t in_blocks, last_lanes;  ///< input blocks; lanes used in the last one
   int64_t r, s;
   const float* w;         ///< the first output block's weights
   int64_t w_block;        ///< between output blocks' weights

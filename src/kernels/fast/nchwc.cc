@@ -71,6 +71,14 @@ std::shared_ptr<const NchwcWeights> NchwcWeights::pack(const ConvShape& s, const
       for (int64_t t = 0; t < rs; ++t)
         d[(((k / cb) * cbk + c / cb) * rs + t) * cb * cb + (c % cb) * cb + k % cb] =
             weights[(k * s.c + c) * rs + t];
+  if (s.c <= cb) {
+    const int64_t taps = s.c * rs;
+    float* f = p->flat_.reserve(size_t(kb * taps * cb));
+    std::fill(f, f + kb * taps * cb, 0.0f);
+    for (int64_t k = 0; k < s.k; ++k)
+      for (int64_t t = 0; t < taps; ++t)
+        f[((k / cb) * taps + t) * cb + k % cb] = weights[k * taps + t];
+  }
   return p;
 }
 
@@ -92,9 +100,17 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
   float* b = bias_.reserve(size_t(kblocks_ * cb_));
   for (int64_t k = 0; k < kblocks_ * cb_; ++k) b[k] = bias != nullptr && k < s.k ? bias[k] : 0.0f;
   const bool padded = s.pad_t || s.pad_l || s.pad_b || s.pad_r;
-  copy_input_ = padded || !x_blocked;
-  lanes_ = !x_blocked && !depthwise_ && cblocks_ == 1 ? s.c : cb_;
+  planar_ = !x_blocked && !depthwise_;
+  copy_input_ = padded || (!x_blocked && depthwise_);
   wp_ = std::max(s.pad_l + s.w + s.pad_r, (s.out_w() - 1) * s.stride_w + (s.s - 1) * s.dil_w + 1);
+  if (planar_ && w_->flat() != nullptr) {
+    // The strides input_rows gives a planar input of one block: copied rows or in place.
+    const int64_t lane = copy_input_ ? wp_ : s.h * s.w;
+    const int64_t row = copy_input_ ? wp_ * cb_ : s.dil_h * s.w;
+    for (int64_t c = 0; c < s.c; ++c)
+      for (int64_t r = 0; r < s.r; ++r)
+        for (int64_t t = 0; t < s.s; ++t) taps_.push_back(c * lane + r * row + t * s.dil_w);
+  }
   // Output blocks per tile: the most the accumulators allow (3 where that divides the blocks
   // and the most does not); the last group of a layer takes the remainder. Then positions per
   // tile, spread evenly over the row.
@@ -121,45 +137,55 @@ size_t ConvNchwc::scratch_bytes() const {
   return size_t(rows + tile + 16) * sizeof(float);
 }
 
-// The R input rows of output row `oh` for input blocks [block0, block0 + blocks): a pointer to
-// (row 0, block 0, column 0 of the padded row) and the strides between rows and blocks.
-const float* ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0,
-                                   const float* x, float* buf, int64_t* row_stride,
-                                   int64_t* block_stride) const {
+// The R input rows of output row `oh` for input blocks [block0, block0 + blocks): where (row 0,
+// block 0, lane 0, column 0 of the padded row) is and the strides between rows, blocks, lanes.
+// Copied rows are [R][blocks][wp][cb] (blocked or depthwise) or [R][blocks][cb][wp] (planar).
+ConvNchwc::Rows ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0,
+                                      const float* x, float* buf) const {
   const ConvShape& s = s_;
-  const int64_t cb = cb_;
+  const int64_t cb = cb_, plane = s.h * s.w;
   const int64_t ih0 = oh * s.stride_h - s.pad_t;
   if (!copy_input_) {
-    *row_stride = s.dil_h * s.w * cb;
-    *block_stride = s.h * s.w * cb;
-    return x + (((n * cblocks_ + block0) * s.h + ih0) * s.w) * cb;
+    if (planar_)
+      return {x + (n * s.c + block0 * cb) * plane + ih0 * s.w, s.dil_h * s.w, cb * plane, plane};
+    return {x + (((n * cblocks_ + block0) * s.h + ih0) * s.w) * cb, s.dil_h * s.w * cb, plane * cb,
+            1};
   }
-  const int64_t ls = lanes_;
-  *block_stride = wp_ * ls;
-  *row_stride = blocks * wp_ * ls;
+  const int64_t row_floats = blocks * wp_ * cb;
   for (int64_t r = 0; r < s.r; ++r) {
     const int64_t ih = ih0 + r * s.dil_h;
+    float* dst_r = buf + r * row_floats;
+    if (ih < 0 || ih >= s.h) {
+      std::fill(dst_r, dst_r + row_floats, 0.0f);
+      continue;
+    }
     for (int64_t b = 0; b < blocks; ++b) {
-      float* dst = buf + (r * blocks + b) * wp_ * ls;
+      float* dst = dst_r + b * wp_ * cb;
       const int64_t blk = block0 + b;
-      if (ih < 0 || ih >= s.h) {
-        std::fill(dst, dst + wp_ * ls, 0.0f);
+      const int64_t lanes = std::min(cb, s.c - blk * cb);
+      if (planar_) {
+        // Lanes past C are never read (the tiles stop at the last real input lane).
+        for (int64_t l = 0; l < lanes; ++l) {
+          float* d = dst + l * wp_;
+          std::fill(d, d + s.pad_l, 0.0f);
+          std::memcpy(d + s.pad_l, x + ((n * s.c + blk * cb + l) * s.h + ih) * s.w,
+                      size_t(s.w) * sizeof(float));
+          std::fill(d + s.pad_l + s.w, d + wp_, 0.0f);
+        }
         continue;
       }
-      std::fill(dst, dst + s.pad_l * ls, 0.0f);
-      std::fill(dst + (s.pad_l + s.w) * ls, dst + wp_ * ls, 0.0f);
-      float* mid = dst + s.pad_l * ls;
-      if (x_blocked_) {
+      std::fill(dst, dst + s.pad_l * cb, 0.0f);
+      std::fill(dst + (s.pad_l + s.w) * cb, dst + wp_ * cb, 0.0f);
+      float* mid = dst + s.pad_l * cb;
+      if (x_blocked_)
         std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
                     size_t(s.w * cb) * sizeof(float));
-      } else {
-        // Lanes past C are never read (the tiles stop at the last real input lane).
-        interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, s.h * s.w,
-                         std::min(cb, s.c - blk * cb), s.w, ls, mid);
-      }
+      else
+        interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, plane, lanes, s.w, cb, mid);
     }
   }
-  return buf;
+  if (planar_) return {buf, row_floats, wp_ * cb, wp_};
+  return {buf, row_floats, wp_ * cb, 1};
 }
 
 void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* residual,
@@ -174,9 +200,9 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
   const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
-  int64_t row_stride = 0, block_stride = 0;
-  const float* xr = depthwise_ ? input_rows(n, oh, 1, g, x, buf, &row_stride, &block_stride)
-                               : input_rows(n, oh, cblocks_, 0, x, buf, &row_stride, &block_stride);
+  const Rows in =
+      depthwise_ ? input_rows(n, oh, 1, g, x, buf) : input_rows(n, oh, cblocks_, 0, x, buf);
+  const float* xr = in.x;
   float* tile_buf = buf + s.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb;
   const int64_t out_plane = oh_count * ow_count;
 
@@ -207,7 +233,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   if (depthwise_) {
     NchwcDepthwiseRow a{};
     a.x = xr;
-    a.x_row = row_stride;
+    a.x_row = in.row;
     a.x_col = s.dil_w * cb;
     a.x_pos = s.stride_w * cb;
     a.r = s.r;
@@ -231,24 +257,29 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   }
 
   NchwcConvTile t{};
-  t.x_block = block_stride;
-  t.x_row = row_stride;
-  t.x_col = s.dil_w * lanes_;
-  t.x_pos = s.stride_w * lanes_;
+  const int64_t col = planar_ ? 1 : cb;  // floats between columns
+  t.x_block = in.block;
+  t.x_row = in.row;
+  t.x_lane = in.lane;
+  t.x_col = s.dil_w * col;
+  t.x_pos = s.stride_w * col;
   t.in_blocks = cblocks_;
   t.last_lanes = s.c - (cblocks_ - 1) * cb;
   t.r = s.r;
   t.s = s.s;
-  const int64_t w_block = cblocks_ * s.r * s.s * cb * cb;
-  t.w = w_->data() + k0 * w_block;
+  const int64_t w_block =
+      taps_.empty() ? cblocks_ * s.r * s.s * cb * cb : int64_t(taps_.size()) * cb;
+  t.w = (taps_.empty() ? w_->data() : w_->flat()) + k0 * w_block;
   t.w_block = w_block;
+  t.taps = taps_.empty() ? nullptr : taps_.data();
+  t.ntaps = int64_t(taps_.size());
   t.bias = bias_.data() + k0 * cb;
   t.ob = int(ob);
   for (int64_t ow0 = 0; ow0 < ow_count; ow0 += p_) {
     const int64_t len = std::min(p_, ow_count - ow0);
     t.p = int(len);
     // Without input padding on the left, x starts at the tile's first input column.
-    t.x = xr + ow0 * s.stride_w * lanes_;
+    t.x = xr + ow0 * t.x_pos;
     if (y_blocked_) {
       t.y = out_at(y, k0, ow0);
       t.y_block = oh_count * ow_count * cb;

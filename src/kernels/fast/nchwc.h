@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/fast/activation.h"
 #include "kernels/fast/buffer.h"
@@ -38,12 +39,15 @@ class NchwcWeights {
   int level() const { return level_; }
   int64_t block() const { return cb_; }
   const float* data() const { return data_.data(); }
+  /// Group 1 with C <= cb only (else null): [K/cb][C][R][S][out], one vector per tap, for the
+  /// one-loop tile over an NCHW input's taps.
+  const float* flat() const { return flat_.size() ? flat_.data() : nullptr; }
 
  private:
   FilterDims dims_;
   int64_t cb_ = 0;
   int level_ = 0;
-  AlignedBuffer data_;
+  AlignedBuffer data_, flat_;
 };
 
 class ConvNchwc {
@@ -59,8 +63,12 @@ class ConvNchwc {
 
  private:
   void run_task(int64_t task, const float* x, float* y, const float* residual, float* buf) const;
-  const float* input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
-                          float* buf, int64_t* row_stride, int64_t* block_stride) const;
+  struct Rows {
+    const float* x;  // kernel row 0, block 0, lane 0, column 0 of the (padded) row
+    int64_t row, block, lane;
+  };
+  Rows input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
+                  float* buf) const;
 
   ConvShape s_;
   std::shared_ptr<const NchwcWeights> w_;
@@ -69,9 +77,10 @@ class ConvNchwc {
   bool x_blocked_, y_blocked_, depthwise_, copy_input_;
   int level_;
   int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: tasks per row
-  // Floats per position in the copied input rows: cb, or C for an NCHW input of one block (a
-  // stem's 3 channels), whose rows then stay small enough for L1 instead of 16 lanes wide.
-  int64_t lanes_;
+  // An NCHW input of a group-1 convolution is read planar (a lane is a row or plane apart), in
+  // place when unpadded, else from rows copied with memcpy: no interleaving into blocks.
+  bool planar_;
+  std::vector<int64_t> taps_;  // planar with one input block: offset of each (c, r, s) tap
 };
 
 /// NCHW [n, c, hw] -> blocked [n, c/cb, hw, cb] (padded lanes zero), and back.

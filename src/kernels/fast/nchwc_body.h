@@ -44,23 +44,29 @@ template <class T, int OB, int P>
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 4
     for (int ob = 0; ob < OB; ++ob) acc[p][ob] = T::zero();
-  const int64_t rs = a.r * a.s;
-  for (int64_t icb = 0; icb < a.in_blocks; ++icb) {
-    const int64_t lanes = icb + 1 == a.in_blocks ? a.last_lanes : CB;
-    for (int64_t r = 0; r < a.r; ++r) {
-      for (int64_t s = 0; s < a.s; ++s) {
-        const float* xs = a.x + icb * a.x_block + r * a.x_row + s * a.x_col;
-        const float* ws = a.w + (icb * rs + r * a.s + s) * CB * CB;
-        for (int64_t ic = 0; ic < lanes; ++ic) {
-          V wv[OB];
+  // One input lane at one kernel tap: OB weight vectors, P broadcasts, OB * P multiply-adds.
+  auto step = [&](const float* xi, const float* ws) [[gnu::always_inline]] {
+    V wv[OB];
 #pragma GCC unroll 4
-          for (int ob = 0; ob < OB; ++ob) wv[ob] = T::load(ws + ob * a.w_block + ic * CB);
+    for (int ob = 0; ob < OB; ++ob) wv[ob] = T::load(ws + ob * a.w_block);
 #pragma GCC unroll 32
-          for (int p = 0; p < P; ++p) {
-            const V b = T::bcast(xs + p * a.x_pos + ic);
+    for (int p = 0; p < P; ++p) {
+      const V b = T::bcast(xi + p * a.x_pos);
 #pragma GCC unroll 4
-            for (int ob = 0; ob < OB; ++ob) acc[p][ob] = T::fma(b, wv[ob], acc[p][ob]);
-          }
+      for (int ob = 0; ob < OB; ++ob) acc[p][ob] = T::fma(b, wv[ob], acc[p][ob]);
+    }
+  };
+  if (a.taps != nullptr) {
+    for (int64_t k = 0; k < a.ntaps; ++k) step(a.x + a.taps[k], a.w + k * CB);
+  } else {
+    const int64_t rs = a.r * a.s;
+    for (int64_t icb = 0; icb < a.in_blocks; ++icb) {
+      const int64_t lanes = icb + 1 == a.in_blocks ? a.last_lanes : CB;
+      for (int64_t r = 0; r < a.r; ++r) {
+        for (int64_t s = 0; s < a.s; ++s) {
+          const float* xs = a.x + icb * a.x_block + r * a.x_row + s * a.x_col;
+          const float* ws = a.w + (icb * rs + r * a.s + s) * CB * CB;
+          for (int64_t ic = 0; ic < lanes; ++ic) step(xs + ic * a.x_lane, ws + ic * CB);
         }
       }
     }
