@@ -247,6 +247,7 @@ void register_all() {
       {"conv/squeezenet_3x3_s2_3_64", conv(3, 224, 64, 3, 2, 0)},
       {"conv/squeezenet_fire_1x1_64_16_55", conv(64, 55, 16, 1, 1, 0)},
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
+      {"conv/squeezenet_classifier_1x1_512_1000_13", conv(512, 13, 1000, 1, 1, 0)},
   };
   for (const ConvCase& cc : convs) {
     add(cc.name, bench_conv, cc.shape, false, false, false);

@@ -91,6 +91,7 @@ int check_conv(const ConvShape& sh, bool x_blocked, bool y_blocked, bool bias, b
 std::vector<ConvShape> shapes() {
   return {
       make(1, 16, 7, 9, 24, 1, 1, 1, 1, 0, 0, 0, 0, 1),     // 1x1, ragged K
+      make(2, 40, 15, 17, 50, 1, 1, 1, 1, 0, 0, 0, 0, 1),   // 1x1 as one row of several tasks
       make(2, 8, 9, 9, 17, 1, 1, 2, 1, 0, 0, 0, 0, 1),      // 1x1 stride 2, batch 2
       make(1, 5, 11, 13, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 3x3 pad 1, C < block
       make(2, 20, 12, 10, 9, 3, 3, 2, 1, 0, 1, 1, 0, 1),    // stride 2, asymmetric pads

@@ -86,11 +86,25 @@ bool NchwcWeights::fits(const ConvShape& s) const {
   return dims_ == FilterDims::of(s) && isa().level == level_;
 }
 
-ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed,
+ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights> packed,
                      const float* bias, Activation act, bool x_blocked, bool y_blocked)
-    : s_(s), w_(std::move(packed)), act_(act), x_blocked_(x_blocked), y_blocked_(y_blocked) {
-  if (!nchwc_conv_supported(s) || !w_ || !w_->fits(s))
+    : shape_(shape),
+      s_(shape),
+      w_(std::move(packed)),
+      act_(act),
+      x_blocked_(x_blocked),
+      y_blocked_(y_blocked) {
+  if (!nchwc_conv_supported(shape) || !w_ || !w_->fits(shape))
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: filters packed for another shape");
+  const bool padded = shape.pad_t || shape.pad_l || shape.pad_b || shape.pad_r;
+  if (shape.r == 1 && shape.s == 1 && shape.stride_h == 1 && shape.stride_w == 1 && !padded &&
+      shape.group == 1) {
+    // Both layouts store an image's positions in one run per block (or channel): one long row
+    // gives whole tiles over the row ends, and the tasks split it into chunks below.
+    s_.w = shape.h * shape.w;
+    s_.h = 1;
+  }
+  const ConvShape& s = s_;
   const IsaKernels& kr = isa();
   level_ = kr.level;
   cb_ = kr.nchwc_block;
@@ -99,7 +113,6 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
   kblocks_ = nchwc_blocks(s.k, cb_);
   float* b = bias_.reserve(size_t(kblocks_ * cb_));
   for (int64_t k = 0; k < kblocks_ * cb_; ++k) b[k] = bias != nullptr && k < s.k ? bias[k] : 0.0f;
-  const bool padded = s.pad_t || s.pad_l || s.pad_b || s.pad_r;
   planar_ = !x_blocked && !depthwise_;
   copy_input_ = padded || (!x_blocked && depthwise_);
   wp_ = std::max(s.pad_l + s.w + s.pad_r, (s.out_w() - 1) * s.stride_w + (s.s - 1) * s.dil_w + 1);
@@ -124,6 +137,9 @@ ConvNchwc::ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> pac
   if (!depthwise_ && s.out_w() <= kr.nchwc_acc_max / ob_) pmax = s.out_w();  // one tile a row
   const int64_t tiles = (s.out_w() + pmax - 1) / pmax;
   p_ = (s.out_w() + tiles - 1) / tiles;
+  // A row of more than 8 tiles (a flattened image) splits into tasks of about 8 tiles.
+  chunks_ = depthwise_ ? 1 : (tiles + 7) / 8;
+  chunk_tiles_ = (tiles + chunks_ - 1) / chunks_;
 }
 
 std::string ConvNchwc::algorithm() const {
@@ -132,7 +148,7 @@ std::string ConvNchwc::algorithm() const {
 }
 
 size_t ConvNchwc::scratch_bytes() const {
-  const int64_t rows = s_.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb_;
+  const int64_t rows = copy_input_ ? s_.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb_ : 0;
   const int64_t tile = (depthwise_ ? s_.out_w() : ob_ * p_) * cb_;
   return size_t(rows + tile + 16) * sizeof(float);
 }
@@ -193,9 +209,10 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const ConvShape& s = s_;
   const IsaKernels& kr = isa_for_level(level_);
   const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
-  const int64_t oh = task % oh_count;
-  const int64_t g = (task / oh_count) % groups_;
-  const int64_t n = task / (oh_count * groups_);
+  const int64_t chunk = task % chunks_;
+  const int64_t oh = (task / chunks_) % oh_count;
+  const int64_t g = (task / (chunks_ * oh_count)) % groups_;
+  const int64_t n = task / (chunks_ * oh_count * groups_);
   const int64_t k0 = g * ob_;                       // first output block
   const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
@@ -203,7 +220,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const Rows in =
       depthwise_ ? input_rows(n, oh, 1, g, x, buf) : input_rows(n, oh, cblocks_, 0, x, buf);
   const float* xr = in.x;
-  float* tile_buf = buf + s.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb;
+  float* tile_buf = buf + (copy_input_ ? s.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb : 0);
   const int64_t out_plane = oh_count * ow_count;
 
   // Writes a finished blocked tile [ob][len][cb] at position ow0 into NCHW y.
@@ -275,8 +292,9 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   t.ntaps = int64_t(taps_.size());
   t.bias = bias_.data() + k0 * cb;
   t.ob = int(ob);
-  for (int64_t ow0 = 0; ow0 < ow_count; ow0 += p_) {
-    const int64_t len = std::min(p_, ow_count - ow0);
+  const int64_t ow_end = std::min(ow_count, (chunk + 1) * chunk_tiles_ * p_);
+  for (int64_t ow0 = chunk * chunk_tiles_ * p_; ow0 < ow_end; ow0 += p_) {
+    const int64_t len = std::min(p_, ow_end - ow0);
     t.p = int(len);
     // Without input padding on the left, x starts at the tile's first input column.
     t.x = xr + ow0 * t.x_pos;
@@ -305,7 +323,7 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
   const ConvShape& s = s_;
   if (isa().level != level_)
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: built for another dispatch level");
-  const int64_t tasks = s.n * groups_ * s.out_h();
+  const int64_t tasks = s.n * groups_ * s.out_h() * chunks_;
   const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) *
                      double(depthwise_ ? 1 : s.c) * double(s.r * s.s);
   const size_t floats = scratch_bytes() / sizeof(float);

@@ -58,7 +58,7 @@ class ConvNchwc {
             Activation act, bool x_blocked, bool y_blocked);
   void run(const float* x, float* y, const float* residual, void* scratch) const;
   size_t scratch_bytes() const;
-  const ConvShape& shape() const { return s_; }
+  const ConvShape& shape() const { return shape_; }
   std::string algorithm() const;
 
  private:
@@ -70,13 +70,14 @@ class ConvNchwc {
   Rows input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
                   float* buf) const;
 
-  ConvShape s_;
+  ConvShape shape_, s_;  // s_: a 1x1 unpadded stride-1 convolution sees its image as one row
   std::shared_ptr<const NchwcWeights> w_;
   AlignedBuffer bias_;  // K rounded up to blocks
   Activation act_;
   bool x_blocked_, y_blocked_, depthwise_, copy_input_;
   int level_;
-  int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: tasks per row
+  int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: output block groups
+  int64_t chunks_, chunk_tiles_;                           // a row's tasks, and the tiles of each
   // An NCHW input of a group-1 convolution is read planar (a lane is a row or plane apart), in
   // place when unpadded, else from rows copied with memcpy: no interleaving into blocks.
   bool planar_;
