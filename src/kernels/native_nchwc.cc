@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/fast/nchwc.h"
+#include "kernels/fast/tasks.h"
 #include "kernels/native_ops.h"
 #include "kernels/registry.h"
 
@@ -59,23 +60,38 @@ class NchwcGlobalAvgPool final : public NativeOp {
   int64_t cb_;
 };
 
-// Channel concatenation: per image, each input's blocks follow the previous input's.
+// Channel concatenation: per image, each input's blocks follow the previous input's. Large
+// copies split the image into bands across threads, each thread copying its band of every
+// block: the band its thread's producers wrote (the blocked convolutions split images so too).
 class NchwcConcat final : public NativeOp {
  public:
-  NchwcConcat(std::vector<int64_t> floats_per_image, int64_t n)
-      : per_image_(std::move(floats_per_image)), n_(n) {
+  NchwcConcat(std::vector<int64_t> floats_per_image, int64_t n, int64_t plane_floats)
+      : per_image_(std::move(floats_per_image)), n_(n), plane_(plane_floats) {
     for (int64_t f : per_image_) out_per_image_ += f;
   }
   void run(void* const* buffers, void*) const override {
     float* y = static_cast<float*>(buffers[per_image_.size()]);
-    for (int64_t i = 0; i < n_; ++i) {
-      float* dst = y + i * out_per_image_;
-      for (size_t k = 0; k < per_image_.size(); ++k) {
-        const float* src = static_cast<const float*>(buffers[k]) + i * per_image_[k];
-        std::memcpy(dst, src, size_t(per_image_[k]) * sizeof(float));
-        dst += per_image_[k];
+    // Copies floats [f0, f1) of every block plane (plane_ floats each) of every input.
+    auto copy = [&](int64_t f0, int64_t f1) {
+      for (int64_t i = 0; i < n_; ++i) {
+        float* dst = y + i * out_per_image_;
+        for (size_t k = 0; k < per_image_.size(); ++k) {
+          const float* src = static_cast<const float*>(buffers[k]) + i * per_image_[k];
+          for (int64_t b = 0; b < per_image_[k] / plane_; ++b)
+            std::memcpy(dst + b * plane_ + f0, src + b * plane_ + f0,
+                        size_t(f1 - f0) * sizeof(float));
+          dst += per_image_[k];
+        }
       }
-    }
+    };
+    const int64_t bands =
+        std::min<int64_t>(fast::memory_bands(double(n_ * out_per_image_)), plane_ / 256 + 1);
+    if (bands <= 1) return copy(0, plane_);
+    // Band edges on 16-float (cache line) boundaries; the last band ends at the plane's end.
+    auto edge = [&](int64_t t) { return t == bands ? plane_ : plane_ * t / bands / 16 * 16; };
+    tbb::parallel_for(
+        int64_t{0}, bands, [&](int64_t t) { copy(edge(t), edge(t + 1)); },
+        tbb::static_partitioner());
   }
   std::string describe() const override {
     return "concat nchwc " + std::to_string(per_image_.size()) + " inputs";
@@ -83,7 +99,7 @@ class NchwcConcat final : public NativeOp {
 
  private:
   std::vector<int64_t> per_image_;
-  int64_t n_, out_per_image_ = 0;
+  int64_t n_, plane_, out_per_image_ = 0;
 };
 
 class NchwcReorder final : public NativeOp {
@@ -169,7 +185,7 @@ std::shared_ptr<const NativeOp> make_nchwc_single(const ir::Graph& g, const ir::
       if (i + 1 < n.inputs.size() && xd[1] % cb != 0) return nullptr;
       per_image.push_back(fast::nchwc_blocks(xd[1], cb) * cb * xd[2] * xd[3]);
     }
-    return std::make_shared<NchwcConcat>(std::move(per_image), yd[0]);
+    return std::make_shared<NchwcConcat>(std::move(per_image), yd[0], yd[2] * yd[3] * cb);
   }
   return nullptr;
 }

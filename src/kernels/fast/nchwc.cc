@@ -140,6 +140,8 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   // A row of more than 8 tiles (a flattened image) splits into tasks of about 8 tiles.
   chunks_ = depthwise_ ? 1 : (tiles + 7) / 8;
   chunk_tiles_ = (tiles + chunks_ - 1) / chunks_;
+  const double filter_bytes = double(s.k) * double(s.c / s.group) * double(s.r * s.s) * 4.0;
+  spatial_major_ = filter_bytes <= 512.0 * 1024.0;
 }
 
 std::string ConvNchwc::algorithm() const {
@@ -209,10 +211,12 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const ConvShape& s = s_;
   const IsaKernels& kr = isa_for_level(level_);
   const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
-  const int64_t chunk = task % chunks_;
-  const int64_t oh = (task / chunks_) % oh_count;
-  const int64_t g = (task / (chunks_ * oh_count)) % groups_;
-  const int64_t n = task / (chunks_ * oh_count * groups_);
+  const int64_t per_image = chunks_ * oh_count * groups_;
+  const int64_t n = task / per_image, in_image = task % per_image;
+  // (row, chunk) and group: one of them outermost (spatial_major_).
+  const int64_t band = spatial_major_ ? in_image / groups_ : in_image % (chunks_ * oh_count);
+  const int64_t g = spatial_major_ ? in_image % groups_ : in_image / (chunks_ * oh_count);
+  const int64_t chunk = band % chunks_, oh = band / chunks_;
   const int64_t k0 = g * ob_;                       // first output block
   const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
@@ -419,8 +423,11 @@ template <class V>
 [[gnu::always_inline]] inline void pool_rows(const PoolNchwc& p, const float* x, float* y,
                                              int64_t r0, int64_t r1) {
   constexpr int64_t CB = sizeof(V) / sizeof(float);
+  const int64_t blocks = (p.c + CB - 1) / CB;
   for (int64_t row = r0; row < r1; ++row) {
-    const int64_t oh = row % p.oh, nb = row / p.oh;  // nb = image * blocks + block
+    // Rows in (image, output row, block) order: a thread's range is a band of the image.
+    const int64_t b = row % blocks, oh = (row / blocks) % p.oh, n = row / (blocks * p.oh);
+    const int64_t nb = n * blocks + b;
     const float* xb = x + nb * p.h * p.w * CB;
     float* yr = y + (nb * p.oh + oh) * p.ow * CB;
     if (p.max) {
@@ -452,12 +459,15 @@ void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb) {
       pool_rows8(p, x, y, r0, r1);
     }
   };
-  if (task_budget(work / 4) <= 1 || rows < 2) {
+  const int64_t bands = std::min(rows, memory_bands(work / double(p.win.kh * p.win.kw) * 4.0));
+  if (bands <= 1) {
     body(0, rows);
     return;
   }
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows),
-                    [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); });
+  // Each thread pools one band of the image (rows are in image, output row, block order).
+  tbb::parallel_for(
+      int64_t{0}, bands, [&](int64_t t) { body(rows * t / bands, rows * (t + 1) / bands); },
+      tbb::static_partitioner());
 }
 
 namespace {

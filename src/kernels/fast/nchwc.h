@@ -78,6 +78,10 @@ class ConvNchwc {
   int level_;
   int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: output block groups
   int64_t chunks_, chunk_tiles_;                           // a row's tasks, and the tiles of each
+  // Task order: positions outermost (each thread takes a band of the image across every group,
+  // the band the layers before and after it take too) unless the filters are too big to stream
+  // once per row, when groups are outermost.
+  bool spatial_major_;
   // An NCHW input of a group-1 convolution is read planar (a lane is a row or plane apart), in
   // place when unpadded, else from rows copied with memcpy: no interleaving into blocks.
   bool planar_;

@@ -33,6 +33,17 @@ inline int64_t task_budget(double total_fma) {
   return std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(by_work), 4 * threads));
 }
 
+/// How many bands a memory-bound pass over `floats` floats (a pool, a concat) should be split
+/// into: one per thread once it is 64 KiB, since a serial pass would read the part of its input
+/// the other threads just wrote from their caches (slow across cores), and threads that take the
+/// same band of every layer find theirs in their own.
+inline int64_t memory_bands(double floats) {
+  if (floats < 16384.0) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(tbb::this_task_arena::max_concurrency(),
+                                                tbb::global_control::active_value(
+                                                    tbb::global_control::max_allowed_parallelism)));
+}
+
 /// Runs body(task, scratch) for task in [0, tasks); serial when `parallel` is false.
 template <class F>
 void run_tasks(int64_t tasks, bool parallel, void* user_scratch, size_t scratch_floats,

@@ -19,7 +19,7 @@ bool winograd_supported(const ConvShape& s) {
 }
 
 bool winograd_preferred(const ConvShape& s) {
-  return winograd_supported(s) && s.c >= 16 && s.k >= 16 && s.out_h() * s.out_w() >= 36;
+  return winograd_supported(s) && s.c >= 32 && s.k >= 16 && s.out_h() * s.out_w() >= 36;
 }
 
 std::shared_ptr<const WinogradWeights> WinogradWeights::pack(const ConvShape& s,

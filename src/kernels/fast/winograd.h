@@ -25,8 +25,10 @@ namespace kiln::kernels::fast {
 /// Whether WinogradConv computes `s`: a 3x3, stride 1, dilation 1, group 1 convolution.
 bool winograd_supported(const ConvShape& s);
 /// Whether it beats the direct blocked convolution on `s` (measured with kiln_microbench's
-/// conv/.../winograd: 1.4-1.8x on resnet18's layers, 1.05x on squeezenet's 16-channel fire
-/// layer; so at least a block of channels each way, and an image of more than a few tiles).
+/// conv/.../winograd: 1.4-1.8x on resnet18's layers; in squeezenet, 1.3x on the 32- to
+/// 64-channel fire layers but 0.9x on the 16-channel ones at 1 thread and 0.75x at 2, where
+/// the transforms outweigh a GEMM of K = 16; so at least 32 input channels, a block of
+/// outputs, and an image of more than a few tiles).
 bool winograd_preferred(const ConvShape& s);
 
 /// The transformed filters U[xi] (C x K, output channels padded to whole blocks with zeros),
