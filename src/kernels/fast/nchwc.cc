@@ -139,6 +139,11 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   p_ = (s.out_w() + tiles - 1) / tiles;
   // A row of more than 8 tiles (a flattened image) splits into tasks of about 8 tiles.
   chunks_ = depthwise_ ? 1 : (tiles + 7) / 8;
+  // A depthwise task takes rows of one block until it has about 256 positions (a row of a small
+  // image is too little work to pay for a task, and the band's input rows are copied once), but
+  // at most half the image: two threads then take the top and bottom halves across all blocks,
+  // as they do in the layers before and after.
+  dw_rows_ = std::clamp<int64_t>(256 / s.out_w(), 1, (s.out_h() + 1) / 2);
   chunk_tiles_ = (tiles + chunks_ - 1) / chunks_;
   const double filter_bytes = double(s.k) * double(s.c / s.group) * double(s.r * s.s) * 4.0;
   spatial_major_ = filter_bytes <= 512.0 * 1024.0;
@@ -149,8 +154,15 @@ std::string ConvNchwc::algorithm() const {
          (y_blocked_ ? "" : " to-nchw");
 }
 
+// Floats of copied input rows a task needs: R rows of every block, or a depthwise band's rows.
+int64_t ConvNchwc::input_floats() const {
+  const ConvShape& s = s_;
+  if (!depthwise_) return s.r * cblocks_ * wp_ * cb_;
+  return ((dw_rows_ - 1) * s.stride_h + (s.r - 1) * s.dil_h + 1) * wp_ * cb_;
+}
+
 size_t ConvNchwc::scratch_bytes() const {
-  const int64_t rows = copy_input_ ? s_.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb_ : 0;
+  const int64_t rows = copy_input_ ? input_floats() : 0;
   const int64_t tile = (depthwise_ ? s_.out_w() : ob_ * p_) * cb_;
   return size_t(rows + tile + 16) * sizeof(float);
 }
@@ -192,18 +204,26 @@ ConvNchwc::Rows ConvNchwc::input_rows(int64_t n, int64_t oh, int64_t blocks, int
         }
         continue;
       }
-      std::fill(dst, dst + s.pad_l * cb, 0.0f);
-      std::fill(dst + (s.pad_l + s.w) * cb, dst + wp_ * cb, 0.0f);
-      float* mid = dst + s.pad_l * cb;
-      if (x_blocked_)
-        std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
-                    size_t(s.w * cb) * sizeof(float));
-      else
-        interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, plane, lanes, s.w, cb, mid);
+      blocked_row(n, blk, ih, x, dst);
     }
   }
   if (planar_) return {buf, row_floats, wp_ * cb, wp_};
   return {buf, row_floats, wp_ * cb, 1};
+}
+
+// Input row ih (in the image) of block blk as a zero-padded blocked row of wp_ positions.
+void ConvNchwc::blocked_row(int64_t n, int64_t blk, int64_t ih, const float* x, float* dst) const {
+  const ConvShape& s = s_;
+  const int64_t cb = cb_;
+  std::fill(dst, dst + s.pad_l * cb, 0.0f);
+  std::fill(dst + (s.pad_l + s.w) * cb, dst + wp_ * cb, 0.0f);
+  float* mid = dst + s.pad_l * cb;
+  if (x_blocked_)
+    std::memcpy(mid, x + (((n * cblocks_ + blk) * s.h + ih) * s.w) * cb,
+                size_t(s.w * cb) * sizeof(float));
+  else
+    interleave_lanes(x + ((n * s.c + blk * cb) * s.h + ih) * s.w, s.h * s.w,
+                     std::min(cb, s.c - blk * cb), s.w, cb, mid);
 }
 
 void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* residual,
@@ -211,20 +231,20 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const ConvShape& s = s_;
   const IsaKernels& kr = isa_for_level(level_);
   const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
-  const int64_t per_image = chunks_ * oh_count * groups_;
+  // Bands of the image: (row, chunk) pairs, or a depthwise conv's bands of dw_rows_ rows.
+  const int64_t bands = depthwise_ ? (oh_count + dw_rows_ - 1) / dw_rows_ : chunks_ * oh_count;
+  const int64_t per_image = bands * groups_;
   const int64_t n = task / per_image, in_image = task % per_image;
-  // (row, chunk) and group: one of them outermost (spatial_major_).
-  const int64_t band = spatial_major_ ? in_image / groups_ : in_image % (chunks_ * oh_count);
-  const int64_t g = spatial_major_ ? in_image % groups_ : in_image / (chunks_ * oh_count);
-  const int64_t chunk = band % chunks_, oh = band / chunks_;
-  const int64_t k0 = g * ob_;                       // first output block
-  const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
+  // Band and group: one of them outermost (spatial_major_).
+  const int64_t band = spatial_major_ ? in_image / groups_ : in_image % bands;
+  const int64_t g = spatial_major_ ? in_image % groups_ : in_image / bands;
+  const int64_t chunk = depthwise_ ? 0 : band % chunks_;
+  int64_t oh = depthwise_ ? band * dw_rows_ : band / chunks_;  // the lambdas below read it
+  const int64_t k0 = g * ob_;                                  // first output block
+  const int64_t ob = std::min(ob_, kblocks_ - k0);             // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
   const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
-  const Rows in =
-      depthwise_ ? input_rows(n, oh, 1, g, x, buf) : input_rows(n, oh, cblocks_, 0, x, buf);
-  const float* xr = in.x;
-  float* tile_buf = buf + (copy_input_ ? s.r * (depthwise_ ? 1 : cblocks_) * wp_ * cb : 0);
+  float* tile_buf = buf + (copy_input_ ? input_floats() : 0);
   const int64_t out_plane = oh_count * ow_count;
 
   // Writes a finished blocked tile [ob][len][cb] at position ow0 into NCHW y.
@@ -252,9 +272,25 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   };
 
   if (depthwise_) {
+    // The band's input rows, copied once (padded) or read in place: row i is input row ih0 + i.
+    const int64_t oh0 = oh, oh1 = std::min(oh_count, oh0 + dw_rows_);
+    const int64_t ih0 = oh0 * s.stride_h - s.pad_t;
+    const float* base = x + (((n * cblocks_ + g) * s.h + ih0) * s.w) * cb;
+    int64_t row_floats = s.w * cb;
+    if (copy_input_) {
+      row_floats = wp_ * cb;
+      const int64_t in_rows = (oh1 - oh0 - 1) * s.stride_h + (s.r - 1) * s.dil_h + 1;
+      for (int64_t i = 0; i < in_rows; ++i) {
+        const int64_t ih = ih0 + i;
+        if (ih < 0 || ih >= s.h)
+          std::fill(buf + i * row_floats, buf + (i + 1) * row_floats, 0.0f);
+        else
+          blocked_row(n, g, ih, x, buf + i * row_floats);
+      }
+      base = buf;
+    }
     NchwcDepthwiseRow a{};
-    a.x = xr;
-    a.x_row = in.row;
+    a.x_row = s.dil_h * row_floats;
     a.x_col = s.dil_w * cb;
     a.x_pos = s.stride_w * cb;
     a.r = s.r;
@@ -262,20 +298,26 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
     a.ow = ow_count;
     a.w = w_->data() + g * s.r * s.s * cb;
     a.bias = bias_.data() + g * cb;
-    if (y_blocked_) {
-      a.y = out_at(y, g, 0);
-      a.residual = residual != nullptr ? out_at(residual, g, 0) : nullptr;
-      a.act = simple;
-      kr.nchwc_depthwise_row(a);
-      if (late_act) kr.epilogue_row(a.y, ow_count * cb, 0.0f, nullptr, act_);
-    } else {
-      a.y = tile_buf;
-      a.act = residual == nullptr ? simple : nullptr;
-      kr.nchwc_depthwise_row(a);
-      scatter(tile_buf, 0, 0, ow_count);
+    for (; oh < oh1; ++oh) {
+      a.x = base + (oh - oh0) * s.stride_h * row_floats;
+      if (y_blocked_) {
+        a.y = out_at(y, g, 0);
+        a.residual = residual != nullptr ? out_at(residual, g, 0) : nullptr;
+        a.act = simple;
+        kr.nchwc_depthwise_row(a);
+        if (late_act) kr.epilogue_row(a.y, ow_count * cb, 0.0f, nullptr, act_);
+      } else {
+        a.y = tile_buf;
+        a.act = residual == nullptr ? simple : nullptr;
+        kr.nchwc_depthwise_row(a);
+        scatter(tile_buf, 0, 0, ow_count);
+      }
     }
     return;
   }
+
+  const Rows in = input_rows(n, oh, cblocks_, 0, x, buf);
+  const float* xr = in.x;
 
   NchwcConvTile t{};
   const int64_t col = planar_ ? 1 : cb;  // floats between columns
@@ -327,11 +369,15 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
   const ConvShape& s = s_;
   if (isa().level != level_)
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: built for another dispatch level");
-  const int64_t tasks = s.n * groups_ * s.out_h() * chunks_;
+  const int64_t tasks =
+      s.n * groups_ * (depthwise_ ? (s.out_h() + dw_rows_ - 1) / dw_rows_ : s.out_h() * chunks_);
   const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) *
                      double(depthwise_ ? 1 : s.c) * double(s.r * s.s);
   const size_t floats = scratch_bytes() / sizeof(float);
-  run_tasks(tasks, task_budget(fma) > 1, scratch, floats,
+  // A depthwise conv is memory-bound: split it like the other memory-bound passes (tasks.h).
+  const bool parallel = task_budget(fma) > 1 ||
+                        (depthwise_ && memory_bands(double(s.n * cblocks_ * s.h * s.w * cb_)) > 1);
+  run_tasks(tasks, parallel, scratch, floats,
             [&](int64_t task, float* buf) { run_task(task, x, y, residual, buf); });
 }
 

@@ -67,6 +67,8 @@ class ConvNchwc {
     const float* x;  // kernel row 0, block 0, lane 0, column 0 of the (padded) row
     int64_t row, block, lane;
   };
+  void blocked_row(int64_t n, int64_t blk, int64_t ih, const float* x, float* dst) const;
+  int64_t input_floats() const;
   Rows input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
                   float* buf) const;
 
@@ -82,6 +84,7 @@ class ConvNchwc {
   // the band the layers before and after it take too) unless the filters are too big to stream
   // once per row, when groups are outermost.
   bool spatial_major_;
+  int64_t dw_rows_;  // output rows per depthwise task
   // An NCHW input of a group-1 convolution is read planar (a lane is a row or plane apart), in
   // place when unpadded, else from rows copied with memcpy: no interleaving into blocks.
   bool planar_;
