@@ -19,7 +19,8 @@ bool winograd_supported(const ConvShape& s) {
 }
 
 bool winograd_preferred(const ConvShape& s) {
-  return winograd_supported(s) && s.c >= 32 && s.k >= 16 && s.out_h() * s.out_w() >= 36;
+  const int64_t tiles = s.n * ((s.out_h() + 1) / 2) * ((s.out_w() + 1) / 2);
+  return winograd_supported(s) && s.c >= 32 && s.k >= 16 && tiles >= 24;
 }
 
 std::shared_ptr<const WinogradWeights> WinogradWeights::pack(const ConvShape& s,

@@ -27,8 +27,11 @@ bool winograd_supported(const ConvShape& s);
 /// Whether it beats the direct blocked convolution on `s` (measured with kiln_microbench's
 /// conv/.../winograd: 1.4-1.8x on resnet18's layers; in squeezenet, 1.3x on the 32- to
 /// 64-channel fire layers but 0.9x on the 16-channel ones at 1 thread and 0.75x at 2, where
-/// the transforms outweigh a GEMM of K = 16; so at least 32 input channels, a block of
-/// outputs, and an image of more than a few tiles).
+/// the transforms outweigh a GEMM of K = 16; so at least 32 input channels and a block of
+/// outputs). And at least 24 tiles in the batch: resnet18's 512-channel 7x7 layers (16 tiles)
+/// stream 16 MB of transformed filters (9.4 MB direct) for too few tiles to be worth it, and
+/// cannot split them over two threads: 1.33 ms Winograd vs 1.53 ms direct at 1 thread, but
+/// 1.23 ms vs 0.77 ms at 2, in the model.
 bool winograd_preferred(const ConvShape& s);
 
 /// The transformed filters U[xi] (C x K, output channels padded to whole blocks with zeros),
