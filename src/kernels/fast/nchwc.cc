@@ -135,8 +135,9 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   groups_ = (kblocks_ + ob_ - 1) / ob_;
   int64_t pmax = depthwise_ ? s.out_w() : kr.nchwc_acc / ob_;
   if (!depthwise_ && s.out_w() <= kr.nchwc_acc_max / ob_) pmax = s.out_w();  // one tile a row
-  const int64_t tiles = (s.out_w() + pmax - 1) / pmax;
-  p_ = (s.out_w() + tiles - 1) / tiles;
+  tiles_ = (s.out_w() + pmax - 1) / pmax;
+  p_ = (s.out_w() + tiles_ - 1) / tiles_;  // the longest tile; lengths differ by at most 1
+  const int64_t tiles = tiles_;
   // A row of more than 8 tiles (a flattened image) splits into tasks of about 8 tiles.
   chunks_ = depthwise_ ? 1 : (tiles + 7) / 8;
   // A depthwise task takes rows of one block until it has about 256 positions (a row of a small
@@ -338,9 +339,11 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   t.ntaps = int64_t(taps_.size());
   t.bias = bias_.data() + k0 * cb;
   t.ob = int(ob);
-  const int64_t ow_end = std::min(ow_count, (chunk + 1) * chunk_tiles_ * p_);
-  for (int64_t ow0 = chunk * chunk_tiles_ * p_; ow0 < ow_end; ow0 += p_) {
-    const int64_t len = std::min(p_, ow_end - ow0);
+  const int64_t tile_end = std::min(tiles_, (chunk + 1) * chunk_tiles_);
+  for (int64_t tile = chunk * chunk_tiles_; tile < tile_end; ++tile) {
+    // Tiles spread the row evenly (49 positions: 4 of 6 and 5 of 5, not 8 of 6 and 1 of 1).
+    const int64_t ow0 = tile * ow_count / tiles_;
+    const int64_t len = (tile + 1) * ow_count / tiles_ - ow0;
     t.p = int(len);
     // Without input padding on the left, x starts at the tile's first input column.
     t.x = xr + ow0 * t.x_pos;

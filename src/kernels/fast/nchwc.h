@@ -79,7 +79,7 @@ class ConvNchwc {
   bool x_blocked_, y_blocked_, depthwise_, copy_input_;
   int level_;
   int64_t cb_, cblocks_, kblocks_, ob_, groups_, p_, wp_;  // groups_: output block groups
-  int64_t chunks_, chunk_tiles_;                           // a row's tasks, and the tiles of each
+  int64_t tiles_, chunks_, chunk_tiles_;                   // a row's tasks, and the tiles of each
   // Task order: positions outermost (each thread takes a band of the image across every group,
   // the band the layers before and after it take too) unless the filters are too big to stream
   // once per row, when groups are outermost.
