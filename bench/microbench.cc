@@ -244,6 +244,7 @@ void register_all() {
       {"conv/mobilenet_1x1_project_144_24_56", conv(144, 56, 24, 1, 1, 0)},
       {"conv/mobilenet_1x1_expand_160_960_7", conv(160, 7, 960, 1, 1, 0)},
       {"conv/mobilenet_dw_3x3_960_7", conv(960, 7, 960, 3, 1, 1, 960)},
+      {"conv/mobilenet_1x1_project_960_160_7", conv(960, 7, 160, 1, 1, 0)},
       {"conv/squeezenet_3x3_s2_3_64", conv(3, 224, 64, 3, 2, 0)},
       {"conv/squeezenet_fire_1x1_64_16_55", conv(64, 55, 16, 1, 1, 0)},
       {"conv/squeezenet_fire_3x3_16_64_55", conv(16, 55, 64, 3, 1, 1)},
