@@ -238,6 +238,8 @@ void register_all() {
       {"conv/resnet18_3x3_128_28", conv(128, 28, 128, 3, 1, 1)},
       {"conv/resnet18_3x3_256_14", conv(256, 14, 256, 3, 1, 1)},
       {"conv/resnet18_3x3_512_7", conv(512, 7, 512, 3, 1, 1)},
+      {"conv/mobilenet_dw_3x3_32_112", conv(32, 112, 32, 3, 1, 1, 32)},
+      {"conv/mobilenet_1x1_project_32_16_112", conv(32, 112, 16, 1, 1, 0)},
       {"conv/mobilenet_1x1_expand_24_144_56", conv(24, 56, 144, 1, 1, 0)},
       {"conv/mobilenet_dw_3x3_144_56", conv(144, 56, 144, 3, 1, 1, 144)},
       {"conv/mobilenet_dw_3x3_s2_144_56", conv(144, 56, 144, 3, 2, 1, 144)},

@@ -31,15 +31,20 @@ MemoryPlan plan_memory(const std::vector<MemoryValue>& values,
   mp.root.resize(n);
   mp.offset.assign(n, -1);
 
-  // Roots: a view shares its source's bytes (chains resolved; sources come first in run order).
+  // Roots: a view shares its source's bytes, a slice part of them (chains resolved).
+  mp.view_offset.assign(n, 0);
   for (size_t v = 0; v < n; ++v) {
     int r = int(v);
-    for (int hops = 0; values[size_t(r)].view_of >= 0; ++hops) {
-      r = values[size_t(r)].view_of;
+    int64_t off = 0;
+    for (int hops = 0; values[size_t(r)].view_of >= 0 || values[size_t(r)].slice_of >= 0; ++hops) {
+      const MemoryValue& mv = values[size_t(r)];
+      if (mv.view_of < 0) off += mv.slice_offset;
+      r = mv.view_of >= 0 ? mv.view_of : mv.slice_of;
       if (r < 0 || size_t(r) >= n || hops > int(n))
         throw Error(ErrorCode::kInternal, "memory plan: a view of an unknown value");
     }
     mp.root[v] = r;
+    mp.view_offset[v] = off;
   }
 
   // Where each root is written and last read (through any view of it).
@@ -47,6 +52,12 @@ MemoryPlan plan_memory(const std::vector<MemoryValue>& values,
   for (size_t s = 0; s < steps.size(); ++s) {
     for (int o : steps[s].outputs) {
       if (o < 0) continue;
+      if (values[size_t(o)].slice_of >= 0) {  // its root's bytes are written from here on
+        const size_t r = size_t(mp.root[size_t(o)]);
+        def[r] = def[r] < 0 ? int(s) : std::min(def[r], int(s));
+        last[r] = std::max(last[r], int(s));
+        continue;
+      }
       if (def[size_t(o)] >= 0)
         throw Error(ErrorCode::kInternal, "memory plan: a value is written by two steps");
       def[size_t(o)] = int(s);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "devices/cpu.h"
@@ -191,7 +192,85 @@ void plan_step_memory(Plan& plan) {
     if (s.kind == PlanStep::Kind::kView) values[size_t(s.outputs[0])].view_of = s.inputs[0];
     steps.push_back(std::move(m));
   }
+  for (const Plan::Slice& sl : plan.slices) {
+    values[size_t(sl.value)].slice_of = sl.of;
+    values[size_t(sl.value)].slice_offset = sl.offset;
+  }
   plan.memory = plan_memory(values, steps);
+  for (const Plan::Slice& sl : plan.slices)
+    if (plan.memory.storage[size_t(plan.memory.root[size_t(sl.value)])] != Storage::kArena)
+      throw Error(ErrorCode::kInternal,
+                  "memory plan: a concat written in place is not in the arena");
+}
+
+// A blocked channel Concat of one image is its inputs' bytes one after another: each input's
+// producer writes straight into its place in the output and the copy step goes. Only for
+// inputs that are intermediates written by one step, read by nothing that outlives the output,
+// and concats whose output (or any view of it) is not a graph output, so all stay in the arena.
+void write_concat_inputs_in_place(Plan& plan) {
+  const ir::Graph& g = *plan.graph;
+  const size_t n = g.values.size();
+  std::vector<int> producer(n, -1), view_source(n, -1), step_count(n, 0);
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    const PlanStep& s = plan.steps[si];
+    for (int o : s.outputs)
+      if (o >= 0) {
+        producer[size_t(o)] = int(si);
+        step_count[size_t(o)]++;
+      }
+    if (s.kind == PlanStep::Kind::kView) view_source[size_t(s.outputs[0])] = s.inputs[0];
+  }
+  auto root_of = [&](int v) {
+    for (size_t hops = 0; view_source[size_t(v)] >= 0 && hops <= n; ++hops)
+      v = view_source[size_t(v)];
+    return v;
+  };
+  std::set<int> pinned;  // graph inputs, outputs (and what they view), constants
+  for (int v : g.outputs) pinned.insert(root_of(v));
+  for (int v : g.inputs) pinned.insert(v);
+  for (int v : plan.constants) pinned.insert(v);
+  std::set<int> sliced;
+  std::vector<char> drop(plan.steps.size(), 0);
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    const PlanStep& s = plan.steps[si];
+    if (s.kind != PlanStep::Kind::kNative || !s.native || s.fused.size() != 1 ||
+        g.nodes[size_t(s.node)].op_type != "Concat" || s.outputs.size() != 1 ||
+        s.native->describe().rfind("concat nchwc", 0) != 0)
+      continue;
+    const int out = s.outputs[0];
+    const ir::Value& ov = g.values[size_t(out)];
+    if (pinned.count(out) || !ov.shape.is_concrete() || ov.shape.concrete().empty() ||
+        ov.shape.concrete()[0] != 1)
+      continue;
+    auto bytes = [&](int v) {
+      return *g.values[size_t(v)].shape.num_elements() *
+             int64_t(dtype_size(g.values[size_t(v)].dtype));
+    };
+    bool ok = true;
+    int64_t total = 0;
+    std::set<int> seen;
+    for (int v : s.inputs) {
+      ok = ok && v >= 0 && !pinned.count(v) && !sliced.count(v) && seen.insert(v).second &&
+           step_count[size_t(v)] == 1 && producer[size_t(v)] >= 0 &&
+           producer[size_t(v)] < int(si) &&
+           plan.steps[size_t(producer[size_t(v)])].kind != PlanStep::Kind::kView &&
+           g.values[size_t(v)].shape.is_concrete() && view_source[size_t(v)] < 0;
+      if (ok) total += bytes(v);
+    }
+    if (!ok || total != bytes(out)) continue;
+    int64_t at = 0;
+    for (int v : s.inputs) {
+      plan.slices.push_back({v, out, at});
+      sliced.insert(v);
+      at += bytes(v);
+    }
+    drop[si] = 1;
+  }
+  if (plan.slices.empty()) return;
+  std::vector<PlanStep> kept;
+  for (size_t si = 0; si < plan.steps.size(); ++si)
+    if (!drop[si]) kept.push_back(std::move(plan.steps[si]));
+  plan.steps = std::move(kept);
 }
 
 }  // namespace
@@ -300,7 +379,10 @@ std::vector<std::string> Plan::describe() const {
       line += "  -> " + std::string(dtype_name(out.dtype)) + out.shape.to_string();
       switch (memory.storage[size_t(memory.root[size_t(o)])]) {
         case Storage::kArena:
-          line += " @arena+" + std::to_string(memory.offset[size_t(memory.root[size_t(o)])]);
+          line += " @arena+" + std::to_string(memory.offset[size_t(memory.root[size_t(o)])] +
+                                              memory.view_offset[size_t(o)]);
+          if (s.kind != PlanStep::Kind::kView && memory.root[size_t(o)] != o)
+            line += " (into a concat)";
           break;
         case Storage::kOutput:
           line += " @output";
@@ -754,6 +836,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     plan->steps = std::move(steps);
   }
 
+  if (options.concat_in_place) write_concat_inputs_in_place(*plan);
   plan_step_memory(*plan);
   for (int id : g->outputs) {
     const ir::Value& v = g->values[size_t(id)];

@@ -86,6 +86,8 @@ struct PlanOptions {
   bool compile_kernels = true;
   /// Level 3: convolution chains in the blocked NCHWc layout (engine/layout.h).
   bool blocked_layout = true;
+  /// The producers of a blocked channel Concat of one image write into its output in place.
+  bool concat_in_place = true;
   /// Blocked 3x3 stride-1 layers with enough channels use Winograd F(2x2, 3x3) (fast/winograd.h).
   bool winograd = true;
 };
@@ -101,6 +103,13 @@ struct Plan {
   std::string interpreted_reason;
   std::vector<PlanStep> steps;
   std::vector<int> constants;  // values bound from constants at the start of a run
+  /// Values their steps write straight into part of another's bytes (a blocked Concat's inputs,
+  /// the Concat step then gone): value, the value it is part of, byte offset in it.
+  struct Slice {
+    int value, of;
+    int64_t offset;
+  };
+  std::vector<Slice> slices;
   int folded_nodes = 0;
   bool has_params = false;  // some kernel takes dims as run-time parameters
   /// Runs of this plan (for the auto policy's hot-shape promotion).

@@ -77,6 +77,10 @@ std::unique_ptr<RunState> Plan::acquire_state() const {
   for (size_t v = 0; v < n; ++v)
     if (memory.storage[v] == Storage::kArena && memory.offset[v] >= 0)
       s->ptr[v] = static_cast<char*>(s->arena.get()) + memory.offset[v];
+  for (const Slice& sl : slices)
+    s->ptr[size_t(sl.value)] = static_cast<char*>(s->arena.get()) +
+                               memory.offset[size_t(memory.root[size_t(sl.value)])] +
+                               memory.view_offset[size_t(sl.value)];
   for (int v : constants) s->ptr[size_t(v)] = graph->values[size_t(v)].constant.raw_data();
   return s;
 }

@@ -221,6 +221,9 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     // KILN_WINOGRAD=0 keeps 3x3 layers on the direct blocked convolution.
     static const bool winograd = engine::env_flag("KILN_WINOGRAD", true);
     po.winograd = winograd;
+    // KILN_CONCAT_IN_PLACE=0 keeps blocked concats as copy steps.
+    static const bool concat_in_place = engine::env_flag("KILN_CONCAT_IN_PLACE", true);
+    po.concat_in_place = concat_in_place;
     if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
       po.compile_kernels = false;
       po.schedule = engine::cuda_schedule();

@@ -113,6 +113,32 @@ TEST(MemoryPlan, ViewsKeepTheirSourceAlive) {
   EXPECT_FALSE(overlap(mp, 1, 3, v));
 }
 
+TEST(MemoryPlan, SlicesLiveInTheirRootFromTheFirstWrite) {
+  // v1 and v2 are written into v3 (a concat's output, at 0 and 256) by steps 1 and 2; v4 is
+  // written between them and read with v3 at the end, so it may not share v3's bytes although
+  // v3 itself has no step writing it.
+  std::vector<MemoryValue> v = {MemoryValue{Storage::kInput},
+                                arena_value(256),
+                                arena_value(256),
+                                arena_value(512),
+                                arena_value(512),
+                                arena_value(8)};
+  v[1].slice_of = 3;
+  v[2].slice_of = 3;
+  v[2].slice_offset = 256;
+  v[5].graph_output = true;
+  std::vector<MemoryStep> s = {{{0}, {1}}, {{0}, {4}}, {{1}, {2}}, {{3, 4}, {5}}};
+  MemoryPlan mp = plan_memory(v, s);
+  EXPECT_EQ(mp.root[1], 3);
+  EXPECT_EQ(mp.root[2], 3);
+  EXPECT_EQ(mp.view_offset[1], 0);
+  EXPECT_EQ(mp.view_offset[2], 256);
+  EXPECT_EQ(mp.storage[1], Storage::kView);
+  EXPECT_EQ(mp.storage[3], Storage::kArena);
+  EXPECT_FALSE(overlap(mp, 3, 4, v));
+  EXPECT_EQ(mp.intermediate_bytes, 1024);  // v3 and v4; the slices own no bytes
+}
+
 TEST(MemoryPlan, OutputViewsGetOutputMemory) {
   std::vector<MemoryValue> v = {MemoryValue{Storage::kInput}, arena_value(100), MemoryValue{}};
   v[2].view_of = 1;
