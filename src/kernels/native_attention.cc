@@ -77,19 +77,32 @@ void softmax_row(float* s, const RowArgs& a) {
   if (a.keep)
     for (int64_t j = 0; j < a.sk; ++j)
       if ((a.keep[j * a.keep_j] != 0) != a.keep_when_true) s[j] = a.fill;
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < a.sk; ++j) mx = std::max(mx, s[j]);
+  // Max and total in kLanes partial lanes, and the exps in a loop of their own: without a
+  // reduction carried from element to element, each loop vectorizes.
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  float lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, kNegInf);
+  int64_t j = 0;
+  for (; j + kLanes <= a.sk; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] = lanes[l] < s[j + l] ? s[j + l] : lanes[l];
+  float mx = kNegInf;
+  for (int l = 0; l < kLanes; ++l) mx = std::max(mx, lanes[l]);
+  for (; j < a.sk; ++j) mx = std::max(mx, s[j]);
   if (std::isinf(mx) && mx < 0)
     mx = 0;  // every score -inf: exp gives 0s, as the reference's NaN-free path
-  float total = 0;
-  for (int64_t j = 0; j < a.sk; ++j) {
-    float e = std::isnan(s[j]) ? s[j] : exp_nonpositive(s[j] - mx);
-    if (s[j] == -std::numeric_limits<float>::infinity()) e = 0;
-    s[j] = e;
-    total += e;
+  for (j = 0; j < a.sk; ++j) {
+    const float x = s[j];
+    const float e = exp_nonpositive(x - mx);
+    s[j] = x != x ? x : x == kNegInf ? 0.0f : e;  // NaN stays NaN, -inf (masked) gives 0
   }
+  std::fill(lanes, lanes + kLanes, 0.0f);
+  for (j = 0; j + kLanes <= a.sk; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] += s[j + l];
+  float total = 0;
+  for (; j < a.sk; ++j) total += s[j];
+  for (int l = 0; l < kLanes; ++l) total += lanes[l];
   const float inv = 1.0f / total;
-  for (int64_t j = 0; j < a.sk; ++j) s[j] *= inv;
+  for (j = 0; j < a.sk; ++j) s[j] *= inv;
 }
 
 // One query row on its own (views the GEMM path cannot read): dot products, softmax, then the

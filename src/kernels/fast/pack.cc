@@ -6,6 +6,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace kiln::kernels::fast {
 
 void pack_a(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t rows, int64_t k0,
@@ -23,9 +27,33 @@ void pack_a(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t rows,
       }
       continue;
     }
-    // Rows are contiguous in k: gather 8 k at a time so the strided stores stay in one panel
-    // cache line group.
-    for (int64_t i = 0; i < mrows; ++i) {
+    // Rows are contiguous in k. Groups of 4 rows go 4 k at a time through a 4x4 transpose in
+    // SSE registers (4 loads, 4 stores of 4 floats instead of 16 scalar ones each); the rest,
+    // and other targets, element by element.
+    int64_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= mrows; i += 4) {
+      const float* r0 = a + (i0 + ip + i) * lda + k0;
+      const float *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+      int64_t kk = 0;
+      for (; kk + 4 <= kc; kk += 4) {
+        __m128 x0 = _mm_loadu_ps(r0 + kk), x1 = _mm_loadu_ps(r1 + kk);
+        __m128 x2 = _mm_loadu_ps(r2 + kk), x3 = _mm_loadu_ps(r3 + kk);
+        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+        _mm_storeu_ps(d + kk * mr + i, x0);
+        _mm_storeu_ps(d + (kk + 1) * mr + i, x1);
+        _mm_storeu_ps(d + (kk + 2) * mr + i, x2);
+        _mm_storeu_ps(d + (kk + 3) * mr + i, x3);
+      }
+      for (; kk < kc; ++kk) {
+        d[kk * mr + i] = r0[kk];
+        d[kk * mr + i + 1] = r1[kk];
+        d[kk * mr + i + 2] = r2[kk];
+        d[kk * mr + i + 3] = r3[kk];
+      }
+    }
+#endif
+    for (; i < mrows; ++i) {
       const float* src = a + (i0 + ip + i) * lda + k0;
       for (int64_t kk = 0; kk < kc; ++kk) d[kk * mr + i] = src[kk];
     }
