@@ -11,6 +11,37 @@
 #endif
 
 namespace kiln::kernels::fast {
+namespace {
+
+// d[kk * stride + i] = src[i * ld + kk] for `rows` rows of `kc` floats: rows contiguous in k
+// laid out k-major. Groups of 4 rows go 4 k at a time through a 4x4 transpose in SSE registers
+// (4 loads and 4 stores of 4 floats instead of 16 scalar ones each); the rest element by element.
+void transpose_rows(const float* src, int64_t ld, int64_t rows, int64_t kc, float* d,
+                    int64_t stride) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= rows; i += 4) {
+    const float* r0 = src + i * ld;
+    const float *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+    int64_t kk = 0;
+    for (; kk + 4 <= kc; kk += 4) {
+      __m128 x0 = _mm_loadu_ps(r0 + kk), x1 = _mm_loadu_ps(r1 + kk);
+      __m128 x2 = _mm_loadu_ps(r2 + kk), x3 = _mm_loadu_ps(r3 + kk);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      _mm_storeu_ps(d + kk * stride + i, x0);
+      _mm_storeu_ps(d + (kk + 1) * stride + i, x1);
+      _mm_storeu_ps(d + (kk + 2) * stride + i, x2);
+      _mm_storeu_ps(d + (kk + 3) * stride + i, x3);
+    }
+    for (; kk < kc; ++kk)
+      for (int64_t t = 0; t < 4; ++t) d[kk * stride + i + t] = src[(i + t) * ld + kk];
+  }
+#endif
+  for (; i < rows; ++i)
+    for (int64_t kk = 0; kk < kc; ++kk) d[kk * stride + i] = src[i * ld + kk];
+}
+
+}  // namespace
 
 void pack_a(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t rows, int64_t k0,
             int64_t kc, int mr, float* dst) {
@@ -27,36 +58,7 @@ void pack_a(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t rows,
       }
       continue;
     }
-    // Rows are contiguous in k. Groups of 4 rows go 4 k at a time through a 4x4 transpose in
-    // SSE registers (4 loads, 4 stores of 4 floats instead of 16 scalar ones each); the rest,
-    // and other targets, element by element.
-    int64_t i = 0;
-#if defined(__SSE2__)
-    for (; i + 4 <= mrows; i += 4) {
-      const float* r0 = a + (i0 + ip + i) * lda + k0;
-      const float *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-      int64_t kk = 0;
-      for (; kk + 4 <= kc; kk += 4) {
-        __m128 x0 = _mm_loadu_ps(r0 + kk), x1 = _mm_loadu_ps(r1 + kk);
-        __m128 x2 = _mm_loadu_ps(r2 + kk), x3 = _mm_loadu_ps(r3 + kk);
-        _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
-        _mm_storeu_ps(d + kk * mr + i, x0);
-        _mm_storeu_ps(d + (kk + 1) * mr + i, x1);
-        _mm_storeu_ps(d + (kk + 2) * mr + i, x2);
-        _mm_storeu_ps(d + (kk + 3) * mr + i, x3);
-      }
-      for (; kk < kc; ++kk) {
-        d[kk * mr + i] = r0[kk];
-        d[kk * mr + i + 1] = r1[kk];
-        d[kk * mr + i + 2] = r2[kk];
-        d[kk * mr + i + 3] = r3[kk];
-      }
-    }
-#endif
-    for (; i < mrows; ++i) {
-      const float* src = a + (i0 + ip + i) * lda + k0;
-      for (int64_t kk = 0; kk < kc; ++kk) d[kk * mr + i] = src[kk];
-    }
+    transpose_rows(a + (i0 + ip) * lda + k0, lda, mrows, kc, d, mr);
     for (int64_t i = mrows; i < mr; ++i) {
       for (int64_t kk = 0; kk < kc; ++kk) d[kk * mr + i] = 0.0f;
     }
@@ -74,10 +76,7 @@ void pack_b_panel(const float* b, int64_t ldb, bool trans_b, int64_t k0, int64_t
     }
     return;
   }
-  for (int64_t j = 0; j < cols; ++j) {
-    const float* src = b + (j0 + j) * ldb + k0;
-    for (int64_t kk = 0; kk < kc; ++kk) dst[kk * nr + j] = src[kk];
-  }
+  transpose_rows(b + j0 * ldb + k0, ldb, cols, kc, dst, nr);
   if (cols < nr) {
     for (int64_t kk = 0; kk < kc; ++kk) {
       for (int64_t j = cols; j < nr; ++j) dst[kk * nr + j] = 0.0f;
