@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "engine/env.h"
 #include "kernels/fast/gemm.h"
 #include "kernels/fast/nchwc.h"
 
@@ -26,6 +27,54 @@ bool is_4d_f32(const ir::Graph& g, int id) {
   if (id < 0) return false;
   const ir::Value& v = g.values[size_t(id)];
   return v.dtype == DType::kF32 && v.shape.is_concrete() && v.shape.rank() == 4;
+}
+
+}  // namespace
+
+namespace {
+
+// A blocked convolution (no residual) whose output only a blocked pool reads runs with that
+// pool as one step (fast::ConvPoolNchwc): its output never goes to memory. KILN_CONV_POOL=0
+// keeps them apart.
+void fuse_conv_pools(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& steps,
+                     const std::vector<std::pair<size_t, bool>>& convs,
+                     kernels::WeightCache* weights) {
+  static const bool enabled = env_flag("KILN_CONV_POOL", true);
+  if (!enabled || convs.empty()) return;
+  std::vector<int> readers(g.values.size(), 0), reader(g.values.size(), -1);
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (int v : steps[i].inputs)
+      if (v >= 0) {
+        readers[size_t(v)]++;
+        reader[size_t(v)] = int(i);
+      }
+  std::vector<char> drop(steps.size(), 0);
+  for (const auto& [ci, x_blocked] : convs) {
+    PlanStep& cs = steps[ci];
+    if (cs.kind != PlanStep::Kind::kNative || cs.outputs.size() != 1 ||
+        (cs.inputs.size() > 1 && cs.inputs[1] >= 0))
+      continue;
+    const int y = cs.outputs[0];
+    if (readers[size_t(y)] != 1) continue;
+    PlanStep& ps = steps[size_t(reader[size_t(y)])];
+    if (ps.kind != PlanStep::Kind::kNative || ps.fused.size() != 1 || ps.inputs.size() != 1 ||
+        ps.inputs[0] != y || ps.kernel_label.find("pool nchwc") == std::string::npos)
+      continue;
+    std::shared_ptr<const kernels::NativeOp> op = kernels::make_nchwc_conv_pool(
+        g, cs.epilogue, x_blocked, g.nodes[size_t(ps.fused[0])], weights);
+    if (!op) continue;
+    cs.native = op;
+    cs.kernel_label = op->describe();
+    cs.outputs = ps.outputs;
+    cs.fused.push_back(ps.fused[0]);
+    plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(op->scratch_bytes()));
+    drop[size_t(reader[size_t(y)])] = 1;
+    plan.native_steps--;
+  }
+  std::vector<PlanStep> kept;
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(steps[i]));
+  steps = std::move(kept);
 }
 
 }  // namespace
@@ -169,12 +218,14 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
 
   std::vector<PlanStep> out;
   out.reserve(nsteps * 2);
+  std::vector<std::pair<size_t, bool>> convs;  // blocked-output conv steps in `out`, x blocked
   for (size_t i = 0; i < nsteps; ++i) {
     PlanStep s = std::move(steps[i]);
     const Candidate& c = cand[i];
     if (c.role == Role::kConv) {
       const int x = s.inputs[0];
       const bool x_blocked = value_blocked(x);
+      if (c.blocked_out) convs.emplace_back(out.size(), x_blocked);
       int residual = s.inputs.size() > 1 ? s.inputs[1] : -1;
       if (residual >= 0 && c.blocked_out != value_blocked(residual)) {
         if (c.blocked_out) {  // an NCHW residual of a blocked output: convert it first
@@ -235,6 +286,7 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
       out.push_back(std::move(s));
     }
   }
+  fuse_conv_pools(plan, g, out, convs, weights);
   steps = std::move(out);
 }
 

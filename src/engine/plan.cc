@@ -265,6 +265,7 @@ void write_concat_inputs_in_place(Plan& plan) {
       at += bytes(v);
     }
     drop[si] = 1;
+    plan.native_steps--;
   }
   if (plan.slices.empty()) return;
   std::vector<PlanStep> kept;

@@ -402,6 +402,41 @@ std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const Epilog
       conv_bias(g, anchor), *act, x_blocked, y_blocked);
 }
 
+std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const EpilogueSpec& spec,
+                                                     bool x_blocked, const ir::Node& pool,
+                                                     WeightCache* weights) {
+  if (!nchwc_conv_eligible(g, spec) || spec.residual_add >= 0) return nullptr;
+  const std::optional<Activation> act = epilogue_activation(g, spec);
+  const bool max = is_op(pool, "MaxPool");
+  if (!act || (!max && !is_op(pool, "AveragePool")) || pool.outputs.size() != 1) return nullptr;
+  const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
+  const fast::ConvShape s = *conv_shape(g, anchor);
+  const std::optional<fast::PoolWindow> win = pool_window(pool);
+  const ir::Value& out = g.values[size_t(pool.outputs[0])];
+  const bool pointwise = s.r == 1 && s.s == 1 && s.stride_h == 1 && s.stride_w == 1 &&
+                         s.pad_t == 0 && s.pad_l == 0 && s.pad_b == 0 && s.pad_r == 0;
+  if (s.group != 1 || pointwise || !win || !out.shape.is_concrete() || out.shape.rank() != 4)
+    return nullptr;
+  const Dims od = out.shape.concrete();
+  if (od[0] != s.n || od[1] != s.k) return nullptr;
+  fast::PoolNchwc p{};
+  p.max = max;
+  p.count_include_pad = !max && NodeAttrs(pool).attr_int("count_include_pad", 0) != 0;
+  p.n = s.n;
+  p.c = s.k;
+  p.h = s.out_h();
+  p.w = s.out_w();
+  p.oh = od[2];
+  p.ow = od[3];
+  p.win = *win;
+  return std::make_shared<NativeConv<fast::ConvPoolNchwc>>(
+      *act, false,
+      fast::ConvNchwc(
+          s, conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights),
+          conv_bias(g, anchor), *act, x_blocked, true),
+      p);
+}
+
 std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
                                                      WeightCache* weights) {
   if (spec.anchor < 0) return nullptr;

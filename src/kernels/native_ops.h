@@ -102,6 +102,12 @@ std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const Epilog
                                                 bool x_blocked, bool y_blocked,
                                                 WeightCache* weights = nullptr,
                                                 bool winograd = true);
+/// A blocked convolution (group 1, no residual; input blocked or NCHW) fused with the blocked
+/// MaxPool / AveragePool node `pool` that alone reads its output (fast::ConvPoolNchwc), or null
+/// when not eligible. Buffers: x, an unused residual slot, the pool's output.
+std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const EpilogueSpec& spec,
+                                                     bool x_blocked, const ir::Node& pool,
+                                                     WeightCache* weights = nullptr);
 /// A single node's kernel on blocked data with `cb` lanes per block, or null when it has none:
 /// MaxPool / AveragePool (2-D, explicit pads; blocked in and out), GlobalAveragePool (blocked
 /// in, NCHW [N, C, 1, 1] out) and Concat along channels (blocked in and out; every input but the

@@ -230,8 +230,7 @@ void ConvNchwc::blocked_row(int64_t n, int64_t blk, int64_t ih, const float* x, 
 void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* residual,
                          float* buf) const {
   const ConvShape& s = s_;
-  const IsaKernels& kr = isa_for_level(level_);
-  const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
+  const int64_t oh_count = s.out_h();
   // Bands of the image: (row, chunk) pairs, or a depthwise conv's bands of dw_rows_ rows.
   const int64_t bands = depthwise_ ? (oh_count + dw_rows_ - 1) / dw_rows_ : chunks_ * oh_count;
   const int64_t per_image = bands * groups_;
@@ -240,9 +239,19 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
   const int64_t band = spatial_major_ ? in_image / groups_ : in_image % bands;
   const int64_t g = spatial_major_ ? in_image % groups_ : in_image / bands;
   const int64_t chunk = depthwise_ ? 0 : band % chunks_;
-  int64_t oh = depthwise_ ? band * dw_rows_ : band / chunks_;  // the lambdas below read it
-  const int64_t k0 = g * ob_;                                  // first output block
-  const int64_t ob = std::min(ob_, kblocks_ - k0);             // the last group takes the remainder
+  run_unit(n, g, depthwise_ ? band * dw_rows_ : band / chunks_, chunk, x, y, residual, buf,
+           nullptr);
+}
+
+// One task's work: output row oh (the first of a depthwise band) of group g, column chunk
+// `chunk`, of image n. With `band`, a blocked output goes to band->y's rows instead of y.
+void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const float* x, float* y,
+                         const float* residual, float* buf, const Band* band) const {
+  const ConvShape& s = s_;
+  const IsaKernels& kr = isa_for_level(level_);
+  const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
+  const int64_t k0 = g * ob_;                       // first output block
+  const int64_t ob = std::min(ob_, kblocks_ - k0);  // the last group takes the remainder
   const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
   const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
   float* tile_buf = buf + (copy_input_ ? input_floats() : 0);
@@ -267,9 +276,12 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
           kr.epilogue_row(yr, len, 0.0f, nullptr, act_);
       }
   };
-  // Blocked output (and residual) of block k at position ow0.
+  // Blocked output (and residual) of block k at position ow0: in the image, or the band's rows.
+  const int64_t y_rows = band != nullptr ? band->rows : oh_count;
   auto out_at = [&](auto* base, int64_t k, int64_t ow0) {
-    return base + ((n * kblocks_ + k) * oh_count + oh) * ow_count * cb + ow0 * cb;
+    const int64_t row =
+        band != nullptr ? k * band->rows + oh - band->row0 : (n * kblocks_ + k) * oh_count + oh;
+    return base + row * ow_count * cb + ow0 * cb;
   };
 
   if (depthwise_) {
@@ -349,7 +361,7 @@ void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* re
     t.x = xr + ow0 * t.x_pos;
     if (y_blocked_) {
       t.y = out_at(y, k0, ow0);
-      t.y_block = oh_count * ow_count * cb;
+      t.y_block = y_rows * ow_count * cb;
       t.residual = residual != nullptr ? out_at(residual, k0, ow0) : nullptr;
       t.residual_block = t.y_block;
       t.act = simple;
@@ -382,6 +394,17 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
                         (depthwise_ && memory_bands(double(s.n * cblocks_ * s.h * s.w * cb_)) > 1);
   run_tasks(tasks, parallel, scratch, floats,
             [&](int64_t task, float* buf) { run_task(task, x, y, residual, buf); });
+}
+
+void ConvNchwc::run_rows(int64_t n, int64_t oh0, int64_t oh1, const float* x, float* rows,
+                         float* buf) const {
+  if (depthwise_ || !y_blocked_ || !by_rows())
+    throw Error(ErrorCode::kInternal, "blocked conv: rows into a band need a blocked output");
+  const Band band{oh0, oh1 - oh0};
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t g = 0; g < groups_; ++g)
+      for (int64_t chunk = 0; chunk < chunks_; ++chunk)
+        run_unit(n, g, oh, chunk, x, rows, nullptr, buf, &band);
 }
 
 // ---- Data movement and pooling on blocked data ----
@@ -430,8 +453,8 @@ typedef float BlockVec8 __attribute__((vector_size(32)));
 
 // One output row of one block: every position over the window's in-image taps.
 template <class V, bool kMax>
-[[gnu::always_inline]] inline void pool_row(const PoolNchwc& p, const float* xb, float* yr,
-                                            int64_t oh) {
+[[gnu::always_inline]] inline void pool_row(const PoolNchwc& p, const float* xb, int64_t row0,
+                                            float* yr, int64_t oh) {
   constexpr int64_t CB = sizeof(V) / sizeof(float);
   const int64_t ih0 = oh * p.win.sh - p.win.pt;
   int64_t r_lo, r_hi;
@@ -443,7 +466,7 @@ template <class V, bool kMax>
     V acc;
     for (int64_t l = 0; l < CB; ++l) acc[l] = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
     for (int64_t r = r_lo; r < r_hi; ++r) {
-      const float* row = xb + ((ih0 + r * p.win.dh) * p.w + iw0) * CB;
+      const float* row = xb + ((ih0 + r * p.win.dh - row0) * p.w + iw0) * CB;  // xb: row row0
       for (int64_t q = q_lo; q < q_hi; ++q) {
         V v;
         std::memcpy(&v, row + q * p.win.dw * CB, sizeof v);
@@ -480,11 +503,43 @@ template <class V>
     const float* xb = x + nb * p.h * p.w * CB;
     float* yr = y + (nb * p.oh + oh) * p.ow * CB;
     if (p.max) {
-      pool_row<V, true>(p, xb, yr, oh);
+      pool_row<V, true>(p, xb, 0, yr, oh);
     } else {
-      pool_row<V, false>(p, xb, yr, oh);
+      pool_row<V, false>(p, xb, 0, yr, oh);
     }
   }
+}
+
+// Output rows [oh0, oh1) of image n from a band holding input rows [row0, row0 + rows) of every
+// block ([block][rows][w][cb]).
+template <class V>
+[[gnu::always_inline]] inline void pool_band(const PoolNchwc& p, const float* band, int64_t row0,
+                                             int64_t rows, float* y, int64_t n, int64_t oh0,
+                                             int64_t oh1) {
+  constexpr int64_t CB = sizeof(V) / sizeof(float);
+  const int64_t blocks = (p.c + CB - 1) / CB;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = band + b * rows * p.w * CB;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      float* yr = y + ((n * blocks + b) * p.oh + oh) * p.ow * CB;
+      if (p.max) {
+        pool_row<V, true>(p, xb, row0, yr, oh);
+      } else {
+        pool_row<V, false>(p, xb, row0, yr, oh);
+      }
+    }
+  }
+}
+
+KILN_MULTIVERSION
+void pool_band16(const PoolNchwc& p, const float* band, int64_t row0, int64_t rows, float* y,
+                 int64_t n, int64_t oh0, int64_t oh1) {
+  pool_band<BlockVec16>(p, band, row0, rows, y, n, oh0, oh1);
+}
+KILN_MULTIVERSION
+void pool_band8(const PoolNchwc& p, const float* band, int64_t row0, int64_t rows, float* y,
+                int64_t n, int64_t oh0, int64_t oh1) {
+  pool_band<BlockVec8>(p, band, row0, rows, y, n, oh0, oh1);
 }
 
 KILN_MULTIVERSION
@@ -549,6 +604,60 @@ void nchwc_to_nchw(const float* x, float* y, int64_t n, int64_t c, int64_t hw, i
 
 void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb) {
   global_avg_pool_impl(x, y, n, c, hw, cb);
+}
+
+ConvPoolNchwc::ConvPoolNchwc(ConvNchwc conv, const PoolNchwc& pool)
+    : conv_(std::move(conv)), pool_(pool) {
+  const ConvShape& s = conv_.shape();
+  if (pool_.n != s.n || pool_.c != s.k || pool_.h != s.out_h() || pool_.w != s.out_w())
+    throw Error(ErrorCode::kInvalidArgument, "conv+pool: the pool does not read the conv");
+  if (!conv_.by_rows())
+    throw Error(ErrorCode::kInvalidArgument, "conv+pool: a 1x1 stride-1 conv runs as one row");
+  cb_ = nchwc_block();
+  // Pooled rows per band: the conv rows they read (all blocks) stay within ~256 KiB (L2).
+  const int64_t row_bytes = nchwc_blocks(s.k, cb_) * s.out_w() * cb_ * 4;
+  const int64_t reach = (pool_.win.kh - 1) * pool_.win.dh + 1;
+  const int64_t max_rows = std::max<int64_t>(reach, (256 << 10) / row_bytes);
+  band_ = std::clamp<int64_t>((max_rows - reach) / pool_.win.sh + 1, 1, pool_.oh);
+  band_rows_ = (band_ - 1) * pool_.win.sh + reach;
+}
+
+size_t ConvPoolNchwc::scratch_bytes() const {
+  const ConvShape& s = conv_.shape();
+  return size_t(nchwc_blocks(s.k, cb_) * band_rows_ * s.out_w() * cb_) * sizeof(float) +
+         conv_.scratch_bytes() + 64;
+}
+
+std::string ConvPoolNchwc::algorithm() const {
+  return conv_.algorithm() + " +" + (pool_.max ? "maxpool " : "averagepool ") +
+         std::to_string(pool_.win.kh) + "x" + std::to_string(pool_.win.kw) + "/" +
+         std::to_string(pool_.win.sh);
+}
+
+void ConvPoolNchwc::run(const float* x, float* y, const float* residual, void* scratch) const {
+  if (residual != nullptr) throw Error(ErrorCode::kInvalidArgument, "conv+pool: no residual input");
+  const ConvShape& s = conv_.shape();
+  const int64_t bands = (pool_.oh + band_ - 1) / band_;
+  const int64_t tasks = s.n * bands;
+  const double fma =
+      double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) * double(s.c) * double(s.r * s.s);
+  const size_t band_floats =
+      size_t(nchwc_blocks(s.k, cb_) * band_rows_ * s.out_w() * cb_ + 16) & ~size_t(15);
+  run_tasks(tasks, task_budget(fma) > 1, scratch, scratch_bytes() / sizeof(float),
+            [&](int64_t task, float* buf) {
+              const int64_t n = task / bands, b = task % bands;
+              const int64_t oh0 = b * band_, oh1 = std::min(pool_.oh, oh0 + band_);
+              // The conv rows the band's windows touch, clipped to the conv output.
+              const int64_t r0 = std::max<int64_t>(0, oh0 * pool_.win.sh - pool_.win.pt);
+              const int64_t r1 = std::min(s.out_h(), (oh1 - 1) * pool_.win.sh - pool_.win.pt +
+                                                         (pool_.win.kh - 1) * pool_.win.dh + 1);
+              float* rows = buf;
+              if (r1 > r0) conv_.run_rows(n, r0, r1, x, rows, buf + band_floats);
+              if (cb_ == 16)
+                pool_band16(pool_, rows, r0, std::max<int64_t>(r1 - r0, 0), y, n, oh0, oh1);
+              else
+                pool_band8(pool_, rows, r0, std::max<int64_t>(r1 - r0, 0), y, n, oh0, oh1);
+            });
 }
 
 }  // namespace kiln::kernels::fast

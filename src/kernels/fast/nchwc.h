@@ -60,9 +60,19 @@ class ConvNchwc {
   size_t scratch_bytes() const;
   const ConvShape& shape() const { return shape_; }
   std::string algorithm() const;
+  /// Whether tasks follow the output's rows (not a 1x1 stride-1 conv's image seen as one row).
+  bool by_rows() const { return s_.h == shape_.h; }
+  /// Output rows [oh0, oh1) of image n, every block, into `rows` laid out [block][oh1 - oh0]
+  /// [W][cb] (group 1, blocked output only); `buf`: this call's scratch_bytes().
+  void run_rows(int64_t n, int64_t oh0, int64_t oh1, const float* x, float* rows, float* buf) const;
 
  private:
+  struct Band {
+    int64_t row0, rows;
+  };
   void run_task(int64_t task, const float* x, float* y, const float* residual, float* buf) const;
+  void run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const float* x, float* y,
+                const float* residual, float* buf, const Band* band) const;
   struct Rows {
     const float* x;  // kernel row 0, block 0, lane 0, column 0 of the (padded) row
     int64_t row, block, lane;
@@ -111,5 +121,24 @@ struct PoolNchwc {
 void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb);
 /// GlobalAveragePool of blocked x into NCHW [n, c, 1, 1].
 void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
+
+/// A blocked convolution (group 1, blocked output, no residual) whose output only feeds a
+/// blocked pool: a task computes the conv rows one band of pooled rows reads into scratch (about
+/// 256 KiB) and pools them there, so the conv output never goes to memory (a stem's 3 MB
+/// output and its MaxPool). Rows shared by two bands are computed by both.
+class ConvPoolNchwc {
+ public:
+  ConvPoolNchwc(ConvNchwc conv, const PoolNchwc& pool);
+  /// y = pool(conv(x)); `residual` must be null (the signature is ConvNchwc's).
+  void run(const float* x, float* y, const float* residual, void* scratch) const;
+  size_t scratch_bytes() const;
+  const ConvShape& shape() const { return conv_.shape(); }
+  std::string algorithm() const;
+
+ private:
+  ConvNchwc conv_;
+  PoolNchwc pool_;
+  int64_t cb_, band_, band_rows_;  // pooled rows per band, conv rows they read at most
+};
 
 }  // namespace kiln::kernels::fast
