@@ -108,6 +108,7 @@ std::vector<ConvShape> shapes() {
       make(1, 6, 17, 19, 6, 5, 5, 1, 2, 4, 4, 4, 4, 6),     // depthwise 5x5 dilation 2
       make(1, 20, 40, 37, 20, 3, 3, 2, 1, 1, 1, 1, 1, 20),  // depthwise, bands of rows, stride 2
       make(1, 16, 30, 30, 16, 3, 3, 1, 1, 0, 0, 0, 0, 16),  // depthwise bands read in place
+      make(1, 16, 6, 1, 16, 3, 3, 1, 1, 1, 1, 1, 1, 16),    // depthwise: every window crosses a pad
       make(1, 3, 1, 1, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1),       // 1x1 image
       make(1, 48, 7, 7, 160, 3, 3, 1, 1, 1, 1, 1, 1, 1),    // 7x7 maps, 10 output blocks
       // Kernels wider than the image, wide uneven pads with stride and dilation, a depthwise

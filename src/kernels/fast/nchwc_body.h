@@ -116,6 +116,22 @@ template <class T, int P>
 [[gnu::always_inline]] inline void depthwise_row(const NchwcDepthwiseRow& a) {
   int64_t p0 = 0;
   for (; p0 + P <= a.ow; p0 += P) depthwise_tile<T, P>(a, p0);
+  // The rest in tiles of 8, 4, 2 and 1 (each reloads the R*S weights once, not per position).
+  if constexpr (P > 8)
+    if (p0 + 8 <= a.ow) {
+      depthwise_tile<T, 8>(a, p0);
+      p0 += 8;
+    }
+  if constexpr (P > 4)
+    if (p0 + 4 <= a.ow) {
+      depthwise_tile<T, 4>(a, p0);
+      p0 += 4;
+    }
+  if constexpr (P > 2)
+    if (p0 + 2 <= a.ow) {
+      depthwise_tile<T, 2>(a, p0);
+      p0 += 2;
+    }
   for (; p0 < a.ow; ++p0) depthwise_tile<T, 1>(a, p0);
 }
 
