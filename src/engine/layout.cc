@@ -33,13 +33,15 @@ bool is_4d_f32(const ir::Graph& g, int id) {
 
 namespace {
 
-// A blocked convolution (no residual) whose output only a blocked pool reads runs with that
-// pool as one step (fast::ConvPoolNchwc): its output never goes to memory. KILN_CONV_POOL=0
-// keeps them apart.
+// A blocked convolution (no residual) whose output only a blocked pool or a blocked depthwise
+// conv (no residual) reads runs with it as one step (fast::ConvPoolNchwc, ConvDwNchwc): its
+// output never goes to memory. KILN_CONV_POOL=0 keeps all apart, KILN_CONV_DEPTHWISE=0 the
+// depthwise pairs.
 void fuse_conv_pools(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& steps,
                      const std::vector<std::pair<size_t, bool>>& convs,
                      kernels::WeightCache* weights) {
   static const bool enabled = env_flag("KILN_CONV_POOL", true);
+  static const bool conv_dw = env_flag("KILN_CONV_DEPTHWISE", true);
   if (!enabled || convs.empty()) return;
   std::vector<int> readers(g.values.size(), 0), reader(g.values.size(), -1);
   for (size_t i = 0; i < steps.size(); ++i)
@@ -57,16 +59,21 @@ void fuse_conv_pools(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& step
     const int y = cs.outputs[0];
     if (readers[size_t(y)] != 1) continue;
     PlanStep& ps = steps[size_t(reader[size_t(y)])];
-    if (ps.kind != PlanStep::Kind::kNative || ps.fused.size() != 1 || ps.inputs.size() != 1 ||
-        ps.inputs[0] != y || ps.kernel_label.find("pool nchwc") == std::string::npos)
-      continue;
-    std::shared_ptr<const kernels::NativeOp> op = kernels::make_nchwc_conv_pool(
-        g, cs.epilogue, x_blocked, g.nodes[size_t(ps.fused[0])], weights);
+    if (ps.kind != PlanStep::Kind::kNative || ps.inputs.empty() || ps.inputs[0] != y) continue;
+    std::shared_ptr<const kernels::NativeOp> op;
+    if (ps.fused.size() == 1 && ps.inputs.size() == 1 &&
+        ps.kernel_label.find("pool nchwc") != std::string::npos) {
+      op = kernels::make_nchwc_conv_pool(g, cs.epilogue, x_blocked, g.nodes[size_t(ps.fused[0])],
+                                         weights);
+    } else if (ps.kernel_label.rfind("conv nchwc-depthwise ", 0) == 0 &&
+               (ps.inputs.size() < 2 || ps.inputs[1] < 0) && conv_dw) {
+      op = kernels::make_nchwc_conv_depthwise(g, cs.epilogue, x_blocked, ps.epilogue, weights);
+    }
     if (!op) continue;
     cs.native = op;
     cs.kernel_label = op->describe();
     cs.outputs = ps.outputs;
-    cs.fused.push_back(ps.fused[0]);
+    cs.fused.insert(cs.fused.end(), ps.fused.begin(), ps.fused.end());
     plan.scratch_bytes = std::max(plan.scratch_bytes, int64_t(op->scratch_bytes()));
     drop[size_t(reader[size_t(y)])] = 1;
     plan.native_steps--;

@@ -437,6 +437,28 @@ std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const E
       p);
 }
 
+std::shared_ptr<const NativeOp> make_nchwc_conv_depthwise(const ir::Graph& g,
+                                                          const EpilogueSpec& spec, bool x_blocked,
+                                                          const EpilogueSpec& dw_spec,
+                                                          WeightCache* weights) {
+  if (!nchwc_conv_eligible(g, spec) || spec.residual_add >= 0 || !nchwc_conv_eligible(g, dw_spec) ||
+      dw_spec.residual_add >= 0)
+    return nullptr;
+  const std::optional<Activation> act = epilogue_activation(g, spec);
+  const std::optional<Activation> dw_act = epilogue_activation(g, dw_spec);
+  if (!act || !dw_act) return nullptr;
+  const ir::Node &anchor = g.nodes[size_t(spec.anchor)], &dw = g.nodes[size_t(dw_spec.anchor)];
+  const fast::ConvShape s = *conv_shape(g, anchor), d = *conv_shape(g, dw);
+  if (s.group != 1 || d.group == 1 || d.c != s.k || d.h != s.out_h() || d.w != s.out_w())
+    return nullptr;
+  auto filters = conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights);
+  return std::make_shared<NativeConv<fast::ConvDwNchwc>>(
+      *act, false, fast::ConvNchwc(s, filters, conv_bias(g, anchor), *act, x_blocked, true, true),
+      fast::ConvNchwc(d, conv_filters<fast::NchwcWeights>("nchwc", d, conv_weights(g, dw), weights),
+                      conv_bias(g, dw), *dw_act, true, true),
+      fast::ConvNchwc(s, filters, conv_bias(g, anchor), *act, x_blocked, true));
+}
+
 std::shared_ptr<const NativeOp> make_native_epilogue(const ir::Graph& g, const EpilogueSpec& spec,
                                                      WeightCache* weights) {
   if (spec.anchor < 0) return nullptr;

@@ -108,6 +108,13 @@ std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const Epilog
 std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const EpilogueSpec& spec,
                                                      bool x_blocked, const ir::Node& pool,
                                                      WeightCache* weights = nullptr);
+/// A blocked convolution (group 1, no residual) fused with the blocked depthwise convolution
+/// (epilogue group `dw_spec`, no residual) that alone reads its output (fast::ConvDwNchwc), or
+/// null when not eligible. Buffers: x, an unused residual slot, the depthwise output.
+std::shared_ptr<const NativeOp> make_nchwc_conv_depthwise(const ir::Graph& g,
+                                                          const EpilogueSpec& spec, bool x_blocked,
+                                                          const EpilogueSpec& dw_spec,
+                                                          WeightCache* weights = nullptr);
 /// A single node's kernel on blocked data with `cb` lanes per block, or null when it has none:
 /// MaxPool / AveragePool (2-D, explicit pads; blocked in and out), GlobalAveragePool (blocked
 /// in, NCHW [N, C, 1, 1] out) and Concat along channels (blocked in and out; every input but the

@@ -356,6 +356,62 @@ TEST(Nchwc, ConvPoolGivesTheBitsOfConvThenPool) {
                Error);
 }
 
+// An expand conv fused with the depthwise conv that alone reads it gives the bits of the two
+// blocked convs run one after the other: stride 1 and 2, symmetric and uneven pads, a ragged
+// channel block, a 3x3 expand, batch 2, and 4 threads as 1, at every SIMD level.
+TEST(Nchwc, ConvDepthwiseGivesTheBitsOfConvThenDepthwise) {
+  std::mt19937 rng(48);
+  struct Case {
+    ConvShape conv;
+    int64_t stride, pt, pl, pb, pr;
+  };
+  const std::vector<Case> cases = {
+      {make(1, 16, 30, 29, 96, 1, 1, 1, 1, 0, 0, 0, 0, 1), 1, 1, 1, 1, 1},
+      {make(2, 24, 20, 21, 144, 1, 1, 1, 1, 0, 0, 0, 0, 1), 2, 1, 1, 1, 1},
+      {make(1, 8, 17, 40, 20, 1, 1, 1, 1, 0, 0, 0, 0, 1), 2, 0, 1, 1, 0},
+      {make(1, 5, 23, 19, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), 1, 2, 0, 0, 2},
+  };
+  const Activation clip{Activation::Kind::kClip, 0.0f, 6.0f};
+  for_each_level([&](int) {
+    const int64_t cb = nchwc_block();
+    for (const Case& t : cases) {
+      const ConvShape& c = t.conv;
+      const ConvShape d =
+          make(c.n, c.k, c.out_h(), c.out_w(), c.k, 3, 3, t.stride, 1, t.pt, t.pl, t.pb, t.pr, c.k);
+      const std::vector<float> x =
+          to_blocked(random_floats(rng, size_t(c.n * c.c * c.h * c.w)), c.n, c.c, c.h * c.w);
+      const std::vector<float> wc = random_floats(rng, size_t(c.k * c.c * c.r * c.s));
+      const std::vector<float> wd = random_floats(rng, size_t(d.k * 9));
+      const std::vector<float> bc = random_floats(rng, size_t(c.k)),
+                               bd = random_floats(rng, size_t(d.k));
+      auto conv = [&](bool by_rows) {
+        return ConvNchwc(c, NchwcWeights::pack(c, wc.data()), bc.data(), clip, true, true, by_rows);
+      };
+      auto dw = [&] {
+        return ConvNchwc(d, NchwcWeights::pack(d, wd.data()), bd.data(), clip, true, true);
+      };
+      const int64_t kb = nchwc_blocks(c.k, cb);
+      std::vector<float> mid(size_t(c.n * kb * c.out_h() * c.out_w() * cb));
+      std::vector<float> want(size_t(d.n * kb * d.out_h() * d.out_w() * cb)),
+          got(want.size(), 7.0f), got4(want.size(), 7.0f);
+      conv(false).run(x.data(), mid.data(), nullptr, nullptr);
+      dw().run(mid.data(), want.data(), nullptr, nullptr);
+      const ConvDwNchwc fused(conv(true), dw());
+      tbb::task_arena one(1), four(4);
+      one.execute([&] { fused.run(x.data(), got.data(), nullptr, nullptr); });
+      four.execute([&] { fused.run(x.data(), got4.data(), nullptr, nullptr); });
+      EXPECT_EQ(got, want) << fused.algorithm() << " c " << c.c << " k " << c.k;
+      EXPECT_EQ(got4, want) << fused.algorithm();
+      // With the conv also built as usual, one thread runs the two apart over scratch.
+      const ConvDwNchwc either(conv(true), dw(), conv(false));
+      std::vector<float> apart(want.size(), 7.0f);
+      AlignedBuffer scratch(either.scratch_bytes() / 4 + 1);
+      one.execute([&] { either.run(x.data(), apart.data(), nullptr, scratch.data()); });
+      EXPECT_EQ(apart, want) << either.algorithm();
+    }
+  });
+}
+
 TEST(Nchwc, GlobalAveragePoolWritesNchw) {
   std::mt19937 rng(46);
   for_each_level([&](int) {

@@ -87,7 +87,8 @@ bool NchwcWeights::fits(const ConvShape& s) const {
 }
 
 ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights> packed,
-                     const float* bias, Activation act, bool x_blocked, bool y_blocked)
+                     const float* bias, Activation act, bool x_blocked, bool y_blocked,
+                     bool by_rows)
     : shape_(shape),
       s_(shape),
       w_(std::move(packed)),
@@ -97,8 +98,8 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   if (!nchwc_conv_supported(shape) || !w_ || !w_->fits(shape))
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: filters packed for another shape");
   const bool padded = shape.pad_t || shape.pad_l || shape.pad_b || shape.pad_r;
-  if (shape.r == 1 && shape.s == 1 && shape.stride_h == 1 && shape.stride_w == 1 && !padded &&
-      shape.group == 1) {
+  if (!by_rows && shape.r == 1 && shape.s == 1 && shape.stride_h == 1 && shape.stride_w == 1 &&
+      !padded && shape.group == 1) {
     // Both layouts store an image's positions in one run per block (or channel): one long row
     // gives whole tiles over the row ends, and the tasks split it into chunks below.
     s_.w = shape.h * shape.w;
@@ -277,11 +278,11 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
       }
   };
   // Blocked output (and residual) of block k at position ow0: in the image, or the band's rows.
-  const int64_t y_rows = band != nullptr ? band->rows : oh_count;
+  const int64_t y_block = band != nullptr ? band->rows * band->row_floats : out_plane * cb;
   auto out_at = [&](auto* base, int64_t k, int64_t ow0) {
-    const int64_t row =
-        band != nullptr ? k * band->rows + oh - band->row0 : (n * kblocks_ + k) * oh_count + oh;
-    return base + row * ow_count * cb + ow0 * cb;
+    if (band != nullptr)
+      return base + (k * band->rows + oh - band->row0) * band->row_floats + (band->col0 + ow0) * cb;
+    return base + ((n * kblocks_ + k) * oh_count + oh) * ow_count * cb + ow0 * cb;
   };
 
   if (depthwise_) {
@@ -302,15 +303,7 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
       }
       base = buf;
     }
-    NchwcDepthwiseRow a{};
-    a.x_row = s.dil_h * row_floats;
-    a.x_col = s.dil_w * cb;
-    a.x_pos = s.stride_w * cb;
-    a.r = s.r;
-    a.s = s.s;
-    a.ow = ow_count;
-    a.w = w_->data() + g * s.r * s.s * cb;
-    a.bias = bias_.data() + g * cb;
+    NchwcDepthwiseRow a = depthwise_args(g, row_floats);
     for (; oh < oh1; ++oh) {
       a.x = base + (oh - oh0) * s.stride_h * row_floats;
       if (y_blocked_) {
@@ -361,7 +354,7 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
     t.x = xr + ow0 * t.x_pos;
     if (y_blocked_) {
       t.y = out_at(y, k0, ow0);
-      t.y_block = y_rows * ow_count * cb;
+      t.y_block = y_block;
       t.residual = residual != nullptr ? out_at(residual, k0, ow0) : nullptr;
       t.residual_block = t.y_block;
       t.act = simple;
@@ -397,14 +390,52 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
 }
 
 void ConvNchwc::run_rows(int64_t n, int64_t oh0, int64_t oh1, const float* x, float* rows,
-                         float* buf) const {
+                         float* buf, int64_t row_floats, int64_t col0, int64_t block_rows) const {
   if (depthwise_ || !y_blocked_ || !by_rows())
     throw Error(ErrorCode::kInternal, "blocked conv: rows into a band need a blocked output");
-  const Band band{oh0, oh1 - oh0};
+  const Band band{oh0, block_rows > 0 ? block_rows : oh1 - oh0,
+                  row_floats > 0 ? row_floats : s_.out_w() * cb_, col0};
   for (int64_t oh = oh0; oh < oh1; ++oh)
     for (int64_t g = 0; g < groups_; ++g)
       for (int64_t chunk = 0; chunk < chunks_; ++chunk)
         run_unit(n, g, oh, chunk, x, rows, nullptr, buf, &band);
+}
+
+// The depthwise row arguments of block g over padded input rows `row_floats` apart (x, y,
+// residual and act per call).
+NchwcDepthwiseRow ConvNchwc::depthwise_args(int64_t g, int64_t row_floats) const {
+  const ConvShape& s = s_;
+  NchwcDepthwiseRow a{};
+  a.x_row = s.dil_h * row_floats;
+  a.x_col = s.dil_w * cb_;
+  a.x_pos = s.stride_w * cb_;
+  a.r = s.r;
+  a.s = s.s;
+  a.ow = s.out_w();
+  a.w = w_->data() + g * s.r * s.s * cb_;
+  a.bias = bias_.data() + g * cb_;
+  return a;
+}
+
+void ConvNchwc::run_dw_rows(int64_t n, int64_t oh0, int64_t oh1, const float* rows, int64_t row0,
+                            int64_t count, int64_t row_floats, float* y) const {
+  if (!depthwise_ || !y_blocked_)
+    throw Error(ErrorCode::kInternal, "blocked conv: band rows need a blocked depthwise conv");
+  const ConvShape& s = s_;
+  const IsaKernels& kr = isa_for_level(level_);
+  const int64_t cb = cb_, oh_count = s.out_h(), ow_count = s.out_w();
+  const Activation* simple = simple_activation(act_) ? &act_ : nullptr;
+  const bool late_act = act_.kind != Activation::Kind::kNone && simple == nullptr;
+  for (int64_t g = 0; g < kblocks_; ++g) {
+    NchwcDepthwiseRow a = depthwise_args(g, row_floats);
+    a.act = simple;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      a.x = rows + (g * count + oh * s.stride_h - s.pad_t - row0) * row_floats;
+      a.y = y + ((n * kblocks_ + g) * oh_count + oh) * ow_count * cb;
+      kr.nchwc_depthwise_row(a);
+      if (late_act) kr.epilogue_row(a.y, ow_count * cb, 0.0f, nullptr, act_);
+    }
+  }
 }
 
 // ---- Data movement and pooling on blocked data ----
@@ -657,6 +688,89 @@ void ConvPoolNchwc::run(const float* x, float* y, const float* residual, void* s
                 pool_band16(pool_, rows, r0, std::max<int64_t>(r1 - r0, 0), y, n, oh0, oh1);
               else
                 pool_band8(pool_, rows, r0, std::max<int64_t>(r1 - r0, 0), y, n, oh0, oh1);
+            });
+}
+
+namespace {
+constexpr double kApartBytes = 1.5e6;  // expanded tensors below this may run as two steps
+}  // namespace
+
+ConvDwNchwc::ConvDwNchwc(ConvNchwc conv, ConvNchwc dw, std::optional<ConvNchwc> apart)
+    : conv_(std::move(conv)), dw_(std::move(dw)), apart_(std::move(apart)) {
+  const ConvShape &s = conv_.shape(), &d = dw_.shape();
+  if (!conv_.by_rows() || d.group == 1 || d.n != s.n || d.c != s.k || d.h != s.out_h() ||
+      d.w != s.out_w())
+    throw Error(ErrorCode::kInvalidArgument,
+                "conv+depthwise: the depthwise does not read the conv");
+  cb_ = nchwc_block();
+  wp_ = std::max(d.pad_l + d.w + d.pad_r, (d.out_w() - 1) * d.stride_w + (d.s - 1) * d.dil_w + 1);
+  // Depthwise rows per band: the conv rows they read (all blocks, padded) within ~256 KiB.
+  const int64_t row_bytes = nchwc_blocks(d.c, cb_) * wp_ * cb_ * 4;
+  const int64_t reach = (d.r - 1) * d.dil_h + 1;
+  const int64_t max_rows = std::max<int64_t>(reach, (256 << 10) / row_bytes);
+  band_ = std::clamp<int64_t>((max_rows - reach) / d.stride_h + 1, 1, d.out_h());
+  band_rows_ = (band_ - 1) * d.stride_h + reach;
+  const int64_t mid = nchwc_blocks(d.c, cb_) * d.n * d.h * d.w * cb_;
+  if (apart_ && double(mid) * 4.0 < kApartBytes) mid_floats_ = size_t(mid + 15) & ~size_t(15);
+}
+
+size_t ConvDwNchwc::scratch_bytes() const {
+  const ConvShape& d = dw_.shape();
+  const size_t fused =
+      size_t(nchwc_blocks(d.c, cb_) * band_rows_ * wp_ * cb_ + 16) * sizeof(float) +
+      conv_.scratch_bytes() + 64;
+  if (mid_floats_ == 0) return fused;
+  const size_t apart =
+      mid_floats_ * sizeof(float) + std::max(apart_->scratch_bytes(), dw_.scratch_bytes()) + 64;
+  return std::max(fused, apart);
+}
+
+std::string ConvDwNchwc::algorithm() const {
+  return conv_.algorithm() + " +depthwise " + std::to_string(dw_.shape().r) + "x" +
+         std::to_string(dw_.shape().s) + "/" + std::to_string(dw_.shape().stride_h);
+}
+
+void ConvDwNchwc::run(const float* x, float* y, const float* residual, void* scratch) const {
+  if (residual != nullptr)
+    throw Error(ErrorCode::kInvalidArgument, "conv+depthwise: no residual input");
+  const ConvShape &s = conv_.shape(), &d = dw_.shape();
+  const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) * double(s.c);
+  if (mid_floats_ > 0 && task_budget(fma) <= 1) {  // one thread, a small expanded tensor
+    float* mid =
+        static_cast<float*>(scratch != nullptr ? scratch : thread_scratch(scratch_bytes() / 4));
+    float* rest = mid + mid_floats_;
+    apart_->run(x, mid, nullptr, rest);
+    dw_.run(mid, y, nullptr, rest);
+    return;
+  }
+  const int64_t bands = (d.out_h() + band_ - 1) / band_;
+  const int64_t blocks = nchwc_blocks(d.c, cb_), row_floats = wp_ * cb_;
+  const size_t band_floats = size_t(blocks * band_rows_ * row_floats + 16) & ~size_t(15);
+  run_tasks(s.n * bands, task_budget(fma) > 1, scratch, scratch_bytes() / sizeof(float),
+            [&](int64_t task, float* buf) {
+              const int64_t n = task / bands, b = task % bands;
+              const int64_t oh0 = b * band_, oh1 = std::min(d.out_h(), oh0 + band_);
+              // The input rows of the band's windows, [i0, i1), inside the image [r0, r1).
+              const int64_t i0 = oh0 * d.stride_h - d.pad_t;
+              const int64_t i1 = (oh1 - 1) * d.stride_h - d.pad_t + (d.r - 1) * d.dil_h + 1;
+              const int64_t r0 = std::max<int64_t>(0, i0), r1 = std::min(d.h, i1);
+              const int64_t count = i1 - i0;
+              float* rows = buf;
+              // Zero the pad columns and the rows outside the image; the conv fills the rest.
+              for (int64_t k = 0; k < blocks; ++k)
+                for (int64_t i = 0; i < count; ++i) {
+                  float* row = rows + (k * count + i) * row_floats;
+                  if (i0 + i < r0 || i0 + i >= r1) {
+                    std::fill(row, row + row_floats, 0.0f);
+                  } else {
+                    std::fill(row, row + d.pad_l * cb_, 0.0f);
+                    std::fill(row + (d.pad_l + d.w) * cb_, row + row_floats, 0.0f);
+                  }
+                }
+              if (r1 > r0)
+                conv_.run_rows(n, r0, r1, x, rows + (r0 - i0) * row_floats, buf + band_floats,
+                               row_floats, d.pad_l, count);
+              dw_.run_dw_rows(n, oh0, oh1, rows, i0, count, row_floats, y);
             });
 }
 

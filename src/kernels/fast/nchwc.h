@@ -13,12 +13,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/fast/activation.h"
 #include "kernels/fast/buffer.h"
 #include "kernels/fast/conv.h"
+#include "kernels/fast/isa.h"
 
 namespace kiln::kernels::fast {
 
@@ -54,21 +56,30 @@ class ConvNchwc {
  public:
   /// y = act(conv(x) + bias + residual). `x_blocked` / `y_blocked` choose each side's layout; a
   /// residual is laid out like y. Throws kInvalidArgument when `packed` does not fit `s`.
+  /// `by_rows`: keep tasks on the output's rows even for a 1x1 stride-1 conv (for run_rows).
   ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed, const float* bias,
-            Activation act, bool x_blocked, bool y_blocked);
+            Activation act, bool x_blocked, bool y_blocked, bool by_rows = false);
   void run(const float* x, float* y, const float* residual, void* scratch) const;
   size_t scratch_bytes() const;
   const ConvShape& shape() const { return shape_; }
   std::string algorithm() const;
   /// Whether tasks follow the output's rows (not a 1x1 stride-1 conv's image seen as one row).
   bool by_rows() const { return s_.h == shape_.h; }
-  /// Output rows [oh0, oh1) of image n, every block, into `rows` laid out [block][oh1 - oh0]
-  /// [W][cb] (group 1, blocked output only); `buf`: this call's scratch_bytes().
-  void run_rows(int64_t n, int64_t oh0, int64_t oh1, const float* x, float* rows, float* buf) const;
+  /// Output rows [oh0, oh1) of image n, every block, into `rows` laid out [block][block_rows]
+  /// [row_floats] with each row's first position at col0 (defaults: oh1 - oh0 rows of W * cb
+  /// floats, col0 0); group 1, blocked output only; `buf`: this call's scratch_bytes().
+  void run_rows(int64_t n, int64_t oh0, int64_t oh1, const float* x, float* rows, float* buf,
+                int64_t row_floats = 0, int64_t col0 = 0, int64_t block_rows = 0) const;
+  /// Depthwise, blocked output only: output rows [oh0, oh1) of image n from `rows`, the input
+  /// rows [row0, row0 + count) of every block already padded ([block][count][row_floats], the
+  /// left pad's zero columns first; rows outside the image zero).
+  void run_dw_rows(int64_t n, int64_t oh0, int64_t oh1, const float* rows, int64_t row0,
+                   int64_t count, int64_t row_floats, float* y) const;
 
  private:
   struct Band {
-    int64_t row0, rows;
+    int64_t row0, rows;  // the first row's image row; rows between blocks
+    int64_t row_floats, col0;
   };
   void run_task(int64_t task, const float* x, float* y, const float* residual, float* buf) const;
   void run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const float* x, float* y,
@@ -78,6 +89,7 @@ class ConvNchwc {
     int64_t row, block, lane;
   };
   void blocked_row(int64_t n, int64_t blk, int64_t ih, const float* x, float* dst) const;
+  NchwcDepthwiseRow depthwise_args(int64_t g, int64_t row_floats) const;
   int64_t input_floats() const;
   Rows input_rows(int64_t n, int64_t oh, int64_t blocks, int64_t block0, const float* x,
                   float* buf) const;
@@ -121,6 +133,30 @@ struct PoolNchwc {
 void nchwc_pool(const PoolNchwc& p, const float* x, float* y, int64_t cb);
 /// GlobalAveragePool of blocked x into NCHW [n, c, 1, 1].
 void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64_t hw, int64_t cb);
+
+/// A blocked convolution (group 1, blocked output, no residual; built by_rows) whose output
+/// only a blocked depthwise convolution reads (MobileNet's expand and depthwise pair): a task
+/// computes the conv rows one band of depthwise rows reads into padded scratch rows (about
+/// 256 KiB) and runs the depthwise on them, so the expanded tensor never goes to memory.
+class ConvDwNchwc {
+ public:
+  /// `conv` built by_rows; `apart`, optional, the same conv as usual (a 1x1 one flattened): a
+  /// call on one thread whose expanded tensor is small runs it and then `dw` over scratch, as
+  /// two steps would (measured faster there: a small tensor stays in cache, and a 14x14 or 7x7
+  /// map's rows make short tiles), while threads and large tensors take the fused bands.
+  ConvDwNchwc(ConvNchwc conv, ConvNchwc dw, std::optional<ConvNchwc> apart = std::nullopt);
+  /// y = dw(conv(x)); `residual` must be null.
+  void run(const float* x, float* y, const float* residual, void* scratch) const;
+  size_t scratch_bytes() const;
+  const ConvShape& shape() const { return conv_.shape(); }
+  std::string algorithm() const;
+
+ private:
+  ConvNchwc conv_, dw_;
+  std::optional<ConvNchwc> apart_;
+  int64_t cb_, wp_, band_, band_rows_;  // padded row, depthwise rows per band, conv rows read
+  size_t mid_floats_ = 0;               // the expanded tensor when it may run apart
+};
 
 /// A blocked convolution (group 1, blocked output, no residual) whose output only feeds a
 /// blocked pool: a task computes the conv rows one band of pooled rows reads into scratch (about
