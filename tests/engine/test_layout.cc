@@ -227,5 +227,42 @@ TEST(Layout, EveryLevelAgreesOnABlockedNet) {
   }
 }
 
+// MobileNet's inverted residual: a 1x1 expand conv whose output only a depthwise conv reads
+// runs with it as one step (fast::ConvDwNchwc), on 1 thread and 2, for a small expanded tensor
+// (which one thread runs apart) and a large one, with stride 1 and 2.
+TEST(Layout, ExpandAndDepthwiseRunAsOneStep) {
+  std::mt19937 rng(31);
+  struct Case {
+    int64_t c, h, w, e, stride;
+  };
+  for (const Case& t : {Case{16, 30, 29, 96, 1}, Case{24, 90, 85, 144, 2}}) {
+    SCOPED_TRACE("expand " + std::to_string(t.e) + " at " + std::to_string(t.h) + "x" +
+                 std::to_string(t.w) + " stride " + std::to_string(t.stride));
+    dev::ModelBuilder m(13);
+    m.input("x", kF, {1, t.c, t.h, t.w});
+    m.init_f32("lo", {}, {0.0f});
+    m.init_f32("hi", {}, {6.0f});
+    conv(m, "x", "ex", t.c, t.e, 1, 1, 0, 1, rng);
+    m.node("Clip", {"ex", "lo", "hi"}, {"exa"});
+    conv(m, "exa", "dw", t.e, t.e, 3, t.stride, 1, t.e, rng);
+    m.node("Clip", {"dw", "lo", "hi"}, {"dwa"});
+    conv(m, "dwa", "pr", t.e, t.c, 1, 1, 0, 1, rng);
+    const int64_t oh = (t.h - 1) / t.stride + 1, ow = (t.w - 1) / t.stride + 1;
+    m.output("pr", kF, {1, t.c, oh, ow});
+    const std::string bytes = m.serialize();
+    const TensorMap in = {
+        {"x", testing::random_tensor(DType::kF32, {1, t.c, t.h, t.w}, -1, 1, rng())}};
+    const TensorMap want = session_at_level(bytes, false).run(in);
+    for (int threads : {1, 2}) {
+      SessionOptions o;
+      o.intra_op_threads = threads;
+      Session s = testing::session_from_bytes(bytes, o);
+      const std::string plan = testing::plan_text(s, {{"x", {1, t.c, t.h, t.w}}});
+      EXPECT_NE(plan.find("+depthwise 3x3/" + std::to_string(t.stride)), std::string::npos) << plan;
+      for (int rep = 0; rep < 2; ++rep) expect_close(s.run(in), want);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln
