@@ -207,10 +207,13 @@ void plan_step_memory(Plan& plan) {
 // producer writes straight into its place in the output and the copy step goes. Only for
 // inputs that are intermediates written by one step, read by nothing that outlives the output,
 // and concats whose output (or any view of it) is not a graph output, so all stay in the arena.
-void write_concat_inputs_in_place(Plan& plan) {
+// With several images an input is one slice per image, images apart by the output's image: only
+// when the Concat alone reads it and a plain blocked convolution writes it, rebuilt to write
+// with that image stride.
+void write_concat_inputs_in_place(Plan& plan, const PlanOptions& options) {
   const ir::Graph& g = *plan.graph;
   const size_t n = g.values.size();
-  std::vector<int> producer(n, -1), view_source(n, -1), step_count(n, 0);
+  std::vector<int> producer(n, -1), view_source(n, -1), step_count(n, 0), readers(n, 0);
   for (size_t si = 0; si < plan.steps.size(); ++si) {
     const PlanStep& s = plan.steps[si];
     for (int o : s.outputs)
@@ -218,8 +221,11 @@ void write_concat_inputs_in_place(Plan& plan) {
         producer[size_t(o)] = int(si);
         step_count[size_t(o)]++;
       }
+    for (int i : s.inputs)
+      if (i >= 0) readers[size_t(i)]++;
     if (s.kind == PlanStep::Kind::kView) view_source[size_t(s.outputs[0])] = s.inputs[0];
   }
+  for (int v : g.outputs) readers[size_t(v)]++;
   auto root_of = [&](int v) {
     for (size_t hops = 0; view_source[size_t(v)] >= 0 && hops <= n; ++hops)
       v = view_source[size_t(v)];
@@ -239,9 +245,8 @@ void write_concat_inputs_in_place(Plan& plan) {
       continue;
     const int out = s.outputs[0];
     const ir::Value& ov = g.values[size_t(out)];
-    if (pinned.count(out) || !ov.shape.is_concrete() || ov.shape.concrete().empty() ||
-        ov.shape.concrete()[0] != 1)
-      continue;
+    if (pinned.count(out) || !ov.shape.is_concrete() || ov.shape.concrete().empty()) continue;
+    const int64_t images = ov.shape.concrete()[0];
     auto bytes = [&](int v) {
       return *g.values[size_t(v)].shape.num_elements() *
              int64_t(dtype_size(g.values[size_t(v)].dtype));
@@ -257,12 +262,38 @@ void write_concat_inputs_in_place(Plan& plan) {
            g.values[size_t(v)].shape.is_concrete() && view_source[size_t(v)] < 0;
       if (ok) total += bytes(v);
     }
-    if (!ok || total != bytes(out)) continue;
-    int64_t at = 0;
+    if (!ok || total != bytes(out) || images < 1) continue;
+    // Several images: each producer, a plain blocked conv read by this Concat alone, rebuilt to
+    // write its images the output's image apart.
+    std::vector<std::shared_ptr<const kernels::NativeOp>> rebuilt;
     for (int v : s.inputs) {
+      if (images == 1) break;
+      const PlanStep& p = plan.steps[size_t(producer[size_t(v)])];
+      const std::string& label = p.kernel_label;
+      const bool fused_op =
+          label.find("pool ") != std::string::npos || label.find("+depthwise") != std::string::npos;
+      if (readers[size_t(v)] != 1 || p.kind != PlanStep::Kind::kNative || p.epilogue.anchor < 0 ||
+          label.rfind("conv nchwc", 0) != 0 || fused_op || p.inputs.empty()) {
+        ok = false;
+        break;
+      }
+      const bool x_blocked = g.values[size_t(p.inputs[0])].shape.rank() == 5;
+      auto op = kernels::make_nchwc_conv(g, p.epilogue, x_blocked, true, options.weights,
+                                         options.winograd, bytes(out) / images / 4);
+      if (!op || op->describe() != p.kernel_label) {
+        ok = false;
+        break;
+      }
+      rebuilt.push_back(std::move(op));
+    }
+    if (!ok) continue;
+    int64_t at = 0;
+    for (size_t k = 0; k < s.inputs.size(); ++k) {
+      const int v = s.inputs[k];
       plan.slices.push_back({v, out, at});
       sliced.insert(v);
-      at += bytes(v);
+      at += bytes(v) / images;
+      if (images > 1) plan.steps[size_t(producer[size_t(v)])].native = rebuilt[k];
     }
     drop[si] = 1;
     plan.native_steps--;
@@ -837,7 +868,7 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
     plan->steps = std::move(steps);
   }
 
-  if (options.concat_in_place) write_concat_inputs_in_place(*plan);
+  if (options.concat_in_place) write_concat_inputs_in_place(*plan, options);
   plan_step_memory(*plan);
   for (int id : g->outputs) {
     const ir::Value& v = g->values[size_t(id)];

@@ -244,6 +244,7 @@ class NativeConv final : public NativeOp {
   std::string describe() const override {
     return conv_description(conv_.shape(), conv_.algorithm(), residual_, act_);
   }
+  ConvT& conv() { return conv_; }  // settings before the op is shared
 
  private:
   ConvT conv_;
@@ -385,21 +386,28 @@ bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec) {
 
 std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
                                                 bool x_blocked, bool y_blocked,
-                                                WeightCache* weights, bool winograd) {
+                                                WeightCache* weights, bool winograd,
+                                                int64_t y_image_floats) {
   if (!nchwc_conv_eligible(g, spec)) return nullptr;
   const std::optional<Activation> act = epilogue_activation(g, spec);
-  if (!act) return nullptr;
+  if (!act || (y_image_floats > 0 && !y_blocked)) return nullptr;
   const ir::Node& anchor = g.nodes[size_t(spec.anchor)];
   const fast::ConvShape s = *conv_shape(g, anchor);
-  if (winograd && x_blocked && y_blocked && fast::winograd_preferred(s))
-    return std::make_shared<NativeConv<fast::WinogradConv>>(
-        *act, spec.residual_add >= 0 && spec.residual >= 0, s,
+  const bool residual = spec.residual_add >= 0 && spec.residual >= 0;
+  if (winograd && x_blocked && y_blocked && fast::winograd_preferred(s)) {
+    auto op = std::make_shared<NativeConv<fast::WinogradConv>>(
+        *act, residual, s,
         conv_filters<fast::WinogradWeights>("winograd", s, conv_weights(g, anchor), weights),
         conv_bias(g, anchor), *act, true, true);
-  return std::make_shared<NativeConv<fast::ConvNchwc>>(
-      *act, spec.residual_add >= 0 && spec.residual >= 0, s,
+    if (y_image_floats > 0) op->conv().set_y_image_floats(y_image_floats);
+    return op;
+  }
+  auto op = std::make_shared<NativeConv<fast::ConvNchwc>>(
+      *act, residual, s,
       conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights),
       conv_bias(g, anchor), *act, x_blocked, y_blocked);
+  if (y_image_floats > 0) op->conv().set_y_image_floats(y_image_floats);
+  return op;
 }
 
 std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const EpilogueSpec& spec,

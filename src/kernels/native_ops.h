@@ -98,10 +98,12 @@ bool nchwc_conv_eligible(const ir::Graph& g, const EpilogueSpec& spec);
 /// make_native_epilogue's.
 /// `winograd`: a 3x3 stride-1 layer with enough channels, blocked on both sides, runs as
 /// Winograd F(2x2, 3x3) (fast/winograd.h) instead.
+/// `y_image_floats` > 0: a blocked output whose images are that many floats apart (the
+/// conv fills one slice per image of a channel Concat's output).
 std::shared_ptr<const NativeOp> make_nchwc_conv(const ir::Graph& g, const EpilogueSpec& spec,
                                                 bool x_blocked, bool y_blocked,
                                                 WeightCache* weights = nullptr,
-                                                bool winograd = true);
+                                                bool winograd = true, int64_t y_image_floats = 0);
 /// A blocked convolution (group 1, no residual; input blocked or NCHW) fused with the blocked
 /// MaxPool / AveragePool node `pool` that alone reads its output (fast::ConvPoolNchwc), or null
 /// when not eligible. Buffers: x, an unused residual slot, the pool's output.

@@ -412,6 +412,39 @@ TEST(Nchwc, ConvDepthwiseGivesTheBitsOfConvThenDepthwise) {
   });
 }
 
+// Convolutions filling the slices of a blocked channel Concat of 3 images (their outputs the
+// Concat's image apart): the direct conv with a residual and Winograd write what they write
+// packed, each at its slice of every image, and nothing else.
+TEST(Nchwc, ConvsWriteConcatSlicesImagesApart) {
+  std::mt19937 rng(49);
+  const int64_t cb = nchwc_block();
+  const ConvShape a = make(3, 32, 12, 11, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1);
+  const ConvShape b = make(3, 32, 12, 11, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+  const int64_t plane = 12 * 11 * cb, ka = nchwc_blocks(40, cb), kb = nchwc_blocks(48, cb);
+  const int64_t image = (ka + kb) * plane;
+  const std::vector<float> x = to_blocked(random_floats(rng, 3 * 32 * 132), 3, 32, 132);
+  const std::vector<float> wa = random_floats(rng, 40 * 32), wb = random_floats(rng, 48 * 32 * 9);
+  const std::vector<float> res = random_floats(rng, size_t(3 * ka * plane));
+  ConvNchwc conv_a(a, NchwcWeights::pack(a, wa.data()), nullptr, {}, true, true);
+  WinogradConv conv_b(b, WinogradWeights::pack(b, wb.data()), nullptr, {}, true, true);
+  std::vector<float> pa(size_t(3 * ka * plane)), pb(size_t(3 * kb * plane));
+  conv_a.run(x.data(), pa.data(), res.data(), nullptr);
+  conv_b.run(x.data(), pb.data(), nullptr, nullptr);
+  std::vector<float> cat(size_t(3 * image), 7.0f);
+  conv_a.set_y_image_floats(image);
+  conv_b.set_y_image_floats(image);
+  conv_a.run(x.data(), cat.data(), res.data(), nullptr);
+  conv_b.run(x.data(), cat.data() + ka * plane, nullptr, nullptr);
+  for (int64_t n = 0; n < 3; ++n) {
+    EXPECT_TRUE(std::equal(pa.begin() + n * ka * plane, pa.begin() + (n + 1) * ka * plane,
+                           cat.begin() + n * image))
+        << "image " << n;
+    EXPECT_TRUE(std::equal(pb.begin() + n * kb * plane, pb.begin() + (n + 1) * kb * plane,
+                           cat.begin() + n * image + ka * plane))
+        << "image " << n;
+  }
+}
+
 TEST(Nchwc, GlobalAveragePoolWritesNchw) {
   std::mt19937 rng(46);
   for_each_level([&](int) {

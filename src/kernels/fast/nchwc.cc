@@ -146,6 +146,7 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   // at most half the image: two threads then take the top and bottom halves across all blocks,
   // as they do in the layers before and after.
   dw_rows_ = std::clamp<int64_t>(256 / s.out_w(), 1, (s.out_h() + 1) / 2);
+  y_image_ = kblocks_ * s.out_h() * s.out_w() * cb_;
   chunk_tiles_ = (tiles + chunks_ - 1) / chunks_;
   const double filter_bytes = double(s.k) * double(s.c / s.group) * double(s.r * s.s) * 4.0;
   spatial_major_ = filter_bytes <= 512.0 * 1024.0;
@@ -279,11 +280,13 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
   };
   // Blocked output (and residual) of block k at position ow0: in the image, or the band's rows.
   const int64_t y_block = band != nullptr ? band->rows * band->row_floats : out_plane * cb;
-  auto out_at = [&](auto* base, int64_t k, int64_t ow0) {
+  // y's images may be further apart than a packed residual's (set_y_image_floats).
+  auto out_at = [&](auto* base, int64_t k, int64_t ow0, int64_t image_floats) {
     if (band != nullptr)
       return base + (k * band->rows + oh - band->row0) * band->row_floats + (band->col0 + ow0) * cb;
-    return base + ((n * kblocks_ + k) * oh_count + oh) * ow_count * cb + ow0 * cb;
+    return base + n * image_floats + (k * oh_count + oh) * ow_count * cb + ow0 * cb;
   };
+  const int64_t packed = kblocks_ * out_plane * cb;
 
   if (depthwise_) {
     // The band's input rows, copied once (padded) or read in place: row i is input row ih0 + i.
@@ -307,8 +310,8 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
     for (; oh < oh1; ++oh) {
       a.x = base + (oh - oh0) * s.stride_h * row_floats;
       if (y_blocked_) {
-        a.y = out_at(y, g, 0);
-        a.residual = residual != nullptr ? out_at(residual, g, 0) : nullptr;
+        a.y = out_at(y, g, 0, y_image_);
+        a.residual = residual != nullptr ? out_at(residual, g, 0, packed) : nullptr;
         a.act = simple;
         kr.nchwc_depthwise_row(a);
         if (late_act) kr.epilogue_row(a.y, ow_count * cb, 0.0f, nullptr, act_);
@@ -353,9 +356,9 @@ void ConvNchwc::run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const 
     // Without input padding on the left, x starts at the tile's first input column.
     t.x = xr + ow0 * t.x_pos;
     if (y_blocked_) {
-      t.y = out_at(y, k0, ow0);
+      t.y = out_at(y, k0, ow0, y_image_);
       t.y_block = y_block;
-      t.residual = residual != nullptr ? out_at(residual, k0, ow0) : nullptr;
+      t.residual = residual != nullptr ? out_at(residual, k0, ow0, packed) : nullptr;
       t.residual_block = t.y_block;
       t.act = simple;
       kr.nchwc_conv_tile(t);

@@ -56,6 +56,9 @@ class ConvNchwc {
  public:
   /// y = act(conv(x) + bias + residual). `x_blocked` / `y_blocked` choose each side's layout; a
   /// residual is laid out like y. Throws kInvalidArgument when `packed` does not fit `s`.
+  /// A blocked output whose images are `floats` apart (a Concat's output that this conv fills
+  /// one slice of per image), not packed; the residual stays packed.
+  void set_y_image_floats(int64_t floats) { y_image_ = floats; }
   /// `by_rows`: keep tasks on the output's rows even for a 1x1 stride-1 conv (for run_rows).
   ConvNchwc(const ConvShape& s, std::shared_ptr<const NchwcWeights> packed, const float* bias,
             Activation act, bool x_blocked, bool y_blocked, bool by_rows = false);
@@ -107,6 +110,7 @@ class ConvNchwc {
   // once per row, when groups are outermost.
   bool spatial_major_;
   int64_t dw_rows_;  // output rows per depthwise task
+  int64_t y_image_;  // floats between a blocked y's images
   // An NCHW input of a group-1 convolution is read planar (a lane is a row or plane apart), in
   // place when unpadded, else from rows copied with memcpy: no interleaving into blocks.
   bool planar_;

@@ -73,6 +73,7 @@ WinogradConv::WinogradConv(const ConvShape& s, std::shared_ptr<const WinogradWei
   tiles_h_ = (s.out_h() + 1) / 2;
   tiles_w_ = (s.out_w() + 1) / 2;
   tiles_ = s.n * tiles_h_ * tiles_w_;
+  y_image_ = kpad_ * s.out_h() * s.out_w();
   // Tiles per block: V and M of a block (16 x tiles x channels each) stay within ~L2, in
   // multiples of the GEMM's 12-row tile; a small image is one block, so the transformed
   // filters stream through the cache once.
@@ -133,14 +134,15 @@ void WinogradConv::run_block(int64_t t0, int64_t count, const float* x, float* y
     const int64_t img = tile / (tiles_h_ * tiles_w_);
     const int64_t ti = (tile / tiles_w_) % tiles_h_, tj = tile % tiles_w_;
     for (int64_t k = 0; k < kblocks; ++k) {
-      const int64_t plane = (img * kblocks + k) * oh * ow * cb;
+      const int64_t plane = k * oh * ow * cb;  // in image img (y's and residual's own strides)
       for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) {
           const int64_t r = 2 * ti + i, q = 2 * tj + j;
           const bool inside = r < oh && q < ow;
           const int64_t at = plane + (r * ow + q) * cb;
-          out.y[i * 2 + j] = inside ? y + at : nullptr;
-          out.residual[i * 2 + j] = inside && residual != nullptr ? residual + at : nullptr;
+          out.y[i * 2 + j] = inside ? y + img * y_image_ + at : nullptr;
+          out.residual[i * 2 + j] =
+              inside && residual != nullptr ? residual + img * kpad_ * oh * ow + at : nullptr;
         }
       out.m = m + t * kpad_ + k * cb;
       out.bias = bias_.data() + k * cb;

@@ -59,6 +59,8 @@ class WinogradConv {
   size_t scratch_bytes() const;
   const ConvShape& shape() const { return s_; }
   std::string algorithm() const { return "nchwc-winograd-f2x2"; }
+  /// y's images `floats` apart (a slice of a Concat's output per image); the residual packed.
+  void set_y_image_floats(int64_t floats) { y_image_ = floats; }
 
  private:
   // Tiles [t0, t0 + count) (count <= tile_block_).
@@ -72,6 +74,7 @@ class WinogradConv {
   Activation act_;
   int level_;
   int64_t cb_, cpad_, kpad_, tiles_h_, tiles_w_, tiles_, tile_block_, blocks_;
+  int64_t y_image_;  // floats between y's images
 };
 
 }  // namespace kiln::kernels::fast
