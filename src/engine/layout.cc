@@ -59,13 +59,16 @@ void fuse_conv_pools(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& step
     const int y = cs.outputs[0];
     if (readers[size_t(y)] != 1) continue;
     PlanStep& ps = steps[size_t(reader[size_t(y)])];
-    if (ps.kind != PlanStep::Kind::kNative || ps.inputs.empty() || ps.inputs[0] != y) continue;
+    if (ps.kind != PlanStep::Kind::kNative || !ps.native || ps.inputs.empty() ||
+        ps.inputs[0] != y || !cs.native || cs.native->kind() != kernels::NativeKind::kBlockedConv)
+      continue;
     std::shared_ptr<const kernels::NativeOp> op;
-    if (ps.fused.size() == 1 && ps.inputs.size() == 1 &&
-        ps.kernel_label.find("pool nchwc") != std::string::npos) {
+    const kernels::NativeKind reads = ps.native->kind();
+    if (reads == kernels::NativeKind::kBlockedPool && ps.fused.size() == 1 &&
+        ps.inputs.size() == 1) {
       op = kernels::make_nchwc_conv_pool(g, cs.epilogue, x_blocked, g.nodes[size_t(ps.fused[0])],
                                          weights);
-    } else if (ps.kernel_label.rfind("conv nchwc-depthwise ", 0) == 0 &&
+    } else if (reads == kernels::NativeKind::kBlockedDepthwise &&
                (ps.inputs.size() < 2 || ps.inputs[1] < 0) && conv_dw) {
       op = kernels::make_nchwc_conv_depthwise(g, cs.epilogue, x_blocked, ps.epilogue, weights);
     }

@@ -240,8 +240,7 @@ void write_concat_inputs_in_place(Plan& plan, const PlanOptions& options) {
   for (size_t si = 0; si < plan.steps.size(); ++si) {
     const PlanStep& s = plan.steps[si];
     if (s.kind != PlanStep::Kind::kNative || !s.native || s.fused.size() != 1 ||
-        g.nodes[size_t(s.node)].op_type != "Concat" || s.outputs.size() != 1 ||
-        s.native->describe().rfind("concat nchwc", 0) != 0)
+        s.native->kind() != kernels::NativeKind::kBlockedConcat || s.outputs.size() != 1)
       continue;
     const int out = s.outputs[0];
     const ir::Value& ov = g.values[size_t(out)];
@@ -269,18 +268,17 @@ void write_concat_inputs_in_place(Plan& plan, const PlanOptions& options) {
     for (int v : s.inputs) {
       if (images == 1) break;
       const PlanStep& p = plan.steps[size_t(producer[size_t(v)])];
-      const std::string& label = p.kernel_label;
-      const bool fused_op =
-          label.find("pool ") != std::string::npos || label.find("+depthwise") != std::string::npos;
-      if (readers[size_t(v)] != 1 || p.kind != PlanStep::Kind::kNative || p.epilogue.anchor < 0 ||
-          label.rfind("conv nchwc", 0) != 0 || fused_op || p.inputs.empty()) {
+      const bool conv = p.kind == PlanStep::Kind::kNative && p.native &&
+                        (p.native->kind() == kernels::NativeKind::kBlockedConv ||
+                         p.native->kind() == kernels::NativeKind::kBlockedDepthwise);
+      if (readers[size_t(v)] != 1 || !conv || p.epilogue.anchor < 0 || p.inputs.empty()) {
         ok = false;
         break;
       }
       const bool x_blocked = g.values[size_t(p.inputs[0])].shape.rank() == 5;
       auto op = kernels::make_nchwc_conv(g, p.epilogue, x_blocked, true, options.weights,
                                          options.winograd, bytes(out) / images / 4);
-      if (!op || op->describe() != p.kernel_label) {
+      if (!op || op->describe() != p.kernel_label) {  // the same kernel, the stride aside
         ok = false;
         break;
       }

@@ -16,9 +16,20 @@
 
 namespace kiln::kernels {
 
+/// What a plan pass may rely on about a native step (engine/layout.cc fuses blocked steps,
+/// engine/plan.cc writes Concat inputs in place).
+enum class NativeKind {
+  kOther,
+  kBlockedConv,       ///< one blocked convolution (group 1, direct or Winograd), nothing fused
+  kBlockedDepthwise,  ///< one blocked depthwise convolution
+  kBlockedPool,       ///< MaxPool / AveragePool on blocked data
+  kBlockedConcat,     ///< a channel Concat of blocked data
+};
+
 class NativeOp {
  public:
   virtual ~NativeOp() = default;
+  virtual NativeKind kind() const { return NativeKind::kOther; }
   virtual void run(void* const* buffers, void* scratch) const = 0;
   virtual size_t scratch_bytes() const { return 0; }
   /// "conv im2col-gemm 64x3x7x7/2 +bias+relu" for `kiln info --plan`.

@@ -27,6 +27,7 @@ bool f32_4d(const ir::Graph& g, int id, Dims* dims) {
 class NchwcPool final : public NativeOp {
  public:
   NchwcPool(const fast::PoolNchwc& p, int64_t cb) : p_(p), cb_(cb) {}
+  NativeKind kind() const override { return NativeKind::kBlockedPool; }
   void run(void* const* buffers, void*) const override {
     fast::nchwc_pool(p_, static_cast<const float*>(buffers[0]), static_cast<float*>(buffers[1]),
                      cb_);
@@ -69,6 +70,7 @@ class NchwcConcat final : public NativeOp {
       : per_image_(std::move(floats_per_image)), n_(n), plane_(plane_floats) {
     for (int64_t f : per_image_) out_per_image_ += f;
   }
+  NativeKind kind() const override { return NativeKind::kBlockedConcat; }
   void run(void* const* buffers, void*) const override {
     float* y = static_cast<float*>(buffers[per_image_.size()]);
     // Copies floats [f0, f1) of every block plane (plane_ floats each) of every input.

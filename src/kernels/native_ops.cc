@@ -245,6 +245,12 @@ class NativeConv final : public NativeOp {
     return conv_description(conv_.shape(), conv_.algorithm(), residual_, act_);
   }
   ConvT& conv() { return conv_; }  // settings before the op is shared
+  NativeKind kind() const override {
+    if constexpr (std::is_same_v<ConvT, fast::WinogradConv>) return NativeKind::kBlockedConv;
+    if constexpr (std::is_same_v<ConvT, fast::ConvNchwc>)
+      return conv_.shape().group == 1 ? NativeKind::kBlockedConv : NativeKind::kBlockedDepthwise;
+    return NativeKind::kOther;  // NCHW convolutions and fused pairs
+  }
 
  private:
   ConvT conv_;
