@@ -24,6 +24,10 @@ struct ConvShape {
   int64_t group = 1;
   int64_t out_h() const { return (h + pad_t + pad_b - dil_h * (r - 1) - 1) / stride_h + 1; }
   int64_t out_w() const { return (w + pad_l + pad_r - dil_w * (s - 1) - 1) / stride_w + 1; }
+  /// Multiply-adds of the direct convolution (what task_budget weighs).
+  double fma() const {
+    return double(n) * double(k) * double(out_h() * out_w()) * double(c / group) * double(r * s);
+  }
 };
 
 /// What a packed filter layout depends on: the filter dims and the group count (never N, H, W,

@@ -138,16 +138,15 @@ ConvNchwc::ConvNchwc(const ConvShape& shape, std::shared_ptr<const NchwcWeights>
   if (!depthwise_ && s.out_w() <= kr.nchwc_acc_max / ob_) pmax = s.out_w();  // one tile a row
   tiles_ = (s.out_w() + pmax - 1) / pmax;
   p_ = (s.out_w() + tiles_ - 1) / tiles_;  // the longest tile; lengths differ by at most 1
-  const int64_t tiles = tiles_;
   // A row of more than 8 tiles (a flattened image) splits into tasks of about 8 tiles.
-  chunks_ = depthwise_ ? 1 : (tiles + 7) / 8;
+  chunks_ = depthwise_ ? 1 : (tiles_ + 7) / 8;
   // A depthwise task takes rows of one block until it has about 256 positions (a row of a small
   // image is too little work to pay for a task, and the band's input rows are copied once), but
   // at most half the image: two threads then take the top and bottom halves across all blocks,
   // as they do in the layers before and after.
   dw_rows_ = std::clamp<int64_t>(256 / s.out_w(), 1, (s.out_h() + 1) / 2);
   y_image_ = kblocks_ * s.out_h() * s.out_w() * cb_;
-  chunk_tiles_ = (tiles + chunks_ - 1) / chunks_;
+  chunk_tiles_ = (tiles_ + chunks_ - 1) / chunks_;
   const double filter_bytes = double(s.k) * double(s.c / s.group) * double(s.r * s.s) * 4.0;
   spatial_major_ = filter_bytes <= 512.0 * 1024.0;
 }
@@ -229,12 +228,15 @@ void ConvNchwc::blocked_row(int64_t n, int64_t blk, int64_t ih, const float* x, 
                      std::min(cb, s.c - blk * cb), s.w, cb, mid);
 }
 
+// Bands of an image: (row, chunk) pairs, or a depthwise conv's bands of dw_rows_ rows.
+int64_t ConvNchwc::bands_per_image() const {
+  const int64_t oh = s_.out_h();
+  return depthwise_ ? (oh + dw_rows_ - 1) / dw_rows_ : chunks_ * oh;
+}
+
 void ConvNchwc::run_task(int64_t task, const float* x, float* y, const float* residual,
                          float* buf) const {
-  const ConvShape& s = s_;
-  const int64_t oh_count = s.out_h();
-  // Bands of the image: (row, chunk) pairs, or a depthwise conv's bands of dw_rows_ rows.
-  const int64_t bands = depthwise_ ? (oh_count + dw_rows_ - 1) / dw_rows_ : chunks_ * oh_count;
+  const int64_t bands = bands_per_image();
   const int64_t per_image = bands * groups_;
   const int64_t n = task / per_image, in_image = task % per_image;
   // Band and group: one of them outermost (spatial_major_).
@@ -380,13 +382,10 @@ void ConvNchwc::run(const float* x, float* y, const float* residual, void* scrat
   const ConvShape& s = s_;
   if (isa().level != level_)
     throw Error(ErrorCode::kInvalidArgument, "blocked conv: built for another dispatch level");
-  const int64_t tasks =
-      s.n * groups_ * (depthwise_ ? (s.out_h() + dw_rows_ - 1) / dw_rows_ : s.out_h() * chunks_);
-  const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) *
-                     double(depthwise_ ? 1 : s.c) * double(s.r * s.s);
+  const int64_t tasks = s.n * groups_ * bands_per_image();
   const size_t floats = scratch_bytes() / sizeof(float);
   // A depthwise conv is memory-bound: split it like the other memory-bound passes (tasks.h).
-  const bool parallel = task_budget(fma) > 1 ||
+  const bool parallel = task_budget(s.fma()) > 1 ||
                         (depthwise_ && memory_bands(double(s.n * cblocks_ * s.h * s.w * cb_)) > 1);
   run_tasks(tasks, parallel, scratch, floats,
             [&](int64_t task, float* buf) { run_task(task, x, y, residual, buf); });
@@ -640,6 +639,22 @@ void nchwc_global_avg_pool(const float* x, float* y, int64_t n, int64_t c, int64
   global_avg_pool_impl(x, y, n, c, hw, cb);
 }
 
+namespace {
+
+// Rows per band of a fused pair: `out_rows` rows of the second step, whose windows span `reach`
+// rows of the first's output `stride` apart, as many as keep the rows they read (`row_floats`
+// floats each) within ~256 KiB (L2). Sets *band and *band_rows (the rows a band reads at most)
+// and returns the floats of those rows, rounded to whole cache lines.
+size_t l2_band(int64_t row_floats, int64_t reach, int64_t stride, int64_t out_rows, int64_t* band,
+               int64_t* band_rows) {
+  const int64_t max_rows = std::max<int64_t>(reach, (256 << 10) / (row_floats * 4));
+  *band = std::clamp<int64_t>((max_rows - reach) / stride + 1, 1, out_rows);
+  *band_rows = (*band - 1) * stride + reach;
+  return size_t(*band_rows * row_floats + 15) & ~size_t(15);
+}
+
+}  // namespace
+
 ConvPoolNchwc::ConvPoolNchwc(ConvNchwc conv, const PoolNchwc& pool)
     : conv_(std::move(conv)), pool_(pool) {
   const ConvShape& s = conv_.shape();
@@ -648,18 +663,14 @@ ConvPoolNchwc::ConvPoolNchwc(ConvNchwc conv, const PoolNchwc& pool)
   if (!conv_.by_rows())
     throw Error(ErrorCode::kInvalidArgument, "conv+pool: a 1x1 stride-1 conv runs as one row");
   cb_ = nchwc_block();
-  // Pooled rows per band: the conv rows they read (all blocks) stay within ~256 KiB (L2).
-  const int64_t row_bytes = nchwc_blocks(s.k, cb_) * s.out_w() * cb_ * 4;
-  const int64_t reach = (pool_.win.kh - 1) * pool_.win.dh + 1;
-  const int64_t max_rows = std::max<int64_t>(reach, (256 << 10) / row_bytes);
-  band_ = std::clamp<int64_t>((max_rows - reach) / pool_.win.sh + 1, 1, pool_.oh);
-  band_rows_ = (band_ - 1) * pool_.win.sh + reach;
+  // Pooled rows per band: the conv rows they read (all blocks).
+  band_floats_ =
+      l2_band(nchwc_blocks(s.k, cb_) * s.out_w() * cb_, (pool_.win.kh - 1) * pool_.win.dh + 1,
+              pool_.win.sh, pool_.oh, &band_, &band_rows_);
 }
 
 size_t ConvPoolNchwc::scratch_bytes() const {
-  const ConvShape& s = conv_.shape();
-  return size_t(nchwc_blocks(s.k, cb_) * band_rows_ * s.out_w() * cb_) * sizeof(float) +
-         conv_.scratch_bytes() + 64;
+  return band_floats_ * sizeof(float) + conv_.scratch_bytes() + 64;
 }
 
 std::string ConvPoolNchwc::algorithm() const {
@@ -673,11 +684,7 @@ void ConvPoolNchwc::run(const float* x, float* y, const float* residual, void* s
   const ConvShape& s = conv_.shape();
   const int64_t bands = (pool_.oh + band_ - 1) / band_;
   const int64_t tasks = s.n * bands;
-  const double fma =
-      double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) * double(s.c) * double(s.r * s.s);
-  const size_t band_floats =
-      size_t(nchwc_blocks(s.k, cb_) * band_rows_ * s.out_w() * cb_ + 16) & ~size_t(15);
-  run_tasks(tasks, task_budget(fma) > 1, scratch, scratch_bytes() / sizeof(float),
+  run_tasks(tasks, task_budget(s.fma()) > 1, scratch, scratch_bytes() / sizeof(float),
             [&](int64_t task, float* buf) {
               const int64_t n = task / bands, b = task % bands;
               const int64_t oh0 = b * band_, oh1 = std::min(pool_.oh, oh0 + band_);
@@ -686,7 +693,7 @@ void ConvPoolNchwc::run(const float* x, float* y, const float* residual, void* s
               const int64_t r1 = std::min(s.out_h(), (oh1 - 1) * pool_.win.sh - pool_.win.pt +
                                                          (pool_.win.kh - 1) * pool_.win.dh + 1);
               float* rows = buf;
-              if (r1 > r0) conv_.run_rows(n, r0, r1, x, rows, buf + band_floats);
+              if (r1 > r0) conv_.run_rows(n, r0, r1, x, rows, buf + band_floats_);
               if (cb_ == 16)
                 pool_band16(pool_, rows, r0, std::max<int64_t>(r1 - r0, 0), y, n, oh0, oh1);
               else
@@ -707,21 +714,15 @@ ConvDwNchwc::ConvDwNchwc(ConvNchwc conv, ConvNchwc dw, std::optional<ConvNchwc> 
                 "conv+depthwise: the depthwise does not read the conv");
   cb_ = nchwc_block();
   wp_ = std::max(d.pad_l + d.w + d.pad_r, (d.out_w() - 1) * d.stride_w + (d.s - 1) * d.dil_w + 1);
-  // Depthwise rows per band: the conv rows they read (all blocks, padded) within ~256 KiB.
-  const int64_t row_bytes = nchwc_blocks(d.c, cb_) * wp_ * cb_ * 4;
-  const int64_t reach = (d.r - 1) * d.dil_h + 1;
-  const int64_t max_rows = std::max<int64_t>(reach, (256 << 10) / row_bytes);
-  band_ = std::clamp<int64_t>((max_rows - reach) / d.stride_h + 1, 1, d.out_h());
-  band_rows_ = (band_ - 1) * d.stride_h + reach;
+  // Depthwise rows per band: the conv rows they read (all blocks, padded).
+  band_floats_ = l2_band(nchwc_blocks(d.c, cb_) * wp_ * cb_, (d.r - 1) * d.dil_h + 1, d.stride_h,
+                         d.out_h(), &band_, &band_rows_);
   const int64_t mid = nchwc_blocks(d.c, cb_) * d.n * d.h * d.w * cb_;
   if (apart_ && double(mid) * 4.0 < kApartBytes) mid_floats_ = size_t(mid + 15) & ~size_t(15);
 }
 
 size_t ConvDwNchwc::scratch_bytes() const {
-  const ConvShape& d = dw_.shape();
-  const size_t fused =
-      size_t(nchwc_blocks(d.c, cb_) * band_rows_ * wp_ * cb_ + 16) * sizeof(float) +
-      conv_.scratch_bytes() + 64;
+  const size_t fused = band_floats_ * sizeof(float) + conv_.scratch_bytes() + 64;
   if (mid_floats_ == 0) return fused;
   const size_t apart =
       mid_floats_ * sizeof(float) + std::max(apart_->scratch_bytes(), dw_.scratch_bytes()) + 64;
@@ -737,7 +738,7 @@ void ConvDwNchwc::run(const float* x, float* y, const float* residual, void* scr
   if (residual != nullptr)
     throw Error(ErrorCode::kInvalidArgument, "conv+depthwise: no residual input");
   const ConvShape &s = conv_.shape(), &d = dw_.shape();
-  const double fma = double(s.n) * double(s.k) * double(s.out_h() * s.out_w()) * double(s.c);
+  const double fma = s.fma();
   if (mid_floats_ > 0 && task_budget(fma) <= 1) {  // one thread, a small expanded tensor
     float* mid =
         static_cast<float*>(scratch != nullptr ? scratch : thread_scratch(scratch_bytes() / 4));
@@ -748,7 +749,6 @@ void ConvDwNchwc::run(const float* x, float* y, const float* residual, void* scr
   }
   const int64_t bands = (d.out_h() + band_ - 1) / band_;
   const int64_t blocks = nchwc_blocks(d.c, cb_), row_floats = wp_ * cb_;
-  const size_t band_floats = size_t(blocks * band_rows_ * row_floats + 16) & ~size_t(15);
   run_tasks(s.n * bands, task_budget(fma) > 1, scratch, scratch_bytes() / sizeof(float),
             [&](int64_t task, float* buf) {
               const int64_t n = task / bands, b = task % bands;
@@ -771,7 +771,7 @@ void ConvDwNchwc::run(const float* x, float* y, const float* residual, void* scr
                   }
                 }
               if (r1 > r0)
-                conv_.run_rows(n, r0, r1, x, rows + (r0 - i0) * row_floats, buf + band_floats,
+                conv_.run_rows(n, r0, r1, x, rows + (r0 - i0) * row_floats, buf + band_floats_,
                                row_floats, d.pad_l, count);
               dw_.run_dw_rows(n, oh0, oh1, rows, i0, count, row_floats, y);
             });

@@ -84,6 +84,7 @@ class ConvNchwc {
     int64_t row0, rows;  // the first row's image row; rows between blocks
     int64_t row_floats, col0;
   };
+  int64_t bands_per_image() const;
   void run_task(int64_t task, const float* x, float* y, const float* residual, float* buf) const;
   void run_unit(int64_t n, int64_t g, int64_t oh, int64_t chunk, const float* x, float* y,
                 const float* residual, float* buf, const Band* band) const;
@@ -159,6 +160,7 @@ class ConvDwNchwc {
   ConvNchwc conv_, dw_;
   std::optional<ConvNchwc> apart_;
   int64_t cb_, wp_, band_, band_rows_;  // padded row, depthwise rows per band, conv rows read
+  size_t band_floats_ = 0;              // a band's conv rows in scratch
   size_t mid_floats_ = 0;               // the expanded tensor when it may run apart
 };
 
@@ -179,6 +181,7 @@ class ConvPoolNchwc {
   ConvNchwc conv_;
   PoolNchwc pool_;
   int64_t cb_, band_, band_rows_;  // pooled rows per band, conv rows they read at most
+  size_t band_floats_ = 0;         // a band's conv rows in scratch
 };
 
 }  // namespace kiln::kernels::fast
