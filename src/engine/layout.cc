@@ -37,9 +37,9 @@ namespace {
 // conv (no residual) reads runs with it as one step (fast::ConvPoolNchwc, ConvDwNchwc): its
 // output never goes to memory. KILN_CONV_POOL=0 keeps all apart, KILN_CONV_DEPTHWISE=0 the
 // depthwise pairs.
-void fuse_conv_pools(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& steps,
-                     const std::vector<std::pair<size_t, bool>>& convs,
-                     kernels::WeightCache* weights) {
+void fuse_blocked_pairs(Plan& plan, const ir::Graph& g, std::vector<PlanStep>& steps,
+                        const std::vector<std::pair<size_t, bool>>& convs,
+                        kernels::WeightCache* weights) {
   static const bool enabled = env_flag("KILN_CONV_POOL", true);
   static const bool conv_dw = env_flag("KILN_CONV_DEPTHWISE", true);
   if (!enabled || convs.empty()) return;
@@ -296,7 +296,7 @@ void apply_nchwc_layout(Plan& plan, ir::Graph& g, kernels::WeightCache* weights,
       out.push_back(std::move(s));
     }
   }
-  fuse_conv_pools(plan, g, out, convs, weights);
+  fuse_blocked_pairs(plan, g, out, convs, weights);
   steps = std::move(out);
 }
 

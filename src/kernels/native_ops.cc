@@ -427,10 +427,7 @@ std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const E
   const fast::ConvShape s = *conv_shape(g, anchor);
   const std::optional<fast::PoolWindow> win = pool_window(pool);
   const ir::Value& out = g.values[size_t(pool.outputs[0])];
-  const bool pointwise = s.r == 1 && s.s == 1 && s.stride_h == 1 && s.stride_w == 1 &&
-                         s.pad_t == 0 && s.pad_l == 0 && s.pad_b == 0 && s.pad_r == 0;
-  if (s.group != 1 || pointwise || !win || !out.shape.is_concrete() || out.shape.rank() != 4)
-    return nullptr;
+  if (s.group != 1 || !win || !out.shape.is_concrete() || out.shape.rank() != 4) return nullptr;
   const Dims od = out.shape.concrete();
   if (od[0] != s.n || od[1] != s.k) return nullptr;
   fast::PoolNchwc p{};
@@ -447,7 +444,7 @@ std::shared_ptr<const NativeOp> make_nchwc_conv_pool(const ir::Graph& g, const E
       *act, false,
       fast::ConvNchwc(
           s, conv_filters<fast::NchwcWeights>("nchwc", s, conv_weights(g, anchor), weights),
-          conv_bias(g, anchor), *act, x_blocked, true),
+          conv_bias(g, anchor), *act, x_blocked, true, true),
       p);
 }
 

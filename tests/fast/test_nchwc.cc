@@ -296,7 +296,8 @@ TEST(Nchwc, PoolsAgainstNaive) {
 // A conv fused with the pool that reads it gives the bits of the blocked conv followed by the
 // blocked pool (both checked against naive ones above): NCHW and blocked inputs, max and
 // average pools with pads (uneven, count_include_pad), images of several bands, a ragged
-// output block, batch 2, and 4 threads as 1, at every SIMD level.
+// output block, a 1x1 stride-1 conv built by_rows, batch 2, and 4 threads as 1, at every SIMD
+// level.
 TEST(Nchwc, ConvPoolGivesTheBitsOfConvThenPool) {
   std::mt19937 rng(47);
   struct Case {
@@ -309,6 +310,7 @@ TEST(Nchwc, ConvPoolGivesTheBitsOfConvThenPool) {
       {make(2, 3, 61, 59, 20, 7, 7, 2, 1, 3, 3, 3, 3, 1), false, true, false, 3, 2, 1, 1},
       {make(1, 24, 40, 38, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), true, false, true, 3, 2, 1, 0},
       {make(1, 16, 30, 31, 48, 1, 1, 2, 1, 0, 0, 0, 0, 1), true, false, false, 2, 2, 0, 1},
+      {make(1, 16, 30, 31, 48, 1, 1, 1, 1, 0, 0, 0, 0, 1), true, true, false, 3, 2, 1, 1},
   };
   const Activation relu{Activation::Kind::kRelu};
   for_each_level([&](int) {
@@ -329,16 +331,17 @@ TEST(Nchwc, ConvPoolGivesTheBitsOfConvThenPool) {
       if (t.x_blocked) x = to_blocked(x, sh.n, sh.c, sh.h * sh.w);
       const std::vector<float> w = random_floats(rng, size_t(sh.k * sh.c * sh.r * sh.s));
       const std::vector<float> b = random_floats(rng, size_t(sh.k));
-      auto conv = [&] {
-        return ConvNchwc(sh, NchwcWeights::pack(sh, w.data()), b.data(), relu, t.x_blocked, true);
+      auto conv = [&](bool by_rows) {
+        return ConvNchwc(sh, NchwcWeights::pack(sh, w.data()), b.data(), relu, t.x_blocked, true,
+                         by_rows);
       };
       const int64_t kb = nchwc_blocks(sh.k, cb);
       std::vector<float> yc(size_t(sh.n * kb * oh * ow * cb));
       std::vector<float> want(size_t(sh.n * kb * p.oh * p.ow * cb)), got(want.size(), 7.0f),
           got4(want.size(), 7.0f);
-      conv().run(x.data(), yc.data(), nullptr, nullptr);
+      conv(false).run(x.data(), yc.data(), nullptr, nullptr);
       nchwc_pool(p, yc.data(), want.data(), cb);
-      const ConvPoolNchwc fused(conv(), p);
+      const ConvPoolNchwc fused(conv(true), p);
       tbb::task_arena one(1), four(4);
       one.execute([&] { fused.run(x.data(), got.data(), nullptr, nullptr); });
       four.execute([&] { fused.run(x.data(), got4.data(), nullptr, nullptr); });
@@ -346,7 +349,7 @@ TEST(Nchwc, ConvPoolGivesTheBitsOfConvThenPool) {
       EXPECT_EQ(got4, want) << fused.algorithm();
     }
   });
-  // A 1x1 stride-1 conv runs its image as one row: it has no rows to hand a band.
+  // A 1x1 stride-1 conv not built by_rows runs its image as one row: no rows to hand a band.
   const ConvShape pointwise = make(1, 16, 8, 8, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1);
   const std::vector<float> w = random_floats(rng, 16 * 16);
   const PoolNchwc p{true, false, 1, 16, 8, 8, 4, 4, {2, 2, 2, 2, 1, 1, 0, 0, 0, 0}};
