@@ -1,6 +1,7 @@
 // list_devices(), cuda_available(), device selection and CUDA code generation entry points.
 #include "engine/device_select.h"
 
+#include <limits>
 #include <map>
 
 #include "devices/cpu.h"
@@ -69,6 +70,8 @@ namespace engine {
 kernels::Schedule cuda_schedule() {
   kernels::Schedule s = kernels::Schedule::for_host();
   s.parallel_grain = 1;
+  s.min_parallel_iterations = std::numeric_limits<int64_t>::max();  // one thread per element
+  s.vectorize = false;
   return s;
 }
 

@@ -18,8 +18,9 @@ namespace kiln::engine {
 /// saying why CUDA cannot run here; kAuto falls back to kCpu with an info log line.
 Device resolve_device(Device requested, LogLevel log_level);
 
-/// The lowering schedule of CUDA plans: the host's, with a parallel grain of 1 so that every
-/// loop nest a lowering may parallelize becomes a parallel loop, i.e. the GPU's grid.
+/// The lowering schedule of CUDA plans: a parallel grain of 1 so that every loop nest a lowering
+/// may parallelize becomes a parallel loop, i.e. the GPU's grid; every dim of such a nest fused
+/// into that loop (one thread per element) and no vector loops.
 kernels::Schedule cuda_schedule();
 
 /// CUDA C (and PTX for `arch` when with_ptx) of lowered kernels, in order.

@@ -79,6 +79,8 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
   auto impl = std::make_unique<Session::Impl>();
   impl->options = options;
   impl->device = engine::resolve_device(options.device, options.log_level);
+  impl->gpu_lowering_on_cpu =
+      impl->device == Device::kCpu && engine::env_flag("KILN_GPU_LOWERING_ON_CPU", false);
   impl->graph = ir::import_onnx(bytes, base_dir);
   ir::infer_shapes(*impl->graph);
   size_t imported_nodes = impl->graph->nodes.size();
@@ -226,6 +228,9 @@ std::shared_ptr<const engine::Plan> build_for(Session::Impl& s, const std::vecto
     po.concat_in_place = concat_in_place;
     if (s.device == Device::kCuda) {  // the GPU compiles the IR itself, with NVRTC
       po.compile_kernels = false;
+      po.schedule = engine::cuda_schedule();
+    } else if (s.gpu_lowering_on_cpu) {  // the same kernels as a CUDA plan's, for LLVM
+      po.opt_level = std::min(po.opt_level, 2);
       po.schedule = engine::cuda_schedule();
     }
     po.policy.mode = exact ? Specialization::kExact : s.options.specialization;

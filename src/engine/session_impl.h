@@ -33,6 +33,10 @@ struct Session::Impl {
   std::unique_ptr<devices::Cpu> cpu;
   Device device = Device::kCpu;                // options.device resolved (never kAuto)
   std::shared_ptr<engine::CudaExecutor> cuda;  // set when device is kCuda
+  /// CPU plans lowered as CUDA plans are (level <= 2, engine::cuda_schedule()) and compiled by
+  /// LLVM: runs the GPU's kernel IR on a machine without a GPU (env KILN_GPU_LOWERING_ON_CPU=1
+  /// at session creation; tests and `kiln check` use it).
+  bool gpu_lowering_on_cpu = false;
   std::vector<ValueInfo> inputs, outputs;
   std::set<const void*> constant_data;  // data of weights and constants, to spot aliasing outputs
   std::map<std::string, int64_t> pass_stats;      // graph pass -> rewrites at load

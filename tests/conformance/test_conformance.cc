@@ -23,7 +23,7 @@ std::set<std::string> read_list(const std::string& path) {
   return names;
 }
 
-TEST(Conformance, NodeSuiteMatchesExpectedPassList) {
+void check_node_suite() {
   std::string suite = shared_dir() + "/onnx-node-tests";
   if (!std::filesystem::exists(suite)) GTEST_SKIP() << suite << " is not beside the checkout";
   std::string list_path = std::string(KILN_SOURCE_DIR) + "/tests/conformance/expected_pass.txt";
@@ -48,6 +48,16 @@ TEST(Conformance, NodeSuiteMatchesExpectedPassList) {
     for (const auto& n : new_passes) std::printf("  %s\n", n.c_str());
   }
   for (const auto& r : regressions) ADD_FAILURE() << "regression: " << r;
+}
+
+TEST(Conformance, NodeSuiteMatchesExpectedPassList) { check_node_suite(); }
+
+// The kernels a CUDA plan compiles with NVRTC (level 2 fusion, the GPU schedule: one parallel
+// iteration per element, no vector loops), compiled by LLVM for the CPU instead: the same list
+// passes, so the GPU's kernel IR is checked on every op without a GPU.
+TEST(Conformance, NodeSuiteWithGpuLoweringOnCpu) {
+  ScopedEnv env("KILN_GPU_LOWERING_ON_CPU", "1");
+  check_node_suite();
 }
 
 }  // namespace

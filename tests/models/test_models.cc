@@ -30,6 +30,39 @@ INSTANTIATE_TEST_SUITE_P(Shared, Models,
                          ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "resnet18",
                                            "bert_mini", "gpt_mini"));
 
+// The kernels of the CUDA plans (level 2 fusion, the GPU schedule), compiled by LLVM for the CPU:
+// every data set matches, so the GPU's kernel IR is checked without a GPU.
+class GpuLoweringModels : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GpuLoweringModels, AllDataSetsMatchOnCpu) {
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  ScopedEnv env("KILN_GPU_LOWERING_ON_CPU", "1");
+  std::string model = shared_dir() + "/models/" + GetParam();
+  {
+    Session s(model + "/model.onnx");
+    std::map<std::string, Dims> shapes;
+    for (const ValueInfo& in : s.input_info()) {
+      if (in.has_default) continue;
+      Dims d;
+      for (const Dim& dim : in.shape) d.push_back(dim.is_constant() ? dim.value : 2);
+      shapes[in.name] = d;
+    }
+    PlanInfo info = s.plan_info(shapes);
+    EXPECT_EQ(info.native_kernels, 0) << "a CUDA plan's lowering has no native CPU kernels";
+    EXPECT_GT(info.jit_kernels, 0);
+  }
+  cli::CheckOptions opt;
+  opt.atol = 1e-4;
+  opt.rtol = 1e-3;
+  opt.isolate = false;
+  auto r = cli::check_case(model, opt);
+  EXPECT_EQ(r.status, cli::CaseResult::Status::kPass) << r.message;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shared, GpuLoweringModels,
+                         ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "resnet18",
+                                           "bert_mini", "gpt_mini"));
+
 }  // namespace
 }  // namespace kiln::testing
 

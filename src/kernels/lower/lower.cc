@@ -56,7 +56,6 @@ class ParamScanner {
 // the schedule for big tensors, whose parallel loops still run inline when small.
 constexpr int64_t kUnknownExtent = int64_t(1) << 20;
 // The fused parallel loop should offer at least this many iterations before more loops are fused.
-constexpr int64_t kMinParallelIterations = 64;
 
 int64_t sat_mul(int64_t a, int64_t b) {
   if (a == 0 || b == 0) return 0;
@@ -256,6 +255,7 @@ std::optional<int64_t> concrete_value(const LowerContext& ctx, const Expr& e) {
 }
 
 int vector_factor(const LowerContext& ctx) {
+  if (!ctx.schedule().vectorize) return 1;
   int bytes = 1;
   for (int o = 0; o < ctx.num_outputs(); ++o)
     bytes = std::max(bytes, jit::type_bytes(ctx.output(o).type));
@@ -352,16 +352,16 @@ jit::Stmt loop_nest(LowerContext& ctx, const std::vector<Expr>& dims,
   }
 
   // Fuse the outer loops (never the innermost) into the parallel loop: as many as it takes to reach
-  // kMinParallelIterations iterations.
+  // the schedule's min_parallel_iterations.
+  const int64_t min_iterations = ctx.schedule().min_parallel_iterations;
   size_t p = 0;
   int64_t outer = 1;
-  while (p + 1 < loops.size() && outer < kMinParallelIterations)
-    outer = sat_mul(outer, est[loops[p++]]);
+  while (p + 1 < loops.size() && outer < min_iterations) outer = sat_mul(outer, est[loops[p++]]);
   // Still too few iterations (one long dim, or short outer dims): the innermost loop is split into
   // chunks of whole vectors, each chunk one parallel iteration of at least a grain of work.
   // Without a vector loop to keep, the innermost loop is fused into the parallel loop instead.
   int64_t chunk = 0;
-  if (p + 1 == loops.size() && outer < kMinParallelIterations) {
+  if (p + 1 == loops.size() && outer < min_iterations) {
     if (vf > 1) {
       chunk = ((grain + work - 1) / work + vf - 1) / vf * vf;
       if (dims[inner]->is_int_imm() && dims[inner]->ival <= chunk) chunk = 0;  // one chunk

@@ -58,6 +58,12 @@ struct Schedule {
   int64_t parallel_grain = 1 << 14;  // minimum elements of work per parallel task
   int unroll = 4;
   int tile_m = 64, tile_n = 64, tile_k = 128;  // MatMul/Gemm blocking (measured: 1024^3 ~2x)
+  /// loop_nest fuses outer dims into its parallel loop until it has this many iterations (CPU:
+  /// enough tasks for the cores). A GPU schedule fuses every dim: one iteration (one thread) per
+  /// element.
+  int64_t min_parallel_iterations = 64;
+  /// Innermost loops vectorize (CPU SIMD). Off on the GPU, whose threads are the lanes.
+  bool vectorize = true;
   static Schedule for_host();
 };
 
