@@ -7,6 +7,8 @@
 
 #include "devices/cpu.h"
 #include "devices/cuda/cuda_api.h"
+#include "engine/cuda_gemm_select.h"
+#include "engine/env.h"
 #include "engine/log.h"
 #include "kiln/error.h"
 
@@ -101,7 +103,10 @@ bool holds_strings(const ir::Graph& g) {
 }  // namespace
 
 CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level)
-    : dev_(cu::CudaDevice::get(0)), cache_dir_(std::move(cache_dir)), log_level_(log_level) {}
+    : dev_(cu::CudaDevice::get(0)),
+      cache_dir_(std::move(cache_dir)),
+      log_level_(log_level),
+      tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)) {}
 
 CudaExecutor::~CudaExecutor() {
   for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
@@ -138,7 +143,11 @@ std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
     auto worker = [&] {
       for (size_t t; (t = next.fetch_add(1)) < todo.size();) {
         try {
-          p->kernels[todo[t]] = dev_.kernel(*plan->steps[todo[t]].ir, cache_dir_);
+          const PlanStep& s = plan->steps[todo[t]];
+          std::optional<jit::CudaGemm> gemm;
+          if (tiled_gemms_) gemm = cuda_gemm_for_step(*plan->graph, s, dev_.multiprocessors());
+          p->kernels[todo[t]] =
+              gemm ? dev_.gemm(*gemm, cache_dir_) : dev_.kernel(*s.ir, cache_dir_);
         } catch (const std::exception& e) {  // a thread must not let an exception escape
           errors[todo[t]] = e.what();
         }

@@ -1,7 +1,8 @@
 // Running plans on a CUDA GPU.
 //
 // A CudaExecutor belongs to one session. The first run of a plan prepares it: every kernel step's
-// jit::Kernel is printed as CUDA C, compiled by NVRTC (PTX disk cache) and loaded, and the plan's
+// jit::Kernel is printed as CUDA C (MatMul, Gemm and Conv steps as tiled GEMMs instead, see
+// cuda_gemm_select.h), compiled by NVRTC (PTX disk cache) and loaded, and the plan's
 // constants are uploaded once (shared by all plans of the session). A run then uses its own
 // stream and its own value table: host inputs are copied in on the stream, kernel steps launch
 // their CUDA functions, steps without a lowering copy their inputs to the host, run the
@@ -52,6 +53,7 @@ class CudaExecutor {
   devices::cuda::CudaDevice& dev_;
   std::string cache_dir_;
   LogLevel log_level_;
+  bool tiled_gemms_;  // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
 
   std::mutex mu_;
   std::map<const Plan*, std::shared_ptr<const Prepared>> prepared_;

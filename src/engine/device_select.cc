@@ -91,22 +91,24 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
   std::vector<CudaKernelCode> out;
   std::map<std::string, size_t> seen;  // kernel hash -> first entry with that kernel
   for (const LoweredKernel& lk : kernels) {
-    std::string hash = jit::structural_hash(*lk.kernel);
+    const std::string label = lk.gemm ? lk.kernel->label + " (tiled GEMM)" : lk.kernel->label;
+    std::string hash = lk.gemm ? jit::cuda_gemm_hash(*lk.gemm) : jit::structural_hash(*lk.kernel);
     if (auto it = seen.find(hash); it != seen.end()) {  // the same kernel: compile it once
       CudaKernelCode code = out[it->second];
       code.node = lk.node;
-      code.label = lk.kernel->label;
+      code.label = label;
       out.push_back(std::move(code));
       continue;
     }
     seen[hash] = out.size();
     CudaKernelCode code;
     code.node = lk.node;
-    code.label = lk.kernel->label;
+    code.label = label;
 #ifdef KILN_WITH_CUDA
     if (with_ptx) {
-      devices::cuda::KernelPtx p = devices::cuda::kernel_ptx(*lk.kernel, arch, cache_dir);
-      code.name = p.source.functions.at(0).name;
+      devices::cuda::KernelPtx p = lk.gemm ? devices::cuda::gemm_ptx(*lk.gemm, arch, cache_dir)
+                                           : devices::cuda::kernel_ptx(*lk.kernel, arch, cache_dir);
+      code.name = (lk.gemm ? p.source.functions.back() : p.source.functions.front()).name;
       code.cuda_c = std::move(p.source.code);
       code.ptx = std::move(p.ptx);
       out.push_back(std::move(code));
@@ -117,9 +119,12 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
       throw Error(ErrorCode::kUnsupported,
                   "PTX needs the CUDA backend, which is not compiled into this build");
 #endif
-    std::string name = "kiln_" + hash.substr(0, 16);
-    jit::CudaSource src = jit::print_cuda(*lk.kernel, name);
-    code.name = name;
+    jit::CudaSource src;
+    if (lk.gemm)
+      src = jit::print_cuda_gemm(*lk.gemm, "kiln_" + hash);
+    else
+      src = jit::print_cuda(*lk.kernel, "kiln_" + hash.substr(0, 16));
+    code.name = (lk.gemm ? src.functions.back() : src.functions.front()).name;
     code.cuda_c = std::move(src.code);
     out.push_back(std::move(code));
   }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "devices/cpu.h"
+#include "engine/cuda_gemm_select.h"
 #include "engine/fuse.h"
 #include "engine/layout.h"
 #include "engine/log.h"
@@ -878,14 +879,17 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
 
 std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
                                               const std::vector<Tensor>& inputs,
-                                              const PlanOptions& options) {
+                                              const PlanOptions& options, int gpu_multiprocessors) {
   PlanOptions po = options;
   po.compile_kernels = false;
   auto plan = build_plan(symbolic, inputs, po, "");
   std::vector<LoweredKernel> out;
-  for (const PlanStep& s : plan->steps)
-    if (s.kind == PlanStep::Kind::kKernel && s.ir)
-      out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir});
+  for (const PlanStep& s : plan->steps) {
+    if (s.kind != PlanStep::Kind::kKernel || !s.ir) continue;
+    out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir, std::nullopt});
+    if (gpu_multiprocessors > 0)
+      out.back().gemm = cuda_gemm_for_step(*plan->graph, s, gpu_multiprocessors);
+  }
   return out;
 }
 

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "engine/executor.h"
 #include "engine/memory_plan.h"
 #include "ir/graph.h"
+#include "jit/cuda_gemm.h"
 #include "jit/kernel_cache.h"
 #include "kernels/lower/lower.h"
 #include "kernels/native_ops.h"
@@ -182,12 +184,17 @@ std::vector<Tensor> run_plan(const Plan& plan, const Executor& reference,
 struct LoweredKernel {
   std::string node;  // the graph node's name
   std::shared_ptr<const jit::Kernel> kernel;
+  /// The tiled GEMM the CUDA backend runs for this step instead (cuda_gemm_select.h), when
+  /// lower_plan_kernels was given a multiprocessor count and the step is one.
+  std::optional<jit::CudaGemm> gemm;
 };
 /// The lowered kernel of every kernel step of the plan for `inputs`, in step order, without
-/// compiling any (build_plan with compile_kernels off). Empty for an interpreted plan.
+/// compiling any (build_plan with compile_kernels off). Empty for an interpreted plan. With
+/// `gpu_multiprocessors` > 0, steps the CUDA backend runs as tiled GEMMs carry them.
 std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
                                               const std::vector<Tensor>& inputs,
-                                              const PlanOptions& options);
+                                              const PlanOptions& options,
+                                              int gpu_multiprocessors = 0);
 
 /// One node on its reference kernel, as run_plan does for reference steps: inputs from `env`
 /// (indexed by value id), outputs into `outs` (pre-allocated where the shape is known).

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/cuda_gemm_select.h"
 #include "engine/device_select.h"
 #include "engine/env.h"
 #include "engine/log.h"
@@ -664,8 +665,9 @@ std::vector<CudaKernelCode> Session::generate_cuda(const std::map<std::string, D
   po.policy.mode = impl_->options.specialization == Specialization::kDynamic
                        ? Specialization::kDynamic
                        : Specialization::kExact;
-  return engine::cuda_kernel_code(engine::lower_plan_kernels(*impl_->graph, bound, po), arch,
-                                  with_ptx, impl_->cache_dir);
+  return engine::cuda_kernel_code(
+      engine::lower_plan_kernels(*impl_->graph, bound, po, engine::kDefaultMultiprocessors), arch,
+      with_ptx, impl_->cache_dir);
 }
 
 }  // namespace kiln

@@ -17,16 +17,27 @@ namespace {
 constexpr const char* kPrelude =
     R"(// ---- Kiln CUDA prelude: the kernel IR's scalar semantics (src/jit/kir.h) ----
 #if !defined(__CUDACC_RTC__) && !defined(__CUDACC__)
-// A host C++ compiler builds the same text (one thread: block 0 of a grid of one block).
+// A host C++ compiler builds the same text: one thread (block 0 of a grid of one block), or with
+// KILN_HOST_THREADS the blocks of a launch one after another, each block's threads as host
+// threads (a test harness defines these names; __shared__ arrays are then function statics).
 #include <math.h>
 #include <string.h>
 #define __device__
 #define __global__
 #define __forceinline__ inline
 #define __launch_bounds__(n)
+#define __restrict__
 struct kiln_dim3 { unsigned x, y, z; };
+#ifdef KILN_HOST_THREADS
+extern thread_local kiln_dim3 blockIdx, threadIdx;
+extern kiln_dim3 blockDim, gridDim;
+void __syncthreads();
+float atomicAdd(float* address, float value);
+#define __shared__ static
+#else
 static const kiln_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
 static const kiln_dim3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+#endif
 static inline float __int_as_float(int b) { float f; memcpy(&f, &b, 4); return f; }
 static inline double __longlong_as_double(long long b) { double d; memcpy(&d, &b, 8); return d; }
 #endif
@@ -491,6 +502,8 @@ const char* cuda_type(ScalarType t, bool storage) {
   }
   return "void";
 }
+
+std::string cuda_f32_literal(float v) { return float_imm(double(v), ScalarType::kF32); }
 
 const std::string& cuda_prelude() {
   static const std::string prelude = kPrelude;

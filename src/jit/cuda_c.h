@@ -35,8 +35,12 @@ constexpr int kCudaBlockSize = 256;
 struct CudaFunction {
   std::string name;
   /// The extent of the parallel loop mapped to the grid (i64 over immediates and params); null
-  /// for a function that runs as a single thread.
+  /// for a function that runs as a single thread or has a fixed launch.
   Expr grid_extent;
+  /// A fixed launch (tiled kernels, cuda_gemm.h): threads per block (0 = none: the launch follows
+  /// grid_extent) and the grid.
+  int block = 0;
+  unsigned grid[3] = {1, 1, 1};
 };
 
 struct CudaSource {
@@ -53,6 +57,10 @@ std::string print_cuda_functions(const Kernel& k, const std::string& name,
 
 /// The whole translation unit for NVRTC. `k` must be valid (validate()).
 CudaSource print_cuda(const Kernel& k, const std::string& name);
+
+/// An f32 immediate as CUDA C: the shortest decimal that reads back as exactly `v` (non-finite
+/// values by their bits).
+std::string cuda_f32_literal(float v);
 
 /// The C type a scalar type prints as ("float", "long long", "unsigned char" for bool storage
 /// via `storage`).

@@ -126,65 +126,6 @@ std::string activation_name(const Activation& a) {
 
 // ---- Conv ----
 
-// The 2-D convolution of a Conv node (pads resolved from auto_pad), or nullopt.
-std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n) {
-  const ir::Value* x = value(g, n, 0);
-  const ir::Value* w = value(g, n, 1);
-  if (!f32_concrete(x) || !const_f32(w) || n.outputs.size() != 1) return std::nullopt;
-  const ir::Value* b = value(g, n, 2);
-  if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !const_f32(b)) return std::nullopt;
-  const Dims xd = x->shape.concrete(), wd = w->constant.dims();
-  if (xd.size() != 4 || wd.size() != 4) return std::nullopt;
-  NodeAttrs a(n);
-  fast::ConvShape s;
-  s.n = xd[0];
-  s.c = xd[1];
-  s.h = xd[2];
-  s.w = xd[3];
-  s.k = wd[0];
-  s.r = wd[2];
-  s.s = wd[3];
-  s.group = a.attr_int("group", 1);
-  if (s.group <= 0 || s.c % s.group != 0 || s.k % s.group != 0 || wd[1] != s.c / s.group)
-    return std::nullopt;
-  std::vector<int64_t> strides = a.attr_ints("strides", {1, 1});
-  std::vector<int64_t> dil = a.attr_ints("dilations", {1, 1});
-  std::vector<int64_t> ks = a.attr_ints("kernel_shape", {s.r, s.s});
-  if (strides.size() != 2 || dil.size() != 2 || ks.size() != 2 || ks[0] != s.r || ks[1] != s.s)
-    return std::nullopt;
-  s.stride_h = strides[0];
-  s.stride_w = strides[1];
-  s.dil_h = dil[0];
-  s.dil_w = dil[1];
-  if (s.stride_h <= 0 || s.stride_w <= 0 || s.dil_h <= 0 || s.dil_w <= 0) return std::nullopt;
-  std::string auto_pad = a.attr_string("auto_pad", "NOTSET");
-  if (auto_pad == "NOTSET") {
-    std::vector<int64_t> pads = a.attr_ints("pads", {0, 0, 0, 0});
-    if (pads.size() != 4) return std::nullopt;
-    s.pad_t = pads[0];
-    s.pad_l = pads[1];
-    s.pad_b = pads[2];
-    s.pad_r = pads[3];
-  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    auto same = [&](int64_t in, int64_t stride, int64_t k, int64_t d, int64_t* lo, int64_t* hi) {
-      int64_t out = (in + stride - 1) / stride;
-      int64_t total = std::max<int64_t>(0, (out - 1) * stride + (k - 1) * d + 1 - in);
-      *lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      *hi = total - *lo;
-    };
-    same(s.h, s.stride_h, s.r, s.dil_h, &s.pad_t, &s.pad_b);
-    same(s.w, s.stride_w, s.s, s.dil_w, &s.pad_l, &s.pad_r);
-  } else if (auto_pad != "VALID") {
-    return std::nullopt;
-  }
-  if (s.pad_t < 0 || s.pad_l < 0 || s.pad_b < 0 || s.pad_r < 0) return std::nullopt;
-  const ir::Value& y = g.values[size_t(n.outputs[0])];
-  if (!y.shape.is_concrete() || y.shape.concrete() != Dims{s.n, s.k, s.out_h(), s.out_w()})
-    return std::nullopt;
-  if (s.n * s.c * s.h * s.w == 0 || s.out_h() <= 0 || s.out_w() <= 0) return std::nullopt;
-  return s;
-}
-
 // The activation an epilogue group applies last (none when it has none), or nullopt when the
 // node is not one the kernels apply.
 std::optional<Activation> epilogue_activation(const ir::Graph& g, const EpilogueSpec& spec) {
@@ -353,6 +294,64 @@ class NativeGemm final : public NativeOp {
 };
 
 }  // namespace
+
+std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n) {
+  const ir::Value* x = value(g, n, 0);
+  const ir::Value* w = value(g, n, 1);
+  if (!f32_concrete(x) || !const_f32(w) || n.outputs.size() != 1) return std::nullopt;
+  const ir::Value* b = value(g, n, 2);
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !const_f32(b)) return std::nullopt;
+  const Dims xd = x->shape.concrete(), wd = w->constant.dims();
+  if (xd.size() != 4 || wd.size() != 4) return std::nullopt;
+  NodeAttrs a(n);
+  fast::ConvShape s;
+  s.n = xd[0];
+  s.c = xd[1];
+  s.h = xd[2];
+  s.w = xd[3];
+  s.k = wd[0];
+  s.r = wd[2];
+  s.s = wd[3];
+  s.group = a.attr_int("group", 1);
+  if (s.group <= 0 || s.c % s.group != 0 || s.k % s.group != 0 || wd[1] != s.c / s.group)
+    return std::nullopt;
+  std::vector<int64_t> strides = a.attr_ints("strides", {1, 1});
+  std::vector<int64_t> dil = a.attr_ints("dilations", {1, 1});
+  std::vector<int64_t> ks = a.attr_ints("kernel_shape", {s.r, s.s});
+  if (strides.size() != 2 || dil.size() != 2 || ks.size() != 2 || ks[0] != s.r || ks[1] != s.s)
+    return std::nullopt;
+  s.stride_h = strides[0];
+  s.stride_w = strides[1];
+  s.dil_h = dil[0];
+  s.dil_w = dil[1];
+  if (s.stride_h <= 0 || s.stride_w <= 0 || s.dil_h <= 0 || s.dil_w <= 0) return std::nullopt;
+  std::string auto_pad = a.attr_string("auto_pad", "NOTSET");
+  if (auto_pad == "NOTSET") {
+    std::vector<int64_t> pads = a.attr_ints("pads", {0, 0, 0, 0});
+    if (pads.size() != 4) return std::nullopt;
+    s.pad_t = pads[0];
+    s.pad_l = pads[1];
+    s.pad_b = pads[2];
+    s.pad_r = pads[3];
+  } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    auto same = [&](int64_t in, int64_t stride, int64_t k, int64_t d, int64_t* lo, int64_t* hi) {
+      int64_t out = (in + stride - 1) / stride;
+      int64_t total = std::max<int64_t>(0, (out - 1) * stride + (k - 1) * d + 1 - in);
+      *lo = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      *hi = total - *lo;
+    };
+    same(s.h, s.stride_h, s.r, s.dil_h, &s.pad_t, &s.pad_b);
+    same(s.w, s.stride_w, s.s, s.dil_w, &s.pad_l, &s.pad_r);
+  } else if (auto_pad != "VALID") {
+    return std::nullopt;
+  }
+  if (s.pad_t < 0 || s.pad_l < 0 || s.pad_b < 0 || s.pad_r < 0) return std::nullopt;
+  const ir::Value& y = g.values[size_t(n.outputs[0])];
+  if (!y.shape.is_concrete() || y.shape.concrete() != Dims{s.n, s.k, s.out_h(), s.out_w()})
+    return std::nullopt;
+  if (s.n * s.c * s.h * s.w == 0 || s.out_h() <= 0 || s.out_w() <= 0) return std::nullopt;
+  return s;
+}
 
 bool native_anchor(const ir::Graph& g, const ir::Node& n) {
   if (!fast::available()) return false;

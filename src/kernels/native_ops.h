@@ -43,6 +43,10 @@ class WeightCache {
   std::map<std::string, std::shared_ptr<const void>> entries_;
 };
 
+/// The 2-D convolution of a Conv node on f32 with constant weights (and bias), pads resolved
+/// from auto_pad, its output dims checked; nullopt for any other Conv.
+std::optional<fast::ConvShape> conv_shape(const ir::Graph& g, const ir::Node& n);
+
 struct EpilogueSpec {
   int anchor = -1;        // node: Conv / MatMul / Gemm
   int bias_add = -1;      // node: Add of a constant [N] bias (MatMul/Gemm), or -1

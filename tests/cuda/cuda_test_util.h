@@ -1,12 +1,20 @@
 // Helpers of the CUDA tests: small kernels built with the kernel IR factories.
 #pragma once
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "jit/kir.h"
 
 namespace kiln::testing {
+
+/// The host C++ compiler that builds printed CUDA C in the host tests ("" when there is none).
+inline std::string host_compiler() {
+  for (const char* c : {"c++", "g++", "clang++"})
+    if (std::system((std::string("command -v ") + c + " >/dev/null 2>&1").c_str()) == 0) return c;
+  return "";
+}
 
 inline jit::BufferDecl cuda_buf(const std::string& name, jit::ScalarType t,
                                 std::vector<jit::Expr> dims, bool output = false) {

@@ -21,12 +21,6 @@ namespace {
 using namespace jit;
 using ST = ScalarType;
 
-std::string host_compiler() {
-  for (const char* c : {"c++", "g++", "clang++"})
-    if (std::system((std::string("command -v ") + c + " >/dev/null 2>&1").c_str()) == 0) return c;
-  return "";
-}
-
 // Builds `k` as a host shared library and returns an entry point taking the buffers and params.
 using Entry = void (*)(void** buffers, const long long* params);
 Entry build_host(const Kernel& k, const TempDir& dir, std::string* error) {

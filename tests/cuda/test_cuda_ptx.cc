@@ -150,10 +150,17 @@ TEST_P(CudaPtxModels, EveryKernelCompiles) {
     }
     std::vector<CudaKernelCode> code = s.generate_cuda(shapes, "sm_90");
     EXPECT_FALSE(code.empty());
+    int gemms = 0;
     for (const CudaKernelCode& c : code) {
       EXPECT_NE(c.ptx.find(".entry " + c.name), std::string::npos) << c.node << "\n" << c.cuda_c;
       EXPECT_NE(c.cuda_c.find("extern \"C\" __global__"), std::string::npos);
+      if (c.label.find("(tiled GEMM)") != std::string::npos) {
+        ++gemms;
+        // Accumulators stay in registers: no local memory.
+        EXPECT_EQ(c.ptx.find(".local"), std::string::npos) << c.node << "\n" << c.cuda_c;
+      }
     }
+    EXPECT_GT(gemms, 0) << "every shared model has MatMul, Gemm or Conv nodes";
   }
 }
 

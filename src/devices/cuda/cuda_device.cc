@@ -157,7 +157,16 @@ void CudaDevice::release_stream(CUstream s) {
 
 std::shared_ptr<const LoadedKernel> CudaDevice::kernel(const jit::Kernel& k,
                                                        const std::string& cache_dir) {
-  KernelPtx ptx = kernel_ptx(k, arch_, cache_dir);
+  return load(kernel_ptx(k, arch_, cache_dir), int(k.buffers.size()), k.num_params, k.label);
+}
+
+std::shared_ptr<const LoadedKernel> CudaDevice::gemm(const jit::CudaGemm& g,
+                                                     const std::string& cache_dir) {
+  return load(gemm_ptx(g, arch_, cache_dir), g.num_buffers, 0, "tiled GEMM");
+}
+
+std::shared_ptr<const LoadedKernel> CudaDevice::load(const KernelPtx& ptx, int num_buffers,
+                                                     int num_params, const std::string& label) {
   {
     std::lock_guard<std::mutex> lock(kernel_mu_);
     auto it = kernels_.find(ptx.key);
@@ -170,16 +179,16 @@ std::shared_ptr<const LoadedKernel> CudaDevice::kernel(const jit::Kernel& k,
   lk->context = context_;
   lk->compile_ms = ptx.compile_ms;
   lk->from_disk = ptx.from_disk;
-  lk->num_buffers = int(k.buffers.size());
-  lk->num_params = k.num_params;
+  lk->num_buffers = num_buffers;
+  lk->num_params = num_params;
   check(d.cuModuleLoadDataEx(&lk->module, ptx.ptx.c_str(), 0, nullptr, nullptr),
-        "loading the PTX of kernel " + ptx.source.functions.at(0).name + " (" + k.label + ")");
+        "loading the PTX of kernel " + ptx.source.functions.at(0).name + " (" + label + ")");
   for (const jit::CudaFunction& f : ptx.source.functions) {
     CUfunction fn = nullptr;
     check(d.cuModuleGetFunction(&fn, lk->module, f.name.c_str()),
           "finding function " + f.name + " in its module");
     lk->functions.push_back(fn);
-    lk->grid_extents.push_back(f.grid_extent);
+    lk->launches.push_back(f);
   }
   std::lock_guard<std::mutex> lock(kernel_mu_);
   auto [it, fresh] = kernels_.emplace(ptx.key, lk);
@@ -206,17 +215,21 @@ void CudaDevice::launch(const LoadedKernel& k, const std::vector<CUdeviceptr>& b
   for (auto& p : ps) args.push_back(&p);
   const Driver& d = driver();
   for (size_t f = 0; f < k.functions.size(); ++f) {
-    unsigned grid = 1, block = 1;
-    if (k.grid_extents[f]) {
+    const jit::CudaFunction& l = k.launches[f];
+    unsigned grid[3] = {1, 1, 1}, block = 1;
+    if (l.block > 0) {  // a tiled kernel's fixed launch
+      block = unsigned(l.block);
+      std::copy(l.grid, l.grid + 3, grid);
+    } else if (l.grid_extent) {
       block = unsigned(jit::kCudaBlockSize);
-      std::optional<int64_t> n = eval_extent(k.grid_extents[f], params);
+      std::optional<int64_t> n = eval_extent(l.grid_extent, params);
       int64_t blocks =
           n ? (std::max<int64_t>(*n, 1) + block - 1) / block : int64_t(multiprocessors_) * 8;
-      grid = unsigned(std::clamp<int64_t>(blocks, 1, kMaxBlocks));
+      grid[0] = unsigned(std::clamp<int64_t>(blocks, 1, kMaxBlocks));
     }
-    check(
-        d.cuLaunchKernel(k.functions[f], grid, 1, 1, block, 1, 1, 0, stream, args.data(), nullptr),
-        "launching CUDA kernel " + k.key);
+    check(d.cuLaunchKernel(k.functions[f], grid[0], grid[1], grid[2], block, 1, 1, 0, stream,
+                           args.data(), nullptr),
+          "launching CUDA kernel " + k.key);
   }
 }
 

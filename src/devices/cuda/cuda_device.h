@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "devices/cuda/nvrtc_compile.h"
 #include "jit/cuda_c.h"
+#include "jit/cuda_gemm.h"
 #include "jit/kir.h"
 
 namespace kiln::devices::cuda {
@@ -33,7 +35,7 @@ struct LoadedKernel {
   CUmodule module = nullptr;
   CUcontext context = nullptr;  // made current to unload the module on any thread
   std::vector<CUfunction> functions;
-  std::vector<jit::Expr> grid_extents;  // per function; null = one thread
+  std::vector<jit::CudaFunction> launches;  // per function: its grid extent or fixed launch
   int num_buffers = 0;
   int num_params = 0;
   std::string key;
@@ -49,6 +51,8 @@ class CudaDevice {
 
   /// Makes the primary context current on the calling thread (cheap; call before any API use).
   void make_current() const;
+  /// Streaming multiprocessors (tiled kernels size their grids by them).
+  int multiprocessors() const { return multiprocessors_; }
   /// "sm_90" for compute capability 9.0.
   const std::string& arch() const { return arch_; }
   const std::string& name() const { return name_; }
@@ -63,6 +67,8 @@ class CudaDevice {
 
   /// The loaded code of `k` (cache_dir: PTX disk cache, "" for none).
   std::shared_ptr<const LoadedKernel> kernel(const jit::Kernel& k, const std::string& cache_dir);
+  /// The loaded code of a tiled GEMM (no params).
+  std::shared_ptr<const LoadedKernel> gemm(const jit::CudaGemm& g, const std::string& cache_dir);
   /// Launches every function of `k` on `stream`: buffers[i] is the device address of buffer i,
   /// params the kernel's i64 parameters.
   void launch(const LoadedKernel& k, const std::vector<CUdeviceptr>& buffers,
@@ -74,6 +80,8 @@ class CudaDevice {
  private:
   explicit CudaDevice(int ordinal);
   static size_t round_size(size_t bytes);
+  std::shared_ptr<const LoadedKernel> load(const KernelPtx& ptx, int num_buffers, int num_params,
+                                           const std::string& label);
 
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;

@@ -15,7 +15,7 @@ namespace kiln::devices::cuda {
 namespace {
 
 // Bump when the printer's output changes, so cached PTX of the old text is not reused.
-constexpr int kPrinterVersion = 1;
+constexpr int kPrinterVersion = 2;
 constexpr char kPtxMagic[] = "KILNPTX1";
 
 std::string hex64(uint64_t v) {
@@ -93,14 +93,17 @@ std::string compile_ptx(const std::string& source, const std::string& program_na
   return ptx;
 }
 
-KernelPtx kernel_ptx(const jit::Kernel& k, const std::string& arch, const std::string& cache_dir) {
+KernelPtx source_ptx(jit::CudaSource source, const std::string& hash, const std::string& arch,
+                     const std::string& cache_dir) {
   const Nvrtc& n = nvrtc();
   KernelPtx out;
   const std::string varch = virtual_arch(arch);
-  out.key = jit::structural_hash(k) + "." + varch + ".nvrtc" + n.version_string() + ".p" +
+  out.key = hash + "." + varch + ".nvrtc" + n.version_string() + ".p" +
             std::to_string(kPrinterVersion) + ".k" + kiln::version();
-  const std::string fn_name = "kiln_" + jit::structural_hash(k).substr(0, 16);
-  out.source = jit::print_cuda(k, fn_name);
+  out.source = std::move(source);
+  if (out.source.functions.empty())
+    throw Error(ErrorCode::kInternal, "a CUDA kernel without functions");
+  const std::string& fn_name = out.source.functions[0].name;
   const std::string path = cache_dir.empty() ? "" : cache_dir + "/" + out.key + ".ptx";
   std::string file;
   if (!path.empty() && jit::read_cache_file(path, &file) &&
@@ -115,6 +118,16 @@ KernelPtx kernel_ptx(const jit::Kernel& k, const std::string& arch, const std::s
   if (!cache_dir.empty())
     jit::write_cache_file_atomic(cache_dir, out.key, ".ptx", encode_ptx_file(out.key, out.ptx));
   return out;
+}
+
+KernelPtx kernel_ptx(const jit::Kernel& k, const std::string& arch, const std::string& cache_dir) {
+  const std::string hash = jit::structural_hash(k);
+  return source_ptx(jit::print_cuda(k, "kiln_" + hash.substr(0, 16)), hash, arch, cache_dir);
+}
+
+KernelPtx gemm_ptx(const jit::CudaGemm& g, const std::string& arch, const std::string& cache_dir) {
+  const std::string hash = jit::cuda_gemm_hash(g);
+  return source_ptx(jit::print_cuda_gemm(g, "kiln_" + hash), hash, arch, cache_dir);
 }
 
 }  // namespace kiln::devices::cuda

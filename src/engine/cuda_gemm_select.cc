@@ -1,0 +1,176 @@
+// Plan steps as tiled CUDA GEMMs (see cuda_gemm_select.h).
+#include "engine/cuda_gemm_select.h"
+
+#include "kernels/native_ops.h"
+#include "kernels/registry.h"
+
+namespace kiln::engine {
+
+namespace {
+
+using Gemm = jit::CudaGemm;
+
+const ir::Value* input_value(const ir::Graph& g, const ir::Node& n, size_t i) {
+  if (i >= n.inputs.size() || n.inputs[i] < 0) return nullptr;
+  return &g.values[size_t(n.inputs[i])];
+}
+
+bool f32_concrete(const ir::Value* v) {
+  return v && v->dtype == DType::kF32 && v->shape.is_concrete();
+}
+
+// Row-major strides of `dims` (elements).
+std::vector<int64_t> strides_of(const Dims& dims) {
+  std::vector<int64_t> s(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
+  return s;
+}
+
+// MatMul with numpy broadcasting of the batch dims; 1-D operands as rows / columns.
+std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy) {
+  if (da.empty() || db.empty()) return std::nullopt;
+  Gemm gm;
+  const bool a_vec = da.size() == 1, b_vec = db.size() == 1;
+  gm.m = a_vec ? 1 : da[da.size() - 2];
+  gm.k = da.back();
+  const int64_t kb = b_vec ? db[0] : db[db.size() - 2];
+  gm.n = b_vec ? 1 : db.back();
+  if (kb != gm.k) return std::nullopt;
+  gm.a_m = gm.k;
+  gm.a_k = 1;
+  gm.b_k = b_vec ? 1 : gm.n;
+  gm.b_n = b_vec ? 0 : 1;
+  gm.y_m = gm.n;
+  gm.y_n = 1;
+  const Dims ba(da.begin(), da.end() - (a_vec ? 1 : 2)), bb(db.begin(), db.end() - (b_vec ? 1 : 2));
+  const size_t rank = std::max(ba.size(), bb.size());
+  Dims out(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    int64_t ea = d + ba.size() >= rank ? ba[d + ba.size() - rank] : 1;
+    int64_t eb = d + bb.size() >= rank ? bb[d + bb.size() - rank] : 1;
+    if (ea != eb && ea != 1 && eb != 1) return std::nullopt;
+    out[d] = std::max(ea, eb);
+  }
+  int64_t expect = num_elements(out) * gm.m * gm.n;
+  if (expect != num_elements(dy)) return std::nullopt;
+  const std::vector<int64_t> sa = strides_of(ba), sb = strides_of(bb), so = strides_of(out);
+  for (size_t d = 0; d < rank; ++d) {
+    Gemm::Batch b;
+    b.extent = out[d];
+    if (d + ba.size() >= rank && ba[d + ba.size() - rank] != 1)
+      b.a = sa[d + ba.size() - rank] * gm.m * gm.k;
+    if (d + bb.size() >= rank && bb[d + bb.size() - rank] != 1)
+      b.b = sb[d + bb.size() - rank] * gm.k * gm.n;
+    b.y = so[d] * gm.m * gm.n;
+    gm.batch.push_back(b);
+  }
+  return gm;
+}
+
+std::optional<Gemm> gemm(const ir::Graph& g, const ir::Node& n, const Dims& da, const Dims& db,
+                         const Dims& dy) {
+  if (da.size() != 2 || db.size() != 2 || dy.size() != 2) return std::nullopt;
+  kernels::NodeAttrs at(n);
+  const bool ta = at.attr_int("transA", 0) != 0, tb = at.attr_int("transB", 0) != 0;
+  Gemm gm;
+  gm.m = ta ? da[1] : da[0];
+  gm.k = ta ? da[0] : da[1];
+  gm.n = tb ? db[0] : db[1];
+  if ((tb ? db[1] : db[0]) != gm.k || dy != Dims{gm.m, gm.n}) return std::nullopt;
+  gm.a_m = ta ? 1 : gm.k;
+  gm.a_k = ta ? gm.m : 1;
+  gm.b_k = tb ? 1 : gm.n;
+  gm.b_n = tb ? gm.k : 1;
+  gm.y_m = gm.n;
+  gm.y_n = 1;
+  gm.alpha = at.attr_float("alpha", 1.0f);
+  gm.beta = at.attr_float("beta", 1.0f);
+  if (const ir::Value* c = input_value(g, n, 2)) {
+    if (!f32_concrete(c)) return std::nullopt;
+    const Dims dc = c->shape.concrete();
+    if (dc.size() > 2) return std::nullopt;
+    const int64_t cm = dc.size() == 2 ? dc[0] : 1, cn = dc.empty() ? 1 : dc.back();
+    if ((cm != 1 && cm != gm.m) || (cn != 1 && cn != gm.n)) return std::nullopt;
+    gm.has_bias = true;
+    gm.bias_m = cm == 1 ? 0 : cn;
+    gm.bias_n = cn == 1 ? 0 : 1;
+  }
+  return gm;
+}
+
+std::optional<Gemm> conv(const ir::Graph& g, const ir::Node& n) {
+  std::optional<kernels::fast::ConvShape> cs = kernels::conv_shape(g, n);
+  if (!cs) return std::nullopt;
+  const int64_t groups = cs->group, oh = cs->out_h(), ow = cs->out_w();
+  Gemm gm;
+  gm.m = cs->k / groups;
+  if (gm.m < 8) return std::nullopt;  // depthwise-like: the loop nest suits it better
+  const int64_t cg = cs->c / groups;
+  gm.k = cg * cs->r * cs->s;
+  gm.n = oh * ow;
+  gm.a_m = gm.k;
+  gm.a_k = 1;
+  gm.y_m = gm.n;
+  gm.y_n = 1;
+  gm.batch = {{cs->n, 0, cs->c * cs->h * cs->w, cs->k * gm.n, 0},
+              {groups, gm.m * gm.k, cg * cs->h * cs->w, gm.m * gm.n, gm.m}};
+  const bool pointwise = cs->r == 1 && cs->s == 1 && cs->stride_h == 1 && cs->stride_w == 1 &&
+                         cs->pad_t == 0 && cs->pad_l == 0 && cs->pad_b == 0 && cs->pad_r == 0;
+  if (pointwise) {  // B is the image itself: [C, H*W]
+    gm.b_k = cs->h * cs->w;
+    gm.b_n = 1;
+  } else {
+    gm.conv = true;
+    gm.h = cs->h;
+    gm.w = cs->w;
+    gm.kr = cs->r;
+    gm.ks = cs->s;
+    gm.ow = ow;
+    gm.stride_h = cs->stride_h;
+    gm.stride_w = cs->stride_w;
+    gm.pad_t = cs->pad_t;
+    gm.pad_l = cs->pad_l;
+    gm.dil_h = cs->dil_h;
+    gm.dil_w = cs->dil_w;
+  }
+  if (input_value(g, n, 2)) {
+    gm.has_bias = true;
+    gm.bias_m = 1;
+    gm.bias_n = 0;
+  }
+  return gm;
+}
+
+}  // namespace
+
+std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
+                                                int multiprocessors) {
+  if (s.kind != PlanStep::Kind::kKernel || s.fused.size() > 1 || s.node < 0) return std::nullopt;
+  const ir::Node& n = g.nodes[size_t(s.node)];
+  if (!n.domain.empty() && n.domain != "ai.onnx") return std::nullopt;
+  if (s.inputs != n.inputs || s.outputs != n.outputs || n.outputs.size() != 1) return std::nullopt;
+  const ir::Value* a = input_value(g, n, 0);
+  const ir::Value* b = input_value(g, n, 1);
+  const ir::Value& y = g.values[size_t(n.outputs[0])];
+  if (!f32_concrete(a) || !f32_concrete(b) || !f32_concrete(&y)) return std::nullopt;
+  if (num_elements(y.shape.concrete()) == 0) return std::nullopt;
+  std::optional<Gemm> gm;
+  if (n.op_type == "MatMul")
+    gm = matmul(a->shape.concrete(), b->shape.concrete(), y.shape.concrete());
+  else if (n.op_type == "Gemm")
+    gm = gemm(g, n, a->shape.concrete(), b->shape.concrete(), y.shape.concrete());
+  else if (n.op_type == "Conv")
+    gm = conv(g, n);
+  if (!gm || gm->m <= 0 || gm->n <= 0) return std::nullopt;
+  gm->num_buffers = int(s.inputs.size() + s.outputs.size());
+  gm->a_buf = 0;
+  gm->b_buf = 1;
+  gm->bias_buf = gm->has_bias ? 2 : -1;
+  gm->y_buf = int(s.inputs.size());
+  // Operands: conv weights are A and the image B; MatMul and Gemm read input 0 as A.
+  if (n.op_type == "Conv") std::swap(gm->a_buf, gm->b_buf);
+  jit::choose_cuda_gemm_tiling(&*gm, multiprocessors);
+  return gm;
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,88 @@
+// Tiled GEMM kernels for the CUDA backend: MatMul, Gemm and 2-D convolutions (as implicit GEMMs)
+// printed as CUDA C for one specialized shape. Pure text generation, like cuda_c.h.
+//
+// Each block computes a BM x BN tile of Y from BK-deep slices of A and B staged in shared memory;
+// each of its (BM/TM) * (BN/TN) threads keeps a TM x TN tile of accumulators in registers. The
+// thread's rows are ty + i * (BM/TM) and its columns tx + j * (BN/TN), so a warp reads
+// consecutive shared-memory words and writes consecutive columns of Y. An operand whose K stride
+// is 1 is loaded K-fastest (coalesced) into a tile padded by one column (no bank conflicts).
+//
+// grid.x covers N, grid.y covers M, grid.z the batch (the product of `batch`'s extents) times the
+// splits of K. When K is split, a first function zeroes Y and each split adds its partial sums
+// with atomicAdd (the bias comes from split 0); the order of those additions is not fixed, so a
+// split GEMM's low bits may differ from run to run (as cuBLAS's split-K does).
+//
+// A convolution reads B(k, n) from its input image without forming the patch matrix: k runs over
+// (channel, kernel row, kernel column) and n over (output row, output column); a tap outside the
+// image reads 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "jit/cuda_c.h"
+
+namespace kiln::jit {
+
+/// Y[b](m, n) = act(alpha * sum_k A[b](m, k) * B[b](k, n) + beta * Bias[b](m, n)), all f32.
+struct CudaGemm {
+  int64_t m = 0, n = 0, k = 0;
+  /// Batch dims, outermost first: the element offset one step of each adds to A, B, Y and Bias.
+  struct Batch {
+    int64_t extent = 1, a = 0, b = 0, y = 0, bias = 0;
+  };
+  std::vector<Batch> batch;
+  int64_t a_m = 0, a_k = 1;  ///< A(m, k) = a[offset + m * a_m + k * a_k]
+  int64_t b_k = 0, b_n = 1;  ///< B(k, n) = b[offset + k * b_k + n * b_n] (when !conv)
+  int64_t y_m = 0, y_n = 1;  ///< Y(m, n) = y[offset + m * y_m + n * y_n]
+  float alpha = 1, beta = 1;
+  bool has_bias = false;
+  int64_t bias_m = 0, bias_n = 0;  ///< Bias(m, n) = bias[offset + m * bias_m + n * bias_n]
+
+  /// Implicit-GEMM convolution: B(k, n) = x[offset + c * h * w + ih * w + iw] with k = (c, r, s)
+  /// over c x kr x ks and n = (oh, ow) over (n / ow) x ow, ih = oh * stride_h - pad_t + r * dil_h,
+  /// iw = ow * stride_w - pad_l + s * dil_w; 0 outside the image.
+  bool conv = false;
+  int64_t h = 0, w = 0, kr = 1, ks = 1, ow = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_t = 0, pad_l = 0, dil_h = 1, dil_w = 1;
+
+  /// Applied last (after the bias). A clip bounds by [lo, hi]; Relu is a clip from 0.
+  enum class Act { kNone, kRelu, kClip } act = Act::kNone;
+  float lo = 0, hi = 0;
+
+  /// The kernel's pointer arguments, all f32 (unused ones may be null at launch), and which
+  /// argument each operand is.
+  int num_buffers = 0;
+  int a_buf = -1, b_buf = -1, bias_buf = -1, y_buf = -1;
+
+  /// Tiling (choose_cuda_gemm_tiling): block tile BM x BN x BK, TM x TN per thread, K cut into
+  /// `splits` chunks of k_chunk (a multiple of BK).
+  int bm = 64, bn = 64, bk = 16, tm = 4, tn = 4;
+  int splits = 1;
+  int64_t k_chunk = 0;
+
+  int threads() const { return (bm / tm) * (bn / tn); }
+  int64_t batch_count() const;
+  int64_t y_elements() const { return batch_count() * m * n; }
+};
+
+/// Picks the tile shape and the split of K for a GPU with `multiprocessors` SMs: the largest
+/// tile that still gives every SM work with little padding waste, then splits K (when no
+/// activation needs the whole sum) while the grid is under two blocks per SM.
+void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors);
+
+/// The tilings choose_cuda_gemm_tiling picks from, as {bm, bn, tm, tn} (tests cover each).
+const std::vector<std::vector<int>>& cuda_gemm_tiles();
+
+/// The kernel as CUDA C: the prelude, then (when K is split) `name`_zero, a grid loop over Y's
+/// elements, then `name`, launched with its fixed grid. kiln::Error(kInternal) when the shape
+/// does not fit a launch (grid.y or grid.z over 65535) or the tiling is inconsistent.
+CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name);
+
+/// Every field, as text: two GEMMs print the same kernel iff their keys are equal.
+std::string cuda_gemm_key(const CudaGemm& g);
+/// "gemm" + a 64-bit hash of the key, in hex: the kernel's name stem and cache key.
+std::string cuda_gemm_hash(const CudaGemm& g);
+
+}  // namespace kiln::jit

@@ -1,0 +1,332 @@
+// The tiled CUDA GEMM kernels (jit/cuda_gemm.h) of MatMul, Gemm and Conv nodes, built by the host
+// C++ compiler with every block's threads run as host threads (__syncthreads a barrier, shared
+// arrays shared by the block's threads), against the reference kernels: every tiling, K whole
+// and split, ragged shapes, broadcast batches, transposes, biases, groups, strides, pads and
+// dilations. The same text is what NVRTC compiles for the GPU (test_cuda_ptx.cc).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "cuda/cuda_test_util.h"
+#include "engine/cuda_gemm_select.h"
+#include "jit/cuda_gemm.h"
+#include "op_test_util.h"
+#include "test_paths.h"
+
+namespace kiln::testing {
+namespace {
+
+using jit::CudaGemm;
+
+// The host side of a threaded launch: one host thread per thread of a block, running the blocks
+// one after another and meeting at a barrier after each.
+constexpr const char* kHarness = R"(
+thread_local kiln_dim3 blockIdx, threadIdx;
+kiln_dim3 blockDim, gridDim;
+static std::barrier<>* kiln_block_barrier;
+void __syncthreads() { kiln_block_barrier->arrive_and_wait(); }
+float atomicAdd(float* address, float value) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  float old = *address;
+  *address = old + value;
+  return old;
+}
+template <class F>
+static void kiln_launch(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F f) {
+  gridDim = {gx, gy, gz};
+  blockDim = {threads, 1, 1};
+  std::barrier<> bar(threads);
+  kiln_block_barrier = &bar;
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      threadIdx = {t, 0, 0};
+      for (unsigned z = 0; z < gz; ++z)
+        for (unsigned y = 0; y < gy; ++y)
+          for (unsigned x = 0; x < gx; ++x) {
+            blockIdx = {x, y, z};
+            f();
+            bar.arrive_and_wait();  // the block's shared arrays are free for the next block
+          }
+    });
+  for (auto& th : pool) th.join();
+}
+)";
+
+using Entry = void (*)(void** buffers);
+
+// Builds every variant into one host library; entries kiln_entry_<i>.
+std::vector<Entry> build_variants(const std::vector<CudaGemm>& variants, const TempDir& dir,
+                                  std::string* error) {
+  std::string code =
+      "#define KILN_HOST_THREADS 1\n#include <barrier>\n#include <mutex>\n#include <thread>\n"
+      "#include <vector>\n";
+  std::string entries;
+  for (size_t v = 0; v < variants.size(); ++v) {
+    const CudaGemm& g = variants[v];
+    jit::CudaSource src = jit::print_cuda_gemm(g, "gemm" + std::to_string(v));
+    std::string text = src.code;
+    if (v > 0) {  // one prelude per translation unit
+      size_t at = text.find(jit::cuda_prelude());
+      text.erase(at, jit::cuda_prelude().size());
+    }
+    code += text;
+    std::string args;
+    for (int b = 0; b < g.num_buffers; ++b)
+      args += std::string(b ? ", " : "") + (b == g.y_buf ? "(float*)" : "(const float*)") + "b[" +
+              std::to_string(b) + "]";
+    entries += "extern \"C\" void kiln_entry_" + std::to_string(v) + "(void** b) {\n";
+    for (const jit::CudaFunction& f : src.functions) {
+      if (f.block > 0)
+        entries += "  kiln_launch(" + std::to_string(f.grid[0]) + ", " + std::to_string(f.grid[1]) +
+                   ", " + std::to_string(f.grid[2]) + ", " + std::to_string(f.block) + ", [&] { " +
+                   f.name + "(" + args + "); });\n";
+      else  // a grid-stride loop: one thread covers it
+        entries += "  kiln_launch(1, 1, 1, 1, [&] { " + f.name + "(" + args + "); });\n";
+    }
+    entries += "}\n";
+  }
+  code += kHarness + entries;
+  std::ofstream(dir.file("g.cc")) << code;
+  std::string cmd = host_compiler() + " -std=c++20 -O1 -pthread -shared -fPIC -o " +
+                    dir.file("g.so") + " " + dir.file("g.cc") + " > " + dir.file("log.txt") +
+                    " 2>&1";
+  std::vector<Entry> out;
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(dir.file("log.txt"));
+    *error = std::string(std::istreambuf_iterator<char>(log), {});
+    return out;
+  }
+  void* lib = dlopen(dir.file("g.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    *error = dlerror();
+    return out;
+  }
+  for (size_t v = 0; v < variants.size(); ++v)
+    out.push_back(reinterpret_cast<Entry>(dlsym(lib, ("kiln_entry_" + std::to_string(v)).c_str())));
+  return out;
+}
+
+// `g` with another tiling and `splits` chunks of K.
+CudaGemm retiled(CudaGemm g, const std::vector<int>& tile, int splits) {
+  g.bm = tile[0];
+  g.bn = tile[1];
+  g.tm = tile[2];
+  g.tn = tile[3];
+  g.bk = 16;
+  const int64_t k = std::max<int64_t>(g.k, 1);
+  g.k_chunk = std::max<int64_t>((((k + splits - 1) / splits) + g.bk - 1) / g.bk * g.bk, g.bk);
+  g.splits = int((k + g.k_chunk - 1) / g.k_chunk);
+  return g;
+}
+
+// The GEMM the CUDA backend picks for `call`'s node, run in every tiling with K whole and split
+// three ways (when long enough), against the reference kernel; `act` is applied to both.
+void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, float lo = 0,
+                         float hi = 0) {
+  if (host_compiler().empty()) GTEST_SKIP() << "no host C++ compiler to build the CUDA C with";
+  call.inputs_as_graph_inputs = false;  // constant weights, as in the models
+  std::unique_ptr<ir::Graph> graph = make_op_graph(call);
+  Tensor want = run_op(call).at(0);
+  if (act != CudaGemm::Act::kNone) {
+    float* p = want.data<float>();
+    for (int64_t i = 0; i < want.numel(); ++i)
+      p[i] = act == CudaGemm::Act::kRelu ? std::max(p[i], 0.0f) : std::min(std::max(p[i], lo), hi);
+  }
+  engine::PlanStep step;
+  step.kind = engine::PlanStep::Kind::kKernel;
+  step.node = 0;
+  step.fused = {0};
+  step.inputs = graph->nodes[0].inputs;
+  step.outputs = graph->nodes[0].outputs;
+  std::optional<CudaGemm> chosen = engine::cuda_gemm_for_step(*graph, step, 4);
+  ASSERT_TRUE(chosen) << call.op << " is not taken as a GEMM";
+  chosen->act = act;
+  chosen->lo = lo;
+  chosen->hi = hi;
+  std::vector<CudaGemm> variants;
+  if (act == CudaGemm::Act::kNone) variants.push_back(*chosen);  // as chosen for 4 SMs
+  for (const auto& tile : jit::cuda_gemm_tiles()) {
+    variants.push_back(retiled(*chosen, tile, 1));
+    if (act == CudaGemm::Act::kNone && chosen->k >= 48)
+      variants.push_back(retiled(*chosen, tile, 3));
+  }
+  TempDir dir;
+  std::string error;
+  std::vector<Entry> entries = build_variants(variants, dir, &error);
+  ASSERT_EQ(entries.size(), variants.size()) << error;
+  for (size_t v = 0; v < variants.size(); ++v) {
+    Tensor got(DType::kF32, want.dims());
+    float* out = got.data<float>();
+    for (int64_t i = 0; i < got.numel(); ++i)
+      out[i] = std::numeric_limits<float>::quiet_NaN();  // every element must be written
+    std::vector<void*> bufs;
+    for (const Tensor& t : call.inputs) bufs.push_back(t.defined() ? t.raw_data() : nullptr);
+    bufs.push_back(got.raw_data());
+    ASSERT_TRUE(entries[v]) << "variant " << v;
+    entries[v](bufs.data());
+    EXPECT_TRUE(tensors_near(got, want, 1e-4, 1e-4))
+        << call.op << " variant " << v << ": " << jit::cuda_gemm_key(variants[v]);
+  }
+}
+
+ir::Attribute ints(std::vector<int64_t> v) { return attr_ints(std::move(v)); }
+
+TEST(CudaGemm, MatMulBroadcastBatches) {
+  OpCall c;
+  c.op = "MatMul";
+  c.inputs = {random_tensor(DType::kF32, {2, 1, 37, 53}, -1, 1, 1),
+              random_tensor(DType::kF32, {3, 53, 70}, -1, 1, 2)};
+  expect_gemm_matches(c);
+}
+
+TEST(CudaGemm, MatMulVectorOperands) {
+  OpCall row;
+  row.op = "MatMul";
+  row.inputs = {random_tensor(DType::kF32, {300}, -1, 1, 3),
+                random_tensor(DType::kF32, {300, 45}, -1, 1, 4)};
+  expect_gemm_matches(row);
+  OpCall col;
+  col.op = "MatMul";
+  col.inputs = {random_tensor(DType::kF32, {2, 33, 64}, -1, 1, 5),
+                random_tensor(DType::kF32, {64}, -1, 1, 6)};
+  expect_gemm_matches(col);
+}
+
+TEST(CudaGemm, GemmTransposesAlphaBetaAndBiasShapes) {
+  const std::vector<Dims> biases = {{1}, {40}, {29, 1}, {29, 40}};
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = t & 1, tb = t & 2;
+    OpCall c;
+    c.op = "Gemm";
+    c.inputs = {random_tensor(DType::kF32, ta ? Dims{70, 29} : Dims{29, 70}, -1, 1, 7),
+                random_tensor(DType::kF32, tb ? Dims{40, 70} : Dims{70, 40}, -1, 1, 8),
+                random_tensor(DType::kF32, biases[size_t(t)], -1, 1, 9)};
+    c.attrs = {{"transA", attr_int(ta)},
+               {"transB", attr_int(tb)},
+               {"alpha", attr_float(0.5f)},
+               {"beta", attr_float(t == 3 ? 1.0f : -2.0f)}};
+    SCOPED_TRACE("transA " + std::to_string(ta) + " transB " + std::to_string(tb));
+    expect_gemm_matches(c);
+  }
+}
+
+TEST(CudaGemm, GemmWithReluAndClipEpilogues) {
+  OpCall c;
+  c.op = "Gemm";
+  c.inputs = {random_tensor(DType::kF32, {19, 40}, -1, 1, 10),
+              random_tensor(DType::kF32, {40, 66}, -1, 1, 11),
+              random_tensor(DType::kF32, {66}, -1, 1, 12)};
+  expect_gemm_matches(c, CudaGemm::Act::kRelu);
+  expect_gemm_matches(c, CudaGemm::Act::kClip, -0.25f, 0.5f);
+}
+
+TEST(CudaGemm, ConvPaddedStridedDilatedGrouped) {
+  OpCall c;
+  c.op = "Conv";
+  c.inputs = {random_tensor(DType::kF32, {2, 6, 13, 11}, -1, 1, 13),
+              random_tensor(DType::kF32, {20, 3, 3, 3}, -1, 1, 14),
+              random_tensor(DType::kF32, {20}, -1, 1, 15)};
+  c.attrs = {{"group", attr_int(2)},
+             {"strides", ints({2, 1})},
+             {"dilations", ints({1, 2})},
+             {"pads", ints({1, 2, 2, 1})}};
+  expect_gemm_matches(c);
+}
+
+TEST(CudaGemm, ConvStemAndSamePadding) {
+  OpCall stem;
+  stem.op = "Conv";
+  stem.inputs = {random_tensor(DType::kF32, {1, 3, 23, 23}, -1, 1, 16),
+                 random_tensor(DType::kF32, {16, 3, 7, 7}, -1, 1, 17)};
+  stem.attrs = {{"strides", ints({2, 2})}, {"pads", ints({3, 3, 3, 3})}};
+  expect_gemm_matches(stem);
+  OpCall same;
+  same.op = "Conv";
+  same.inputs = {random_tensor(DType::kF32, {1, 8, 9, 10}, -1, 1, 18),
+                 random_tensor(DType::kF32, {12, 8, 3, 3}, -1, 1, 19),
+                 random_tensor(DType::kF32, {12}, -1, 1, 20)};
+  same.attrs = {{"auto_pad", attr_string("SAME_LOWER")}, {"strides", ints({2, 2})}};
+  expect_gemm_matches(same);
+}
+
+TEST(CudaGemm, PointwiseConvReadsTheImageAsB) {
+  OpCall c;
+  c.op = "Conv";
+  c.inputs = {random_tensor(DType::kF32, {2, 24, 7, 9}, -1, 1, 21),
+              random_tensor(DType::kF32, {40, 24, 1, 1}, -1, 1, 22),
+              random_tensor(DType::kF32, {40}, -1, 1, 23)};
+  expect_gemm_matches(c);
+}
+
+TEST(CudaGemm, ConvWithRelu) {
+  OpCall c;
+  c.op = "Conv";
+  c.inputs = {random_tensor(DType::kF32, {1, 16, 12, 12}, -1, 1, 24),
+              random_tensor(DType::kF32, {32, 16, 3, 3}, -1, 1, 25),
+              random_tensor(DType::kF32, {32}, -1, 1, 26)};
+  c.attrs = {{"pads", ints({1, 1, 1, 1})}};
+  expect_gemm_matches(c, CudaGemm::Act::kRelu);
+}
+
+TEST(CudaGemm, DepthwiseAndOtherTypesStayLoopNests) {
+  auto taken = [](OpCall c) {
+    c.inputs_as_graph_inputs = false;
+    std::unique_ptr<ir::Graph> g = make_op_graph(c);
+    engine::PlanStep s;
+    s.kind = engine::PlanStep::Kind::kKernel;
+    s.node = 0;
+    s.fused = {0};
+    s.inputs = g->nodes[0].inputs;
+    s.outputs = g->nodes[0].outputs;
+    return engine::cuda_gemm_for_step(*g, s, 132).has_value();
+  };
+  OpCall dw;
+  dw.op = "Conv";
+  dw.inputs = {random_tensor(DType::kF32, {1, 32, 8, 8}),
+               random_tensor(DType::kF32, {32, 1, 3, 3})};
+  dw.attrs = {{"group", attr_int(32)}};
+  EXPECT_FALSE(taken(dw));
+  OpCall f64;
+  f64.op = "MatMul";
+  f64.inputs = {random_tensor(DType::kF64, {4, 4}), random_tensor(DType::kF64, {4, 4})};
+  EXPECT_FALSE(taken(f64));
+  OpCall mm;
+  mm.op = "MatMul";
+  mm.inputs = {random_tensor(DType::kF32, {4, 4}), random_tensor(DType::kF32, {4, 4})};
+  EXPECT_TRUE(taken(mm));
+}
+
+TEST(CudaGemm, TilingFillsTheGpuAndSplitsLongK) {
+  // resnet18's last 3x3 layer at batch 1: 512 x 49 x 4608 on 132 SMs.
+  CudaGemm g;
+  g.m = 512;
+  g.n = 49;
+  g.k = 4608;
+  g.batch = {{1, 0, 0, 0, 0}};
+  jit::choose_cuda_gemm_tiling(&g, 132);
+  const int64_t blocks = ((g.m + g.bm - 1) / g.bm) * ((g.n + g.bn - 1) / g.bn);
+  EXPECT_GE(blocks * g.splits, 132) << jit::cuda_gemm_key(g);
+  EXPECT_GT(g.splits, 1);
+  EXPECT_EQ(g.k_chunk % g.bk, 0);
+  EXPECT_GE(g.k_chunk * g.splits, g.k);
+  // A big square GEMM keeps the largest tile and its whole K.
+  CudaGemm big;
+  big.m = big.n = big.k = 2048;
+  big.batch = {{1, 0, 0, 0, 0}};
+  jit::choose_cuda_gemm_tiling(&big, 132);
+  EXPECT_EQ(big.bm, 64);
+  EXPECT_EQ(big.bn, 64);
+  EXPECT_EQ(big.splits, 1);
+  // An activation needs the whole sum: no split.
+  g.act = CudaGemm::Act::kRelu;
+  jit::choose_cuda_gemm_tiling(&g, 132);
+  EXPECT_EQ(g.splits, 1);
+}
+
+}  // namespace
+}  // namespace kiln::testing
