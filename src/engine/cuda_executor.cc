@@ -106,7 +106,25 @@ CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level)
     : dev_(cu::CudaDevice::get(0)),
       cache_dir_(std::move(cache_dir)),
       log_level_(log_level),
-      tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)) {}
+      tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)),
+      graphs_(env_flag("KILN_CUDA_GRAPHS", true)) {}
+
+// Memory and the executable graph of one slot, freed with it (its last run has synchronized).
+struct CudaExecutor::GraphSlot {
+  cu::CudaDevice* dev = nullptr;
+  std::vector<std::pair<CUdeviceptr, size_t>> blocks;
+  std::vector<CUdeviceptr> address;  // per value: its bytes (0 when it has none)
+  CUgraphExec exec = nullptr;
+  bool busy = false;  // under Prepared::slots_mu
+  int launches = 0;
+  ~GraphSlot() {
+    dev->make_current();
+    if (exec) cu::driver().cuGraphExecDestroy(exec);
+    for (const auto& [p, bytes] : blocks) dev->free(p, bytes);
+  }
+};
+
+CudaExecutor::Prepared::~Prepared() = default;
 
 CudaExecutor::~CudaExecutor() {
   for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
@@ -174,6 +192,8 @@ std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
               (reference_nodes.empty() ? "" : ", ") + n.name + " (" + n.op_type + ")";
       }
     }
+    p->graphable = reference_steps == 0;
+    for (const PlanStep& s : plan->steps) p->graphable &= s.check_indices < 0;
     if (reference_steps > 0)
       log(log_level_, LogLevel::kInfo,
           "cuda: " + std::to_string(reference_steps) +
@@ -221,6 +241,10 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
   cu::StreamLease lease(dev_);
   CUstream stream = lease.get();
   cu::RunMemory mem(dev_, stream);  // declared before env: outlives every value's owner
+
+  // From the plan's second run on: replay its CUDA graph.
+  if (graphs_ && prep->graphable && prep->runs.fetch_add(1) > 0)
+    if (auto out = run_graph(*plan, *prep, inputs, preset, stream)) return std::move(*out);
 
   std::unique_ptr<RunTimer> timer;
   if (log_level_ >= LogLevel::kDebug) timer = std::make_unique<RunTimer>(d, stream);
@@ -316,6 +340,158 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
         "cuda: run of " + plan->key + " took " + std::to_string(timer->finish(stream)) +
             " ms on the GPU");
   cu::check(d.cuStreamSynchronize(stream), "finishing a run on the GPU");
+  return result;
+}
+
+void CudaExecutor::capture(const Plan& plan, const Prepared& prep, GraphSlot& slot,
+                           CUstream stream) {
+  const ir::Graph& g = *plan.graph;
+  const MemoryPlan& mp = plan.memory;
+  const cu::Driver& d = cu::driver();
+  auto block = [&](int64_t bytes) -> CUdeviceptr {
+    if (bytes <= 0) return 0;
+    CUdeviceptr p = dev_.alloc(size_t(bytes));
+    slot.blocks.push_back({p, size_t(bytes)});
+    return p;
+  };
+  // Each root's bytes: arena values at their planned offsets, inputs and outputs on their own,
+  // constants where the executor keeps them (uploaded now: nothing may copy during capture).
+  const CUdeviceptr arena = block(mp.arena_bytes);
+  std::vector<CUdeviceptr> root(g.values.size(), 0);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (mp.root[v] != int(v)) continue;
+    const ir::Value& val = g.values[v];
+    switch (mp.storage[v]) {
+      case Storage::kArena:
+        root[v] = arena + CUdeviceptr(mp.offset[v]);
+        break;
+      case Storage::kInput:
+      case Storage::kOutput:
+        root[v] = block(int64_t(num_elements(val.shape.concrete())) * dtype_size(val.dtype));
+        break;
+      case Storage::kConstant:
+        root[v] = constant(val.constant, stream);
+        break;
+      case Storage::kNone:
+        break;
+      default:
+        throw Error(ErrorCode::kInternal,
+                    "value '" + val.name + "' has no place in GPU memory for a CUDA graph");
+    }
+  }
+  slot.address.assign(g.values.size(), 0);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const int r = mp.root[v];
+    if (r >= 0 && root[size_t(r)])
+      slot.address[v] = root[size_t(r)] + CUdeviceptr(mp.view_offset[v]);
+  }
+
+  cu::check(d.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+            "starting a CUDA graph capture");
+  CUgraph graph = nullptr;
+  try {
+    std::vector<CUdeviceptr> buffers;
+    for (size_t si = 0; si < plan.steps.size(); ++si) {
+      const PlanStep& s = plan.steps[si];
+      if (s.kind == PlanStep::Kind::kView) continue;
+      buffers.clear();
+      for (int id : s.inputs) buffers.push_back(id >= 0 ? slot.address[size_t(id)] : 0);
+      for (int id : s.outputs) buffers.push_back(slot.address[size_t(id)]);
+      dev_.launch(*prep.kernels[si], buffers, s.params, stream);
+      slot.launches += int(prep.kernels[si]->functions.size());
+    }
+  } catch (...) {
+    if (d.cuStreamEndCapture(stream, &graph) == CUDA_SUCCESS && graph) d.cuGraphDestroy(graph);
+    throw;
+  }
+  cu::check(d.cuStreamEndCapture(stream, &graph), "ending a CUDA graph capture");
+  CUresult r = d.cuGraphInstantiate(&slot.exec, graph, 0);
+  d.cuGraphDestroy(graph);
+  cu::check(r, "instantiating a CUDA graph");
+}
+
+std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, const Prepared& prep,
+                                                           const std::vector<Tensor>& inputs,
+                                                           const std::vector<Tensor>* preset,
+                                                           CUstream stream) {
+  const ir::Graph& g = *plan.graph;
+  const MemoryPlan& mp = plan.memory;
+  // Every given input must be one the slot holds a buffer for (not a defaulted constant).
+  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
+    if (inputs[i].defined() && mp.storage[size_t(mp.root[size_t(g.inputs[i])])] != Storage::kInput)
+      return std::nullopt;
+  GraphSlot* slot = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(prep.slots_mu);
+    if (prep.graph_failed) return std::nullopt;
+    for (auto& sl : prep.slots)
+      if (!sl->busy) {
+        slot = sl.get();
+        break;
+      }
+    if (!slot) {
+      if (prep.slots.size() >= kMaxGraphSlots) return std::nullopt;
+      prep.slots.push_back(std::make_unique<GraphSlot>());
+      slot = prep.slots.back().get();
+      slot->dev = &dev_;
+    }
+    slot->busy = true;
+  }
+  // The slot is free again on every path out (a failed capture drops it instead).
+  bool drop = false;
+  struct Release {
+    const Prepared& prep;
+    GraphSlot* slot;
+    bool& drop;
+    ~Release() {
+      std::lock_guard<std::mutex> lock(prep.slots_mu);
+      if (!drop) {
+        slot->busy = false;
+        return;
+      }
+      for (auto it = prep.slots.begin(); it != prep.slots.end(); ++it)
+        if (it->get() == slot) {
+          prep.slots.erase(it);
+          break;
+        }
+    }
+  } release{prep, slot, drop};
+
+  if (!slot->exec) {
+    try {
+      capture(plan, prep, *slot, stream);
+    } catch (const std::exception& e) {
+      drop = true;
+      {
+        std::lock_guard<std::mutex> lock(prep.slots_mu);
+        prep.graph_failed = true;
+      }
+      log(log_level_, LogLevel::kWarning,
+          std::string("cuda: CUDA graph capture failed, running step by step: ") + e.what());
+      return std::nullopt;
+    }
+    log(log_level_, LogLevel::kDebug,
+        "cuda: captured " + plan.key + " as a CUDA graph of " + std::to_string(slot->launches) +
+            " launches");
+  }
+  const cu::Driver& d = cu::driver();
+  for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
+    if (inputs[i].defined()) upload(inputs[i], slot->address[size_t(g.inputs[i])], stream);
+  cu::check(d.cuGraphLaunch(slot->exec, stream), "launching a CUDA graph");
+  std::vector<Tensor> result;
+  result.reserve(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) {
+    const int v = g.outputs[i];
+    const ir::Value& val = g.values[size_t(v)];
+    DevValue dv{val.dtype, val.shape.concrete(), slot->address[size_t(v)], nullptr};
+    Tensor out;
+    if (preset && i < preset->size() && (*preset)[i].defined() &&
+        (*preset)[i].dtype() == dv.dtype && (*preset)[i].dims() == dv.dims)
+      out = (*preset)[i];
+    download(dv, &out, stream);
+    result.push_back(std::move(out));
+  }
+  cu::check(d.cuStreamSynchronize(stream), "finishing a CUDA graph run");
   return result;
 }
 

@@ -8,16 +8,24 @@
 // their CUDA functions, steps without a lowering copy their inputs to the host, run the
 // reference kernel and copy the outputs back (correct but slow; logged once per plan), views
 // alias their input, values are released after their last use (their memory reused within the
-// run), and the outputs are copied out. Interpreted plans and plans with string values run on
-// the reference executor on the host, and a kernel that fails to compile or load runs its node
-// on the host reference kernel (with a warning). run() may be called from many threads at once.
+// run), and the outputs are copied out. From a plan's second run on, when every step is a GPU
+// kernel or a view, the run replays a CUDA graph instead: the plan's launches captured once over
+// memory of their own (a graph slot: one arena in the plan's memory layout, one buffer per input
+// and output), so a run is input copies, one graph launch and output copies. A slot serves one
+// run at a time; concurrent runs get slots of their own (up to kMaxGraphSlots per plan, then
+// they run step by step), and slots go with the plan. Interpreted plans and plans with string
+// values run on the reference executor on the host, and a kernel that fails to compile or load runs
+// its node on the host reference kernel (with a warning). run() may be called from many threads at
+// once.
 #pragma once
 
 #include <cuda.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,22 +46,39 @@ class CudaExecutor {
                           const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset);
 
  private:
+  struct GraphSlot;
   struct Prepared {
+    ~Prepared();
     std::weak_ptr<const Plan> plan;
     bool host_only = false;  // string values: the reference executor runs it
     // Per step: the loaded kernel, or null for steps that run on the host reference kernel.
     std::vector<std::shared_ptr<const devices::cuda::LoadedKernel>> kernels;
     // Per step: the values whose last reader it is (graph outputs never), freed after it.
     std::vector<std::vector<int>> release;
+    // CUDA graphs: whether the plan can be captured, its runs so far, and its slots.
+    bool graphable = false;
+    mutable std::atomic<uint64_t> runs{0};
+    mutable std::mutex slots_mu;
+    mutable std::vector<std::unique_ptr<GraphSlot>> slots;
+    mutable bool graph_failed = false;  // a capture failed: step by step from then on
   };
+  static constexpr size_t kMaxGraphSlots = 4;
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);
   /// The device copy of a constant tensor (uploaded on first use).
   CUdeviceptr constant(const Tensor& t, CUstream stream);
+  /// The run as a CUDA graph replay (capturing it into a free slot first when needed); nullopt
+  /// when no slot is free or capture failed (the caller runs step by step).
+  std::optional<std::vector<Tensor>> run_graph(const Plan& plan, const Prepared& prep,
+                                               const std::vector<Tensor>& inputs,
+                                               const std::vector<Tensor>* preset, CUstream stream);
+  /// Allocates the slot's memory and captures the plan's launches over it.
+  void capture(const Plan& plan, const Prepared& prep, GraphSlot& slot, CUstream stream);
 
   devices::cuda::CudaDevice& dev_;
   std::string cache_dir_;
   LogLevel log_level_;
   bool tiled_gemms_;  // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
+  bool graphs_;       // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
 
   std::mutex mu_;
   std::map<const Plan*, std::shared_ptr<const Prepared>> prepared_;

@@ -3,7 +3,10 @@
 // check how a missing GPU is reported.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <memory>
+#include <thread>
 
 #include "kiln/kiln.h"
 #include "test_paths.h"
@@ -72,6 +75,65 @@ TEST_P(CudaDeviceModels, MatchCpu) {
   for (const auto& [name, t] : want) outs[name] = Tensor(t.dtype(), t.dims());
   gpu.run(inputs, outs);
   for (const auto& [name, t] : want) expect_close(outs.at(name), t, name + " (preset)");
+}
+
+// The same plan run step by step (no CUDA graphs, loop-nest GEMMs) matches the default run
+// (graph replays of tiled GEMMs), run after run.
+TEST_P(CudaDeviceModels, GraphsAndTiledGemmsMatchStepByStep) {
+  KILN_REQUIRE_GPU();
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  std::string model = shared_dir() + "/models/" + GetParam() + "/model.onnx";
+  SessionOptions gpu_opt;
+  gpu_opt.device = Device::kCuda;
+  Session fast(model, gpu_opt);
+  std::unique_ptr<Session> plain;
+  {
+    ScopedEnv graphs("KILN_CUDA_GRAPHS", "0");
+    ScopedEnv gemms("KILN_CUDA_GEMM", "0");
+    plain = std::make_unique<Session>(model, gpu_opt);
+  }
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    TensorMap inputs;
+    for (const ValueInfo& in : fast.input_info())
+      if (!in.has_default) inputs[in.name] = input_for(in, seed);
+    TensorMap want = plain->run(inputs), got = fast.run(inputs);
+    for (const auto& [name, t] : want)
+      expect_close(got.at(name), t, name + " run " + std::to_string(seed));
+  }
+}
+
+// Runs from many threads at once (graph slots, streams and memory per run) match serial runs.
+TEST_P(CudaDeviceModels, ConcurrentRunsMatchSerial) {
+  KILN_REQUIRE_GPU();
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  std::string model = shared_dir() + "/models/" + GetParam() + "/model.onnx";
+  SessionOptions gpu_opt;
+  gpu_opt.device = Device::kCuda;
+  Session s(model, gpu_opt);
+  constexpr int kThreads = 6, kRuns = 4;
+  std::vector<TensorMap> inputs(kThreads), want(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (const ValueInfo& in : s.input_info())
+      if (!in.has_default) inputs[size_t(t)][in.name] = input_for(in, uint64_t(t) + 10);
+    want[size_t(t)] = s.run(inputs[size_t(t)]);
+  }
+  std::vector<TensorMap> got(kThreads * kRuns);
+  std::vector<std::thread> pool;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        for (int r = 0; r < kRuns; ++r) got[size_t(t * kRuns + r)] = s.run(inputs[size_t(t)]);
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  for (auto& th : pool) th.join();
+  ASSERT_EQ(errors.load(), 0);
+  for (int t = 0; t < kThreads; ++t)
+    for (int r = 0; r < kRuns; ++r)
+      for (const auto& [name, w] : want[size_t(t)])
+        expect_close(got[size_t(t * kRuns + r)].at(name), w, name);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, CudaDeviceModels,

@@ -51,7 +51,13 @@ namespace kiln::devices::cuda {
   X(cuEventRecord)                    \
   X(cuEventSynchronize)               \
   X(cuEventElapsedTime)               \
-  X(cuEventDestroy)
+  X(cuEventDestroy)                   \
+  X(cuStreamBeginCapture)             \
+  X(cuStreamEndCapture)               \
+  X(cuGraphInstantiate)               \
+  X(cuGraphLaunch)                    \
+  X(cuGraphExecDestroy)               \
+  X(cuGraphDestroy)
 
 struct Driver {
 #define KILN_CUDA_MEMBER(fn) decltype(&::fn) fn = nullptr;
