@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/device.h"
 #include "kiln/devices.h"
 #include "kiln/tensor.h"
 
@@ -32,9 +33,6 @@ enum class Specialization {
   /// new kernels (except for the 0/1 specializations).
   kDynamic,
 };
-
-/// Where a session runs.
-enum class Device { kCpu, kCuda, kAuto };
 
 enum class LogLevel { kError, kWarning, kInfo, kDebug };
 
@@ -65,6 +63,10 @@ struct SessionOptions {
   /// without a lowering on the host); it fails at session creation when CUDA cannot run here.
   /// kAuto picks CUDA when cuda_available(), else the CPU (with a log line).
   Device device = Device::kCpu;
+  /// CUDA sessions: run(inputs) returns its outputs in GPU memory (Tensor::device() kCuda), so a
+  /// service can keep data on the GPU; false copies them to the host. Inputs and caller-provided
+  /// outputs are used where they live either way (see Session::run).
+  bool outputs_on_device = false;
   /// Messages below this level are not printed (to stderr).
   LogLevel log_level = LogLevel::kWarning;
 };
@@ -155,11 +157,15 @@ class KILN_API Session {
   const std::vector<ValueInfo>& inputs() const { return input_info(); }
   const std::vector<ValueInfo>& outputs() const { return output_info(); }
 
-  /// Runs the model; returns every model output as an owning tensor.
+  /// Runs the model; returns every model output as an owning tensor (on the host, or on the GPU
+  /// for a CUDA session with outputs_on_device). A CUDA session reads GPU-resident inputs
+  /// (Tensor::device() kCuda) in place and copies host inputs in; a CPU session rejects GPU
+  /// tensors.
   TensorMap run(const TensorMap& inputs) const;
-  /// Runs the model writing into caller-provided tensors (views or owning); each named output
-  /// must already have the right dtype and dims, and must not overlap an input's memory. Outputs
-  /// not named are computed and dropped.
+  /// Runs the model writing into caller-provided tensors (views or owning, on the host or, for a
+  /// CUDA session, on the GPU: ONNX Runtime's I/O binding); each named output must already have
+  /// the right dtype and dims, and must not overlap an input's memory. Outputs not named are
+  /// computed and dropped.
   void run(const TensorMap& inputs, const TensorMap& outputs) const;
 
   SessionStats stats() const;

@@ -5,6 +5,12 @@
 // (`Tensor::view`, no copy; the caller keeps the memory alive while the tensor is used).
 // Constness is shallow: a const Tensor still gives access to mutable elements, as a pointer does.
 // Kiln never writes through an input tensor handed to Session::run.
+//
+// A tensor's elements live on the host (Device::kCpu) or in GPU memory (Device::kCuda): on_device
+// allocates there, device_view borrows a caller's GPU allocation (say a CUDA runtime or PyTorch
+// buffer), and to() copies between the two. The elements of a GPU tensor are not addressable from
+// the host: data(), element_as_*() and to_string()'s values need to(Device::kCpu) first;
+// raw_data() is then the device address.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/error.h"
 
@@ -39,6 +46,16 @@ class KILN_API Tensor {
   static Tensor view(DType dtype, Dims dims, const void* data) {
     return view(dtype, std::move(dims), const_cast<void*>(data));
   }
+  /// A borrowing tensor over `num_elements(dims)` elements at device address `device_data` on
+  /// `device` (kCuda: memory of the first GPU's primary context). No copy; the caller keeps the
+  /// memory alive while the tensor is used.
+  static Tensor device_view(DType dtype, Dims dims, void* device_data,
+                            Device device = Device::kCuda);
+  /// An owning tensor on `device` (zero-initialized on the host, uninitialized on a GPU);
+  /// kiln::Error(kUnsupported) when that device cannot be used here.
+  static Tensor on_device(DType dtype, Dims dims, Device device);
+  /// The tensor on `device`: itself when it is already there, else a copy (synchronous).
+  Tensor to(Device device) const;
   /// An owning tensor holding a copy of `values` (whose size must match `dims`).
   template <class T>
   static Tensor from_vector(Dims dims, const std::vector<T>& values) {
@@ -63,34 +80,44 @@ class KILN_API Tensor {
   int64_t numel() const { return numel_; }
   size_t nbytes() const { return size_t(numel_) * dtype_size(dtype_); }
   bool owns_data() const { return bool(owner_); }
+  /// Where the elements live.
+  Device device() const { return device_; }
+  bool on_host() const { return device_ == Device::kCpu; }
 
+  /// The elements' address (a device address for a GPU tensor).
   void* raw_data() const { return data_; }
-  /// Typed element pointer; throws kInvalidArgument when T does not match dtype().
+  /// Typed element pointer; throws kInvalidArgument when T does not match dtype() or the
+  /// elements are on a GPU.
   template <class T>
   T* data() const {
     if (DTypeOf<T>::value != dtype_) type_mismatch(DTypeOf<T>::value);
+    if (device_ != Device::kCpu) not_on_host();
     return static_cast<T*>(data_);
   }
 
-  /// A deep, owning copy.
+  /// A deep, owning copy on the same device.
   Tensor clone() const;
   /// The same elements seen with other dims of the same element count (shares memory).
   Tensor reshaped(Dims dims) const;
-  /// Copies the elements of `src` (same dtype and element count) into this tensor.
+  /// Copies the elements of `src` (same dtype and element count) into this tensor, across
+  /// devices too (synchronous).
   void copy_from(const Tensor& src) const;
 
   /// Element `i` (flat index) converted to double; strings are not allowed.
   double element_as_double(int64_t i) const;
   /// Element `i` (flat index) converted to int64; floats are truncated, strings are not allowed.
   int64_t element_as_int(int64_t i) const;
-  /// Short human-readable summary: dtype, dims and the first `max_values` elements.
+  /// Short human-readable summary: dtype, dims and the first `max_values` elements (the device
+  /// instead of values for a GPU tensor).
   std::string to_string(int max_values = 8) const;
 
  private:
   void check_count(size_t n) const;
   [[noreturn]] void type_mismatch(DType asked) const;
+  [[noreturn]] void not_on_host() const;
 
   DType dtype_ = DType::kUndefined;
+  Device device_ = Device::kCpu;
   Dims dims_;
   int64_t numel_ = 0;
   void* data_ = nullptr;

@@ -39,23 +39,35 @@ DevValue allocate(cu::RunMemory& mem, DType dtype, const Dims& dims) {
   return v;
 }
 
+// Copies a host or GPU tensor's bytes to `dst` on the GPU (queued on `s`).
 void upload(const Tensor& t, CUdeviceptr dst, CUstream s) {
   if (t.nbytes() == 0) return;
-  cu::check(cu::driver().cuMemcpyHtoDAsync(dst, t.raw_data(), t.nbytes(), s),
-            "copying " + std::to_string(t.nbytes()) + " bytes to the GPU");
+  const std::string what = "copying " + std::to_string(t.nbytes()) + " bytes to the GPU";
+  if (t.on_host())
+    cu::check(cu::driver().cuMemcpyHtoDAsync(dst, t.raw_data(), t.nbytes(), s), what);
+  else
+    cu::check(cu::driver().cuMemcpyDtoDAsync(dst, reinterpret_cast<CUdeviceptr>(t.raw_data()),
+                                             t.nbytes(), s),
+              what);
 }
 
-// Copies a device value into `out` (allocated when undefined) and waits for it.
-void download(const DevValue& v, Tensor* out, CUstream s) {
-  if (!out->defined()) *out = Tensor(v.dtype, v.dims);
+// Copies a device value into `out` (allocated when undefined: on the GPU when `on_device`, else
+// on the host; a GPU `out` gets a device-to-device copy) and waits for it.
+void download(const DevValue& v, Tensor* out, CUstream s, bool on_device = false) {
+  if (!out->defined())
+    *out = on_device ? Tensor::on_device(v.dtype, v.dims, Device::kCuda) : Tensor(v.dtype, v.dims);
   if (out->nbytes() != v.bytes())
     throw Error(ErrorCode::kInternal, "device copy of " + std::to_string(v.bytes()) +
                                           " bytes into a tensor of " +
                                           std::to_string(out->nbytes()));
   const cu::Driver& d = cu::driver();
-  if (v.bytes() > 0)
-    cu::check(d.cuMemcpyDtoHAsync(out->raw_data(), v.ptr, v.bytes(), s),
-              "copying " + std::to_string(v.bytes()) + " bytes from the GPU");
+  const std::string what = "copying " + std::to_string(v.bytes()) + " bytes from the GPU";
+  if (v.bytes() > 0 && out->on_host())
+    cu::check(d.cuMemcpyDtoHAsync(out->raw_data(), v.ptr, v.bytes(), s), what);
+  else if (v.bytes() > 0)
+    cu::check(
+        d.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(out->raw_data()), v.ptr, v.bytes(), s),
+        what);
   cu::check(d.cuStreamSynchronize(s), "waiting for the GPU");
 }
 
@@ -102,12 +114,13 @@ bool holds_strings(const ir::Graph& g) {
 
 }  // namespace
 
-CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level)
+CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device)
     : dev_(cu::CudaDevice::get(0)),
       cache_dir_(std::move(cache_dir)),
       log_level_(log_level),
       tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)),
-      graphs_(env_flag("KILN_CUDA_GRAPHS", true)) {}
+      graphs_(env_flag("KILN_CUDA_GRAPHS", true)),
+      outputs_on_device_(outputs_on_device) {}
 
 // Memory and the executable graph of one slot, freed with it (its last run has synchronized).
 struct CudaExecutor::GraphSlot {
@@ -128,6 +141,28 @@ CudaExecutor::Prepared::~Prepared() = default;
 
 CudaExecutor::~CudaExecutor() {
   for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
+}
+
+std::vector<Tensor> CudaExecutor::run_on_host(const Executor& reference,
+                                              const std::vector<Tensor>& inputs,
+                                              const std::vector<Tensor>* preset) const {
+  std::vector<Tensor> host_in;
+  for (const Tensor& t : inputs) host_in.push_back(t.defined() ? t.to(Device::kCpu) : t);
+  std::vector<Tensor> host_pre;
+  if (preset)
+    for (const Tensor& t : *preset) host_pre.push_back(t.defined() && t.on_host() ? t : Tensor());
+  std::vector<Tensor> out = reference.run(host_in, {}, preset ? &host_pre : nullptr);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Tensor* pre = preset && i < preset->size() ? &(*preset)[i] : nullptr;
+    if (pre && pre->defined() && !pre->on_host() && pre->dtype() == out[i].dtype() &&
+        pre->dims() == out[i].dims()) {
+      pre->copy_from(out[i]);
+      out[i] = *pre;
+    } else if (outputs_on_device_ && !(pre && pre->defined())) {
+      out[i] = out[i].to(Device::kCuda);
+    }
+  }
+  return out;
 }
 
 std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
@@ -232,9 +267,9 @@ CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
 std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
                                       const Executor& reference, const std::vector<Tensor>& inputs,
                                       const std::vector<Tensor>* preset) {
-  if (plan->interpreted) return reference.run(inputs, {}, preset);
+  if (plan->interpreted) return run_on_host(reference, inputs, preset);
   std::shared_ptr<const Prepared> prep = prepare(plan);
-  if (prep->host_only) return reference.run(inputs, {}, preset);
+  if (prep->host_only) return run_on_host(reference, inputs, preset);
   const ir::Graph& g = *plan->graph;
   const cu::Driver& d = cu::driver();
   dev_.make_current();
@@ -255,9 +290,15 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
     env[size_t(v)] = DevValue{t.dtype(), t.dims(), constant(t, stream), nullptr};
   }
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i) {
-    if (!inputs[i].defined()) continue;
-    DevValue v = allocate(mem, inputs[i].dtype(), inputs[i].dims());
-    upload(inputs[i], v.ptr, stream);
+    const Tensor& in = inputs[i];
+    if (!in.defined()) continue;
+    if (!in.on_host()) {  // read in place (never written: steps write values of their own)
+      env[size_t(g.inputs[i])] =
+          DevValue{in.dtype(), in.dims(), reinterpret_cast<CUdeviceptr>(in.raw_data()), nullptr};
+      continue;
+    }
+    DevValue v = allocate(mem, in.dtype(), in.dims());
+    upload(in, v.ptr, stream);
     env[size_t(g.inputs[i])] = std::move(v);
   }
 
@@ -332,7 +373,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
     if (preset && i < preset->size() && (*preset)[i].defined() && (*preset)[i].dtype() == v.dtype &&
         (*preset)[i].dims() == v.dims)
       out = (*preset)[i];
-    download(v, &out, stream);
+    download(v, &out, stream, outputs_on_device_);
     result.push_back(std::move(out));
   }
   if (timer)
@@ -488,7 +529,7 @@ std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, con
     if (preset && i < preset->size() && (*preset)[i].defined() &&
         (*preset)[i].dtype() == dv.dtype && (*preset)[i].dims() == dv.dims)
       out = (*preset)[i];
-    download(dv, &out, stream);
+    download(dv, &out, stream, outputs_on_device_);
     result.push_back(std::move(out));
   }
   cu::check(d.cuStreamSynchronize(stream), "finishing a CUDA graph run");

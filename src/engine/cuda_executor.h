@@ -8,15 +8,16 @@
 // their CUDA functions, steps without a lowering copy their inputs to the host, run the
 // reference kernel and copy the outputs back (correct but slow; logged once per plan), views
 // alias their input, values are released after their last use (their memory reused within the
-// run), and the outputs are copied out. From a plan's second run on, when every step is a GPU
-// kernel or a view, the run replays a CUDA graph instead: the plan's launches captured once over
-// memory of their own (a graph slot: one arena in the plan's memory layout, one buffer per input
-// and output), so a run is input copies, one graph launch and output copies. A slot serves one
-// run at a time; concurrent runs get slots of their own (up to kMaxGraphSlots per plan, then
-// they run step by step), and slots go with the plan. Interpreted plans and plans with string
-// values run on the reference executor on the host, and a kernel that fails to compile or load runs
-// its node on the host reference kernel (with a warning). run() may be called from many threads at
-// once.
+// run), and the outputs are copied out (or stay on the GPU: see outputs_on_device). Inputs and
+// caller outputs already in GPU memory are used there: no host copy. From a plan's second run on,
+// when every step is a GPU kernel or a view, the run replays a CUDA graph instead: the plan's
+// launches captured once over memory of their own (a graph slot: one arena in the plan's memory
+// layout, one buffer per input and output), so a run is input copies, one graph launch and output
+// copies. A slot serves one run at a time; concurrent runs get slots of their own (up to
+// kMaxGraphSlots per plan, then they run step by step), and slots go with the plan. Interpreted
+// plans and plans with string values run on the reference executor on the host, and a kernel that
+// fails to compile or load runs its node on the host reference kernel (with a warning). run() may
+// be called from many threads at once.
 #pragma once
 
 #include <cuda.h>
@@ -37,11 +38,13 @@ namespace kiln::engine {
 
 class CudaExecutor {
  public:
-  /// Opens GPU 0; kiln::Error when CUDA cannot run here.
-  CudaExecutor(std::string cache_dir, LogLevel log_level);
+  /// Opens GPU 0; kiln::Error when CUDA cannot run here. `outputs_on_device`: outputs that are
+  /// not written into caller tensors stay on the GPU (SessionOptions::outputs_on_device).
+  CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device = false);
   ~CudaExecutor();
 
-  /// Runs `plan` (built with compile_kernels off) on the GPU; `preset` as run_plan's.
+  /// Runs `plan` (built with compile_kernels off) on the GPU; `preset` as run_plan's. Inputs and
+  /// preset outputs may be host or GPU tensors: GPU ones are read and written in place.
   std::vector<Tensor> run(const std::shared_ptr<const Plan>& plan, const Executor& reference,
                           const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset);
 
@@ -64,6 +67,10 @@ class CudaExecutor {
   };
   static constexpr size_t kMaxGraphSlots = 4;
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);
+  /// Interpreted and host-only plans: the reference executor on host copies of GPU inputs, with
+  /// the outputs delivered where the caller wants them.
+  std::vector<Tensor> run_on_host(const Executor& reference, const std::vector<Tensor>& inputs,
+                                  const std::vector<Tensor>* preset) const;
   /// The device copy of a constant tensor (uploaded on first use).
   CUdeviceptr constant(const Tensor& t, CUstream stream);
   /// The run as a CUDA graph replay (capturing it into a free slot first when needed); nullopt
@@ -79,6 +86,7 @@ class CudaExecutor {
   LogLevel log_level_;
   bool tiled_gemms_;  // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
   bool graphs_;       // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
+  bool outputs_on_device_;
 
   std::mutex mu_;
   std::map<const Plan*, std::shared_ptr<const Prepared>> prepared_;

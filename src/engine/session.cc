@@ -122,7 +122,8 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
 #ifdef KILN_WITH_CUDA
   if (impl->device == Device::kCuda) {
     try {
-      impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level);
+      impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level,
+                                                          options.outputs_on_device);
     } catch (const Error& e) {
       if (options.device != Device::kAuto) throw;
       engine::log(
@@ -434,6 +435,10 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
       }
       matched++;
       if (!it->second.defined()) fast = false;
+      if (!it->second.on_host() && impl_->device != Device::kCuda)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "input '" + v.name + "' is on device '" + device_name(it->second.device()) +
+                        "' but the session runs on the CPU: copy it with to(Device::kCpu)");
       rs.inputs[i] = &it->second;
       rs.key += v.name;
       rs.key += ':';
@@ -453,6 +458,10 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
         throw Error(ErrorCode::kInvalidArgument, "unknown output '" + name + "'");
       if (!t.defined())
         throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is an undefined tensor");
+      if (!t.on_host() && impl_->device != Device::kCuda)
+        throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is on device '" +
+                                                     device_name(t.device()) +
+                                                     "' but the session runs on the CPU");
       rs.preset[i] = &t;
     }
     std::vector<Tensor> bound;

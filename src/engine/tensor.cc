@@ -2,8 +2,13 @@
 #include "kiln/tensor.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <sstream>
+
+#ifdef KILN_WITH_CUDA
+#include "devices/cuda/cuda_device.h"
+#endif
 
 namespace kiln {
 
@@ -69,6 +74,78 @@ Tensor Tensor::view(DType dtype, Dims dims, void* data) {
   return t;
 }
 
+namespace {
+
+// Storage of device tensors, through the CUDA backend when it is built in.
+std::shared_ptr<void> device_memory(Device device, size_t bytes) {
+  if (device != Device::kCuda)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("tensors cannot live on device '") + device_name(device) + "'");
+#ifdef KILN_WITH_CUDA
+  return devices::cuda::allocate_tensor_memory(bytes);
+#else
+  (void)bytes;
+  throw Error(ErrorCode::kUnsupported,
+              "GPU tensors need the CUDA backend, which is not compiled into this build");
+#endif
+}
+
+void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+  if (dst_dev == Device::kCpu && src_dev == Device::kCpu) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+#ifdef KILN_WITH_CUDA
+  devices::cuda::copy_memory(dst, dst_dev != Device::kCpu, src, src_dev != Device::kCpu, bytes);
+#else
+  throw Error(ErrorCode::kUnsupported,
+              "GPU tensors need the CUDA backend, which is not compiled into this build");
+#endif
+}
+
+}  // namespace
+
+Tensor Tensor::device_view(DType dtype, Dims dims, void* device_data, Device device) {
+  if (device == Device::kAuto)
+    throw Error(ErrorCode::kInvalidArgument, "a tensor lives on the CPU or on a GPU, not 'auto'");
+  if (device != Device::kCpu && dtype == DType::kString)
+    throw Error(ErrorCode::kInvalidArgument, "string tensors cannot live on a GPU");
+  Tensor t = view(dtype, std::move(dims), device_data);
+  t.device_ = device;
+  return t;
+}
+
+Tensor Tensor::on_device(DType dtype, Dims dims, Device device) {
+  if (device == Device::kCpu) return Tensor(dtype, std::move(dims));
+  if (dtype == DType::kUndefined || dtype == DType::kString)
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("no GPU tensor of element type ") + dtype_name(dtype));
+  Tensor t;
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.numel_ = num_elements(t.dims_);
+  t.device_ = device;
+  if (t.nbytes() > 0) {
+    t.owner_ = device_memory(device, t.nbytes());
+    t.data_ = t.owner_.get();
+  }
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (!defined() || device == device_) return *this;
+  Tensor t = on_device(dtype_, dims_, device);
+  t.copy_from(*this);
+  return t;
+}
+
+void Tensor::not_on_host() const {
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string("the elements of this ") + dtype_name(dtype_) + dims_to_string(dims_) +
+                  " tensor are on device '" + device_name(device_) +
+                  "': copy it to the host with to(Device::kCpu) first");
+}
+
 int64_t Tensor::dim(int i) const {
   if (i < 0) i += rank();
   if (i < 0 || i >= rank())
@@ -79,7 +156,7 @@ int64_t Tensor::dim(int i) const {
 
 Tensor Tensor::clone() const {
   if (!defined()) return Tensor();
-  Tensor t(dtype_, dims_);
+  Tensor t = on_device(dtype_, dims_, device_);
   t.copy_from(*this);
   return t;
 }
@@ -99,7 +176,11 @@ void Tensor::copy_from(const Tensor& src) const {
         ErrorCode::kInvalidArgument,
         "copy between tensors of different type or size: " + std::string(dtype_name(src.dtype_)) +
             dims_to_string(src.dims_) + " -> " + dtype_name(dtype_) + dims_to_string(dims_));
-  if (src.data_ == data_) return;
+  if (src.data_ == data_ && src.device_ == device_) return;
+  if (device_ != Device::kCpu || src.device_ != Device::kCpu) {
+    if (numel_ > 0) copy_bytes(data_, device_, src.data_, src.device_, nbytes());
+    return;
+  }
   if (dtype_ == DType::kString) {
     auto* d = static_cast<std::string*>(data_);
     auto* s = static_cast<const std::string*>(src.data_);
@@ -122,6 +203,7 @@ void Tensor::type_mismatch(DType asked) const {
 
 double Tensor::element_as_double(int64_t i) const {
   if (i < 0 || i >= numel_) throw Error(ErrorCode::kInternal, "element index out of range");
+  if (device_ != Device::kCpu) not_on_host();
   switch (dtype_) {
     case DType::kF32:
       return static_cast<const float*>(data_)[i];
@@ -156,6 +238,7 @@ double Tensor::element_as_double(int64_t i) const {
 }
 
 int64_t Tensor::element_as_int(int64_t i) const {
+  if (device_ != Device::kCpu) not_on_host();
   switch (dtype_) {
     case DType::kI64:
       if (i < 0 || i >= numel_) throw Error(ErrorCode::kInternal, "element index out of range");
@@ -171,7 +254,12 @@ int64_t Tensor::element_as_int(int64_t i) const {
 std::string Tensor::to_string(int max_values) const {
   if (!defined()) return "(undefined)";
   std::ostringstream os;
-  os << dtype_name(dtype_) << dims_to_string(dims_) << " {";
+  os << dtype_name(dtype_) << dims_to_string(dims_);
+  if (device_ != Device::kCpu) {
+    os << " on " << device_name(device_);
+    return os.str();
+  }
+  os << " {";
   int64_t n = std::min<int64_t>(numel_, max_values);
   for (int64_t i = 0; i < n; ++i) {
     if (i) os << ", ";

@@ -6,6 +6,14 @@
 #include <vector>
 
 #include "jit/kir.h"
+#include "kiln/devices.h"
+
+/// Skips the test (GTEST_SKIP) unless a CUDA GPU can run sessions here.
+#define KILN_REQUIRE_GPU()                                                               \
+  do {                                                                                   \
+    DeviceReport r = list_devices();                                                     \
+    if (!r.cuda.usable) GTEST_SKIP() << "no usable CUDA device here: " << r.cuda.status; \
+  } while (0)
 
 namespace kiln::testing {
 

@@ -8,17 +8,12 @@
 #include <memory>
 #include <thread>
 
+#include "cuda/cuda_test_util.h"
 #include "kiln/kiln.h"
 #include "test_paths.h"
 
 namespace kiln::testing {
 namespace {
-
-#define KILN_REQUIRE_GPU()                                                               \
-  do {                                                                                   \
-    DeviceReport r = list_devices();                                                     \
-    if (!r.cuda.usable) GTEST_SKIP() << "no usable CUDA device here: " << r.cuda.status; \
-  } while (0)
 
 Tensor input_for(const ValueInfo& in, uint64_t seed) {
   Dims dims;

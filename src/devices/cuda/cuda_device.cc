@@ -2,6 +2,7 @@
 #include "devices/cuda/cuda_device.h"
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 
 #include "devices/cuda/cuda_api.h"
@@ -231,6 +232,37 @@ void CudaDevice::launch(const LoadedKernel& k, const std::vector<CUdeviceptr>& b
                            args.data(), nullptr),
           "launching CUDA kernel " + k.key);
   }
+}
+
+std::shared_ptr<void> allocate_tensor_memory(size_t bytes) {
+  CudaDevice& dev = CudaDevice::get(0);
+  CUdeviceptr p = dev.alloc(bytes);
+  CudaDevice* d = &dev;
+  return std::shared_ptr<void>(reinterpret_cast<void*>(p), [d, bytes](void* q) {
+    d->free(reinterpret_cast<CUdeviceptr>(q), bytes);
+  });
+}
+
+void copy_memory(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  CudaDevice& dev = CudaDevice::get(0);
+  dev.make_current();
+  const Driver& d = driver();
+  StreamLease lease(dev);
+  const CUdeviceptr ddst = reinterpret_cast<CUdeviceptr>(dst),
+                    dsrc = reinterpret_cast<CUdeviceptr>(src);
+  const std::string what = "copying " + std::to_string(bytes) + " bytes " +
+                           (src_on_device ? "from the GPU" : "from the host") +
+                           (dst_on_device ? " to the GPU" : " to the host");
+  if (dst_on_device && src_on_device)
+    check(d.cuMemcpyDtoDAsync(ddst, dsrc, bytes, lease.get()), what);
+  else if (dst_on_device)
+    check(d.cuMemcpyHtoDAsync(ddst, src, bytes, lease.get()), what);
+  else if (src_on_device)
+    check(d.cuMemcpyDtoHAsync(dst, dsrc, bytes, lease.get()), what);
+  else
+    std::memcpy(dst, src, bytes);
+  check(d.cuStreamSynchronize(lease.get()), what);
 }
 
 RunMemory::~RunMemory() {

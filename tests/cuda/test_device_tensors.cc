@@ -1,0 +1,120 @@
+// Tensors in GPU memory: what a host can and cannot do with them, how sessions take them (a CPU
+// session refuses them; a CUDA session reads and writes them in place), and the clear errors
+// without a GPU. The tests that need a GPU skip without one (ctest label gpu runs them).
+#include <gtest/gtest.h>
+
+#include "cuda/cuda_test_util.h"
+#include "kiln/kiln.h"
+#include "model_builder.h"
+#include "op_test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+// y = relu(x * w + b) over [n, 4]: a model small enough to build in the test.
+std::string small_model() {
+  dev::ModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {-1, 4});
+  b.init_random("w", {4, 3}, 1.0f, 7);
+  b.init_random("b", {3}, 1.0f, 8);
+  b.output("y", onnx::TensorProto::FLOAT, {-1, 3});
+  b.node("MatMul", {"x", "w"}, {"xw"});
+  b.node("Add", {"xw", "b"}, {"xwb"});
+  b.node("Relu", {"xwb"}, {"y"});
+  return b.serialize();
+}
+
+void expect_error(const std::function<void()>& f, ErrorCode code, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "expected kiln::Error containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(DeviceTensors, GpuViewIsNotHostAddressable) {
+  static float fake_device_memory[6];  // never dereferenced through the view
+  Tensor t = Tensor::device_view(DType::kF32, {2, 3}, fake_device_memory);
+  EXPECT_EQ(t.device(), Device::kCuda);
+  EXPECT_FALSE(t.on_host());
+  EXPECT_EQ(t.raw_data(), fake_device_memory);
+  EXPECT_EQ(t.to_string(), "f32[2,3] on cuda");
+  EXPECT_EQ(t.reshaped({3, 2}).device(), Device::kCuda);
+  expect_error([&] { t.data<float>(); }, ErrorCode::kInvalidArgument, "to(Device::kCpu)");
+  expect_error([&] { t.element_as_double(0); }, ErrorCode::kInvalidArgument, "device 'cuda'");
+  expect_error([&] { Tensor::device_view(DType::kF32, {2}, fake_device_memory, Device::kAuto); },
+               ErrorCode::kInvalidArgument, "auto");
+  expect_error([&] { Tensor::device_view(DType::kString, {2}, fake_device_memory); },
+               ErrorCode::kInvalidArgument, "string");
+  // Host tensors: to(kCpu) is the tensor itself, on_device(kCpu) an ordinary tensor.
+  Tensor h = Tensor::from_vector<float>({2}, {1.f, 2.f});
+  EXPECT_EQ(h.device(), Device::kCpu);
+  EXPECT_EQ(h.to(Device::kCpu).raw_data(), h.raw_data());
+  EXPECT_EQ(Tensor::on_device(DType::kF32, {3}, Device::kCpu).device(), Device::kCpu);
+}
+
+TEST(DeviceTensors, CpuSessionRejectsGpuTensors) {
+  Session s = session_from_bytes(small_model());
+  static float fake_device_memory[8];
+  Tensor gx = Tensor::device_view(DType::kF32, {2, 4}, fake_device_memory);
+  expect_error([&] { s.run({{"x", gx}}); }, ErrorCode::kInvalidArgument, "input 'x'");
+  Tensor x = random_tensor(DType::kF32, {2, 4});
+  s.run({{"x", x}});  // the plan exists: the fast path checks too
+  expect_error([&] { s.run({{"x", gx}}); }, ErrorCode::kInvalidArgument, "to(Device::kCpu)");
+  static float fake_out[6];
+  Tensor gy = Tensor::device_view(DType::kF32, {2, 3}, fake_out);
+  expect_error([&] { s.run({{"x", x}}, {{"y", gy}}); }, ErrorCode::kInvalidArgument, "output 'y'");
+}
+
+TEST(DeviceTensors, WithoutGpuAllocationIsAClearError) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present";
+  expect_error([] { Tensor::on_device(DType::kF32, {4}, Device::kCuda); }, ErrorCode::kUnsupported,
+               "");
+  Tensor h = Tensor::from_vector<float>({2}, {1.f, 2.f});
+  expect_error([&] { h.to(Device::kCuda); }, ErrorCode::kUnsupported, "");
+}
+
+TEST(DeviceTensors, GpuRoundTrip) {
+  KILN_REQUIRE_GPU();
+  Tensor h = random_tensor(DType::kF32, {3, 5});
+  Tensor g = h.to(Device::kCuda);
+  EXPECT_EQ(g.device(), Device::kCuda);
+  EXPECT_TRUE(g.owns_data());
+  Tensor g2 = g.clone();  // device to device
+  Tensor back = g2.to(Device::kCpu);
+  EXPECT_TRUE(tensors_near(back, h, 0, 0));
+}
+
+TEST(DeviceTensors, CudaSessionReadsAndWritesGpuTensorsInPlace) {
+  KILN_REQUIRE_GPU();
+  Session cpu = session_from_bytes(small_model());
+  SessionOptions so;
+  so.device = Device::kCuda;
+  Session gpu = session_from_bytes(small_model(), so);
+  for (int64_t n : {2, 2, 2, 5}) {  // repeated shapes replay the CUDA graph
+    Tensor x = random_tensor(DType::kF32, {n, 4}, -1, 1, uint64_t(n) + 3);
+    Tensor want = cpu.run({{"x", x}}).at("y");
+    // GPU input, host output.
+    Tensor got = gpu.run({{"x", x.to(Device::kCuda)}}).at("y");
+    EXPECT_TRUE(got.on_host());
+    EXPECT_TRUE(tensors_near(got, want, 1e-5, 1e-4));
+    // GPU input and a caller's GPU output: written in place.
+    Tensor y = Tensor::on_device(DType::kF32, {n, 3}, Device::kCuda);
+    gpu.run({{"x", x.to(Device::kCuda)}}, {{"y", y}});
+    EXPECT_TRUE(tensors_near(y.to(Device::kCpu), want, 1e-5, 1e-4));
+  }
+  // outputs_on_device: run(inputs) leaves the outputs on the GPU.
+  so.outputs_on_device = true;
+  Session resident = session_from_bytes(small_model(), so);
+  Tensor x = random_tensor(DType::kF32, {2, 4});
+  for (int r = 0; r < 3; ++r) {
+    Tensor y = resident.run({{"x", x}}).at("y");
+    EXPECT_EQ(y.device(), Device::kCuda);
+    EXPECT_TRUE(tensors_near(y.to(Device::kCpu), cpu.run({{"x", x}}).at("y"), 1e-5, 1e-4));
+  }
+}
+
+}  // namespace
+}  // namespace kiln::testing
