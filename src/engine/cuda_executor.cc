@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "devices/cpu.h"
@@ -119,6 +120,7 @@ CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level, bool outpu
       cache_dir_(std::move(cache_dir)),
       log_level_(log_level),
       tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)),
+      fuse_epilogues_(env_flag("KILN_CUDA_EPILOGUES", true)),
       graphs_(env_flag("KILN_CUDA_GRAPHS", true)),
       outputs_on_device_(outputs_on_device) {}
 
@@ -175,32 +177,26 @@ std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
   auto p = std::make_shared<Prepared>();
   p->plan = plan;
   p->host_only = plan->interpreted || holds_strings(*plan->graph);
-  if (!p->host_only) {
-    const ir::Graph& pg = *plan->graph;
-    std::vector<int> last(pg.values.size(), -1);
-    for (size_t si = 0; si < plan->steps.size(); ++si)
-      for (int id : plan->steps[si].inputs)
-        if (id >= 0) last[size_t(id)] = int(si);
-    for (int id : pg.outputs) last[size_t(id)] = -1;
-    p->release.resize(plan->steps.size());
-    for (size_t v = 0; v < last.size(); ++v)
-      if (last[v] >= 0) p->release[size_t(last[v])].push_back(int(v));
-    p->kernels.resize(plan->steps.size());
-    // Compile and load the kernels, several at once (plain threads, as build_plan does: each
-    // compile is long and blocking). A kernel that fails runs its node on the host instead.
-    std::vector<size_t> todo;
-    for (size_t i = 0; i < plan->steps.size(); ++i)
-      if (plan->steps[i].kind == PlanStep::Kind::kKernel && plan->steps[i].ir) todo.push_back(i);
-    std::vector<std::string> errors(plan->steps.size());
+  if (!p->host_only) build_launches(*plan, *p);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = prepared_.begin(); it != prepared_.end();)  // forget evicted plans
+    it = it->second->plan.expired() ? prepared_.erase(it) : std::next(it);
+  prepared_[plan.get()] = p;
+  return p;
+}
+
+void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
+  const ir::Graph& g = *plan.graph;
+  const size_t n = plan.steps.size();
+  // Runs `fn` on each index of `todo`, several at once (plain threads, as build_plan does: a
+  // compile is long and blocking); an exception lands in errors[index].
+  std::vector<std::string> errors(n);
+  auto parallel = [&](const std::vector<size_t>& todo, const std::function<void(size_t)>& fn) {
     std::atomic<size_t> next{0};
     auto worker = [&] {
       for (size_t t; (t = next.fetch_add(1)) < todo.size();) {
         try {
-          const PlanStep& s = plan->steps[todo[t]];
-          std::optional<jit::CudaGemm> gemm;
-          if (tiled_gemms_) gemm = cuda_gemm_for_step(*plan->graph, s, dev_.multiprocessors());
-          p->kernels[todo[t]] =
-              gemm ? dev_.gemm(*gemm, cache_dir_) : dev_.kernel(*s.ir, cache_dir_);
+          fn(todo[t]);
         } catch (const std::exception& e) {  // a thread must not let an exception escape
           errors[todo[t]] = e.what();
         }
@@ -211,36 +207,96 @@ std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
     for (size_t t = 1; t < helpers; ++t) pool.emplace_back(worker);
     worker();
     for (auto& t : pool) t.join();
-    int reference_steps = 0;
-    std::string reference_nodes;
-    for (size_t i = 0; i < plan->steps.size(); ++i) {
-      const PlanStep& s = plan->steps[i];
-      const ir::Node& n = plan->graph->nodes[size_t(s.node)];
-      if (s.kind == PlanStep::Kind::kKernel && !p->kernels[i])
-        log(log_level_, LogLevel::kWarning,
-            "node '" + n.name + "' (" + n.op_type +
-                "): CUDA kernel failed, running the reference kernel on the host: " +
-                (s.ir ? errors[i] : std::string("no kernel IR in the plan")));
-      if (s.kind != PlanStep::Kind::kView && !p->kernels[i]) {
-        if (reference_steps++ < 8)
-          reference_nodes +=
-              (reference_nodes.empty() ? "" : ", ") + n.name + " (" + n.op_type + ")";
-      }
+  };
+  auto node_of = [&](size_t si) -> const ir::Node& { return g.nodes[size_t(plan.steps[si].node)]; };
+
+  // Tiled GEMMs first: one that fails to load gives its step (and the chain it absorbed) back to
+  // the loop-nest kernels.
+  std::vector<std::optional<CudaGemmLaunch>> gemms(n);
+  if (tiled_gemms_) gemms = plan_cuda_gemms(plan, dev_.multiprocessors(), fuse_epilogues_);
+  std::vector<std::shared_ptr<const cu::LoadedKernel>> kernel(n);
+  std::vector<size_t> todo;
+  for (size_t si = 0; si < n; ++si)
+    if (gemms[si]) todo.push_back(si);
+  parallel(todo, [&](size_t si) { kernel[si] = dev_.gemm(gemms[si]->gemm, cache_dir_); });
+  std::vector<char> absorbed(n, 0);
+  for (size_t si : todo) {
+    if (!kernel[si]) {
+      log(log_level_, LogLevel::kWarning,
+          "node '" + node_of(si).name + "': tiled GEMM failed, using its loop nest: " + errors[si]);
+      gemms[si].reset();
+      errors[si].clear();
+    } else if (gemms[si]->absorbed >= 0) {
+      absorbed[size_t(gemms[si]->absorbed)] = 1;
     }
-    p->graphable = reference_steps == 0;
-    for (const PlanStep& s : plan->steps) p->graphable &= s.check_indices < 0;
-    if (reference_steps > 0)
-      log(log_level_, LogLevel::kInfo,
-          "cuda: " + std::to_string(reference_steps) +
-              " nodes have no GPU kernel and run on the host reference kernels (inputs copied "
-              "to the host and back): " +
-              reference_nodes + (reference_steps > 8 ? ", ..." : ""));
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = prepared_.begin(); it != prepared_.end();)  // forget evicted plans
-    it = it->second->plan.expired() ? prepared_.erase(it) : std::next(it);
-  prepared_[plan.get()] = p;
-  return p;
+  todo.clear();
+  for (size_t si = 0; si < n; ++si)
+    if (!gemms[si] && !absorbed[si] && plan.steps[si].kind == PlanStep::Kind::kKernel &&
+        plan.steps[si].ir)
+      todo.push_back(si);
+  parallel(todo, [&](size_t si) { kernel[si] = dev_.kernel(*plan.steps[si].ir, cache_dir_); });
+
+  // The launch list.
+  int reference_steps = 0;
+  std::string reference_nodes;
+  for (size_t si = 0; si < n; ++si) {
+    if (absorbed[si]) continue;
+    const PlanStep& s = plan.steps[si];
+    Launch l;
+    l.step = int(si);
+    l.kernel = kernel[si];
+    if (gemms[si]) {
+      l.inputs.assign(gemms[si]->buffers.begin(), gemms[si]->buffers.end() - 1);
+      l.outputs = {gemms[si]->output};
+      l.label = gemms[si]->label;
+    } else {
+      l.inputs = s.inputs;
+      l.outputs = s.outputs;
+      l.in_place_input = s.in_place_input;
+    }
+    if (s.kind == PlanStep::Kind::kView) {
+      l.kind = Launch::Kind::kView;
+    } else if (l.kernel) {
+      l.kind = Launch::Kind::kKernel;
+    } else {
+      l.kind = Launch::Kind::kHost;
+      if (s.kind == PlanStep::Kind::kKernel)
+        log(log_level_, LogLevel::kWarning,
+            "node '" + node_of(si).name + "' (" + node_of(si).op_type +
+                "): CUDA kernel failed, running the reference kernel on the host: " +
+                (s.ir ? errors[si] : std::string("no kernel IR in the plan")));
+      if (reference_steps++ < 8)
+        reference_nodes += (reference_nodes.empty() ? "" : ", ") + node_of(si).name + " (" +
+                           node_of(si).op_type + ")";
+    }
+    p.launches.push_back(std::move(l));
+  }
+  if (reference_steps > 0)
+    log(log_level_, LogLevel::kInfo,
+        "cuda: " + std::to_string(reference_steps) +
+            " nodes have no GPU kernel and run on the host reference kernels (inputs copied "
+            "to the host and back): " +
+            reference_nodes + (reference_steps > 8 ? ", ..." : ""));
+
+  // Each value is freed after the last launch that reads it (graph outputs never).
+  std::vector<int> last(g.values.size(), -1);
+  for (size_t li = 0; li < p.launches.size(); ++li)
+    for (int id : p.launches[li].inputs)
+      if (id >= 0) last[size_t(id)] = int(li);
+  for (int id : g.outputs) last[size_t(id)] = -1;
+  for (size_t v = 0; v < last.size(); ++v)
+    if (last[v] >= 0) p.launches[size_t(last[v])].release.push_back(int(v));
+
+  // CUDA graphs: device kernels and views only, no index checks; their memory is planned over
+  // the launches (a fused GEMM writes its chain's output earlier than the plan's step did).
+  p.graphable = reference_steps == 0;
+  for (const Launch& l : p.launches) p.graphable &= plan.steps[size_t(l.step)].check_indices < 0;
+  if (p.graphable) {
+    std::vector<MemoryStep> steps;
+    for (const Launch& l : p.launches) steps.push_back({l.inputs, l.outputs, l.in_place_input});
+    p.memory = plan_memory(plan_memory_values(plan), steps);
+  }
 }
 
 CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
@@ -303,27 +359,27 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
   }
 
   std::vector<CUdeviceptr> buffers;
-  for (size_t si = 0; si < plan->steps.size(); ++si) {
-    const PlanStep& s = plan->steps[si];
+  for (const Launch& l : prep->launches) {
+    const PlanStep& s = plan->steps[size_t(l.step)];
     const ir::Node& n = g.nodes[size_t(s.node)];
-    if (s.kind == PlanStep::Kind::kView) {
-      DevValue v = env[size_t(s.inputs[0])];
-      v.dims = g.values[size_t(s.outputs[0])].shape.concrete();
-      env[size_t(s.outputs[0])] = std::move(v);
-    } else if (prep->kernels[si]) {
+    if (l.kind == Launch::Kind::kView) {
+      DevValue v = env[size_t(l.inputs[0])];
+      v.dims = g.values[size_t(l.outputs[0])].shape.concrete();
+      env[size_t(l.outputs[0])] = std::move(v);
+    } else if (l.kind == Launch::Kind::kKernel) {
       if (s.check_indices >= 0) {
         Tensor idx;
         download(env[size_t(s.inputs[size_t(s.check_indices)])], &idx, stream);
         check_step_indices(n, idx, s.index_bound);
       }
       buffers.clear();
-      for (int id : s.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].ptr : 0);
-      for (int id : s.outputs) {
+      for (int id : l.inputs) buffers.push_back(id >= 0 ? env[size_t(id)].ptr : 0);
+      for (int id : l.outputs) {
         const ir::Value& v = g.values[size_t(id)];
         env[size_t(id)] = allocate(mem, v.dtype, v.shape.concrete());
         buffers.push_back(env[size_t(id)].ptr);
       }
-      dev_.launch(*prep->kernels[si], buffers, s.params, stream);
+      dev_.launch(*l.kernel, buffers, s.params, stream);
     } else {
       // On the host: every node the step stands for (a fused chain runs node by node).
       std::vector<Tensor> host(g.values.size());
@@ -359,7 +415,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
         env[size_t(id)] = std::move(v);
       }
     }
-    for (int v : prep->release[si]) env[size_t(v)] = DevValue();
+    for (int v : l.release) env[size_t(v)] = DevValue();
   }
 
   std::vector<Tensor> result;
@@ -387,7 +443,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
 void CudaExecutor::capture(const Plan& plan, const Prepared& prep, GraphSlot& slot,
                            CUstream stream) {
   const ir::Graph& g = *plan.graph;
-  const MemoryPlan& mp = plan.memory;
+  const MemoryPlan& mp = prep.memory;
   const cu::Driver& d = cu::driver();
   auto block = [&](int64_t bytes) -> CUdeviceptr {
     if (bytes <= 0) return 0;
@@ -432,14 +488,13 @@ void CudaExecutor::capture(const Plan& plan, const Prepared& prep, GraphSlot& sl
   CUgraph graph = nullptr;
   try {
     std::vector<CUdeviceptr> buffers;
-    for (size_t si = 0; si < plan.steps.size(); ++si) {
-      const PlanStep& s = plan.steps[si];
-      if (s.kind == PlanStep::Kind::kView) continue;
+    for (const Launch& l : prep.launches) {
+      if (l.kind != Launch::Kind::kKernel) continue;
       buffers.clear();
-      for (int id : s.inputs) buffers.push_back(id >= 0 ? slot.address[size_t(id)] : 0);
-      for (int id : s.outputs) buffers.push_back(slot.address[size_t(id)]);
-      dev_.launch(*prep.kernels[si], buffers, s.params, stream);
-      slot.launches += int(prep.kernels[si]->functions.size());
+      for (int id : l.inputs) buffers.push_back(id >= 0 ? slot.address[size_t(id)] : 0);
+      for (int id : l.outputs) buffers.push_back(slot.address[size_t(id)]);
+      dev_.launch(*l.kernel, buffers, plan.steps[size_t(l.step)].params, stream);
+      slot.launches += int(l.kernel->functions.size());
     }
   } catch (...) {
     if (d.cuStreamEndCapture(stream, &graph) == CUDA_SUCCESS && graph) d.cuGraphDestroy(graph);
@@ -456,7 +511,7 @@ std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, con
                                                            const std::vector<Tensor>* preset,
                                                            CUstream stream) {
   const ir::Graph& g = *plan.graph;
-  const MemoryPlan& mp = plan.memory;
+  const MemoryPlan& mp = prep.memory;
   // Every given input must be one the slot holds a buffer for (not a defaulted constant).
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
     if (inputs[i].defined() && mp.storage[size_t(mp.root[size_t(g.inputs[i])])] != Storage::kInput)

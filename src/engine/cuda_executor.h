@@ -1,8 +1,9 @@
 // Running plans on a CUDA GPU.
 //
 // A CudaExecutor belongs to one session. The first run of a plan prepares it: every kernel step's
-// jit::Kernel is printed as CUDA C (MatMul, Gemm and Conv steps as tiled GEMMs instead, see
-// cuda_gemm_select.h), compiled by NVRTC (PTX disk cache) and loaded, and the plan's
+// jit::Kernel is printed as CUDA C (MatMul, Gemm and Conv steps as tiled GEMMs instead, with the
+// elementwise step after them in their epilogue: see cuda_gemm_select.h), compiled by NVRTC (PTX
+// disk cache) and loaded, and the plan's
 // constants are uploaded once (shared by all plans of the session). A run then uses its own
 // stream and its own value table: host inputs are copied in on the stream, kernel steps launch
 // their CUDA functions, steps without a lowering copy their inputs to the host, run the
@@ -32,6 +33,7 @@
 
 #include "devices/cuda/cuda_device.h"
 #include "engine/executor.h"
+#include "engine/memory_plan.h"
 #include "engine/plan.h"
 
 namespace kiln::engine {
@@ -50,14 +52,23 @@ class CudaExecutor {
 
  private:
   struct GraphSlot;
+  /// One launch of a run: a plan step's kernel (a tiled GEMM may also compute the elementwise
+  /// step after it, which then has no launch), a view, or a step on the host reference kernel.
+  struct Launch {
+    enum class Kind { kKernel, kView, kHost } kind = Kind::kHost;
+    int step = -1;  // the plan step (its node, params, index checks)
+    std::shared_ptr<const devices::cuda::LoadedKernel> kernel;
+    std::vector<int> inputs, outputs;  // value ids of the kernel's buffers (-1: none)
+    int in_place_input = -1;           // as PlanStep's (loop-nest kernels only)
+    std::vector<int> release;          // values whose last reader this is, freed after it
+    std::string label;                 // "Conv+Add+Relu" for a fused GEMM
+  };
   struct Prepared {
     ~Prepared();
     std::weak_ptr<const Plan> plan;
-    bool host_only = false;  // string values: the reference executor runs it
-    // Per step: the loaded kernel, or null for steps that run on the host reference kernel.
-    std::vector<std::shared_ptr<const devices::cuda::LoadedKernel>> kernels;
-    // Per step: the values whose last reader it is (graph outputs never), freed after it.
-    std::vector<std::vector<int>> release;
+    bool host_only = false;        // string values: the reference executor runs it
+    std::vector<Launch> launches;  // in run order
+    MemoryPlan memory;             // over the launches (graph slots' layout)
     // CUDA graphs: whether the plan can be captured, its runs so far, and its slots.
     bool graphable = false;
     mutable std::atomic<uint64_t> runs{0};
@@ -67,6 +78,8 @@ class CudaExecutor {
   };
   static constexpr size_t kMaxGraphSlots = 4;
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);
+  /// Loads the plan's kernels (tiled GEMMs with their epilogues first) and lists its launches.
+  void build_launches(const Plan& plan, Prepared& p);
   /// Interpreted and host-only plans: the reference executor on host copies of GPU inputs, with
   /// the outputs delivered where the caller wants them.
   std::vector<Tensor> run_on_host(const Executor& reference, const std::vector<Tensor>& inputs,
@@ -84,8 +97,9 @@ class CudaExecutor {
   devices::cuda::CudaDevice& dev_;
   std::string cache_dir_;
   LogLevel log_level_;
-  bool tiled_gemms_;  // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
-  bool graphs_;       // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
+  bool tiled_gemms_;     // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
+  bool fuse_epilogues_;  // GEMMs compute the elementwise step after them (KILN_CUDA_EPILOGUES)
+  bool graphs_;          // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
   bool outputs_on_device_;
 
   std::mutex mu_;

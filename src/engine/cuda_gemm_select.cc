@@ -1,6 +1,8 @@
 // Plan steps as tiled CUDA GEMMs (see cuda_gemm_select.h).
 #include "engine/cuda_gemm_select.h"
 
+#include <limits>
+
 #include "kernels/native_ops.h"
 #include "kernels/registry.h"
 
@@ -143,8 +145,10 @@ std::optional<Gemm> conv(const ir::Graph& g, const ir::Node& n) {
 
 }  // namespace
 
-std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
-                                                int multiprocessors) {
+namespace {
+
+// The GEMM of step `s` before tiling (buffers: the step's inputs, then its output).
+std::optional<Gemm> gemm_shape(const ir::Graph& g, const PlanStep& s) {
   if (s.kind != PlanStep::Kind::kKernel || s.fused.size() > 1 || s.node < 0) return std::nullopt;
   const ir::Node& n = g.nodes[size_t(s.node)];
   if (!n.domain.empty() && n.domain != "ai.onnx") return std::nullopt;
@@ -169,8 +173,140 @@ std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanSt
   gm->y_buf = int(s.inputs.size());
   // Operands: conv weights are A and the image B; MatMul and Gemm read input 0 as A.
   if (n.op_type == "Conv") std::swap(gm->a_buf, gm->b_buf);
-  jit::choose_cuda_gemm_tiling(&*gm, multiprocessors);
   return gm;
+}
+
+// The f32 scalar constant at input i of n, `def` when the input is absent; nullopt otherwise.
+std::optional<float> const_scalar(const ir::Graph& g, const ir::Node& n, size_t i, float def) {
+  const ir::Value* v = input_value(g, n, i);
+  if (!v) return def;
+  if (!v->constant.defined() || v->constant.dtype() != DType::kF32 || v->constant.numel() != 1)
+    return std::nullopt;
+  return v->constant.data<float>()[0];
+}
+
+Dims without_leading_ones(Dims d) {
+  while (!d.empty() && d.front() == 1) d.erase(d.begin());
+  return d;
+}
+
+// Takes step j's elementwise chain over the GEMM's output into `l`'s epilogue; false (and `l`
+// untouched) when the chain does not fit. `producer[v]`: the step writing v (-1: none).
+bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& producer, size_t i,
+                size_t j, CudaGemmLaunch* l) {
+  const PlanStep& s = plan.steps[j];
+  if (s.kind != PlanStep::Kind::kKernel || !s.elementwise || s.outputs.size() != 1) return false;
+  const bool conv = g.nodes[size_t(plan.steps[i].node)].op_type == "Conv";
+  CudaGemmLaunch f = *l;
+  Gemm& gm = f.gemm;
+  int cur = plan.steps[i].outputs[0];
+  const Dims out_dims = g.values[size_t(cur)].shape.concrete();
+  const std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+  for (int ni : nodes) {
+    const ir::Node& n = g.nodes[size_t(ni)];
+    if ((!n.domain.empty() && n.domain != "ai.onnx") || n.outputs.size() != 1 || n.inputs.empty())
+      return false;
+    if (gm.act != Gemm::Act::kNone) return false;  // an activation ends the chain
+    kernels::NodeAttrs at(n);
+    if (n.op_type == "Relu" && n.inputs[0] == cur) {
+      gm.act = Gemm::Act::kRelu;
+    } else if (n.op_type == "Clip" && n.inputs[0] == cur) {
+      const float inf = std::numeric_limits<float>::infinity();
+      std::optional<float> lo = n.opset < 11 ? std::optional<float>(at.attr_float("min", -inf))
+                                             : const_scalar(g, n, 1, -inf);
+      std::optional<float> hi = n.opset < 11 ? std::optional<float>(at.attr_float("max", inf))
+                                             : const_scalar(g, n, 2, inf);
+      if (!lo || !hi) return false;
+      gm.act = Gemm::Act::kClip;
+      gm.lo = *lo;
+      gm.hi = *hi;
+    } else if (n.op_type == "Gelu" && n.inputs[0] == cur && n.inputs.size() == 1) {
+      const std::string approx = at.attr_string("approximate", "none");
+      if (approx != "none" && approx != "tanh") return false;
+      gm.act = approx == "tanh" ? Gemm::Act::kGeluTanh : Gemm::Act::kGelu;
+    } else if (n.op_type == "Add" && n.inputs.size() == 2 &&
+               (n.inputs[0] == cur) != (n.inputs[1] == cur)) {
+      const int o = n.inputs[0] == cur ? n.inputs[1] : n.inputs[0];
+      if (o < 0) return false;
+      const ir::Value& ov = g.values[size_t(o)];
+      if (!f32_concrete(&ov)) return false;
+      const Dims od = without_leading_ones(ov.shape.concrete());
+      const int64_t channels = conv ? out_dims[1] : 0;
+      if (ov.constant.defined() && !gm.has_bias && !gm.has_residual &&
+          (conv ? od == Dims{channels, 1, 1} : od == Dims{gm.n} && out_dims.back() == gm.n)) {
+        gm.has_bias = true;
+        gm.bias_buf = int(f.buffers.size());
+        f.buffers.push_back(o);
+        gm.bias_m = conv ? 1 : 0;
+        gm.bias_n = conv ? 0 : 1;
+        for (Gemm::Batch& b : gm.batch) b.bias = 0;
+        if (conv) gm.batch[1].bias = gm.m;  // the group's first channel
+      } else if (ov.shape.concrete() == out_dims && !gm.has_residual &&
+                 producer[size_t(o)] < int(i)) {
+        gm.has_residual = true;
+        gm.residual_buf = int(f.buffers.size());
+        f.buffers.push_back(o);
+      } else {
+        return false;
+      }
+    } else {
+      return false;
+    }
+    f.label += "+" + n.op_type;
+    cur = n.outputs[0];
+  }
+  if (cur != s.outputs[0]) return false;
+  f.absorbed = int(j);
+  *l = std::move(f);
+  return true;
+}
+
+}  // namespace
+
+std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
+                                                int multiprocessors) {
+  std::optional<Gemm> gm = gemm_shape(g, s);
+  if (gm) jit::choose_cuda_gemm_tiling(&*gm, multiprocessors);
+  return gm;
+}
+
+std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int multiprocessors,
+                                                           bool fuse_epilogues) {
+  const ir::Graph& g = *plan.graph;
+  std::vector<std::optional<CudaGemmLaunch>> out(plan.steps.size());
+  std::vector<int> producer(g.values.size(), -1);
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    for (int v : plan.steps[si].outputs)
+      if (v >= 0) producer[size_t(v)] = int(si);
+    for (int v : plan.steps[si].inputs)
+      if (v >= 0 && (readers[size_t(v)].empty() || readers[size_t(v)].back() != int(si)))
+        readers[size_t(v)].push_back(int(si));
+  }
+  std::vector<char> graph_output(g.values.size(), 0), absorbed(plan.steps.size(), 0);
+  for (int v : g.outputs) graph_output[size_t(v)] = 1;
+  for (size_t si = 0; si < plan.steps.size(); ++si) {
+    if (absorbed[si]) continue;
+    const PlanStep& s = plan.steps[si];
+    std::optional<Gemm> gm = gemm_shape(g, s);
+    if (!gm) continue;
+    CudaGemmLaunch l;
+    l.gemm = *gm;
+    l.buffers = s.inputs;
+    l.label = g.nodes[size_t(s.node)].op_type;
+    const int y = s.outputs[0];
+    if (fuse_epilogues && !graph_output[size_t(y)] && readers[size_t(y)].size() == 1 &&
+        readers[size_t(y)][0] > int(si))
+      if (fuse_chain(g, plan, producer, si, size_t(readers[size_t(y)][0]), &l))
+        absorbed[size_t(l.absorbed)] = 1;
+    l.output = l.absorbed >= 0 ? plan.steps[size_t(l.absorbed)].outputs[0] : y;
+    l.gemm.y_buf = int(l.buffers.size());
+    l.buffers.push_back(l.output);
+    l.gemm.num_buffers = int(l.buffers.size());
+    jit::choose_cuda_gemm_tiling(&l.gemm, multiprocessors);
+    out[si] = std::move(l);
+  }
+  return out;
 }
 
 }  // namespace kiln::engine

@@ -1,6 +1,12 @@
 // Which plan steps the CUDA backend runs as tiled GEMM kernels (jit/cuda_gemm.h) instead of
 // their lowered loop nests: one MatMul, Gemm or 2-D Conv node on f32 with concrete shapes.
 // Depthwise-like convolutions (fewer than 8 output channels per group) keep their loop nests.
+//
+// Epilogues: when the GEMM's output is read by one elementwise step only (not a graph output),
+// and that step's nodes are a chain over it of Add of a constant bias (MatMul/Gemm: [N]; Conv:
+// [C, 1, 1]), Add of a tensor of the same shape (a residual, computed before the GEMM), and a
+// last Relu, Clip or Gelu, the GEMM computes the chain as it stores: that step is absorbed and
+// the GEMM writes the chain's output.
 #pragma once
 
 #include <optional>
@@ -17,5 +23,20 @@ constexpr int kDefaultMultiprocessors = 132;
 /// tiled for a GPU with `multiprocessors` SMs; nullopt when the step is not one it covers.
 std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
                                                 int multiprocessors);
+
+/// A plan step as the CUDA backend launches it when it is a tiled GEMM.
+struct CudaGemmLaunch {
+  jit::CudaGemm gemm;
+  /// Value ids of the GEMM's buffers in order (-1: none); `output` is its last.
+  std::vector<int> buffers;
+  int output = -1;    ///< the value the GEMM writes (the absorbed chain's output when fused)
+  int absorbed = -1;  ///< the step whose elementwise chain the epilogue computes, or -1
+  std::string label;  ///< "Conv+Add+Relu"
+};
+
+/// Per step of `plan`: its GEMM launch, or nullopt (absorbed steps are nullopt too; see
+/// CudaGemmLaunch::absorbed). `fuse_epilogues` false keeps every chain a step of its own.
+std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int multiprocessors,
+                                                           bool fuse_epilogues = true);
 
 }  // namespace kiln::engine

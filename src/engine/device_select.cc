@@ -91,7 +91,7 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
   std::vector<CudaKernelCode> out;
   std::map<std::string, size_t> seen;  // kernel hash -> first entry with that kernel
   for (const LoweredKernel& lk : kernels) {
-    const std::string label = lk.gemm ? lk.kernel->label + " (tiled GEMM)" : lk.kernel->label;
+    const std::string label = lk.gemm ? lk.label + " (tiled GEMM)" : lk.kernel->label;
     std::string hash = lk.gemm ? jit::cuda_gemm_hash(*lk.gemm) : jit::structural_hash(*lk.kernel);
     if (auto it = seen.find(hash); it != seen.end()) {  // the same kernel: compile it once
       CudaKernelCode code = out[it->second];

@@ -19,6 +19,30 @@
 
 namespace kiln::engine {
 
+std::vector<MemoryValue> plan_memory_values(const Plan& plan) {
+  const ir::Graph& g = *plan.graph;
+  std::vector<MemoryValue> values(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const ir::Value& val = g.values[v];
+    if (val.dtype == DType::kString || val.dtype == DType::kUndefined || !val.shape.is_concrete())
+      values[v].bytes = -1;
+    else
+      values[v].bytes =
+          std::max<int64_t>(0, *val.shape.num_elements()) * int64_t(dtype_size(val.dtype));
+  }
+  for (int v : plan.constants) values[size_t(v)].storage = Storage::kConstant;
+  for (int v : g.inputs)
+    if (values[size_t(v)].storage == Storage::kNone) values[size_t(v)].storage = Storage::kInput;
+  for (int v : g.outputs) values[size_t(v)].graph_output = true;
+  for (const PlanStep& s : plan.steps)
+    if (s.kind == PlanStep::Kind::kView) values[size_t(s.outputs[0])].view_of = s.inputs[0];
+  for (const Plan::Slice& sl : plan.slices) {
+    values[size_t(sl.value)].slice_of = sl.of;
+    values[size_t(sl.value)].slice_offset = sl.offset;
+  }
+  return values;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -170,33 +194,9 @@ int in_place_slot(const ir::Graph& g, const std::vector<int>& inputs, int out) {
 
 // Storage of every value of the plan's runs (memory_plan.h).
 void plan_step_memory(Plan& plan) {
-  const ir::Graph& g = *plan.graph;
-  std::vector<MemoryValue> values(g.values.size());
-  for (size_t v = 0; v < g.values.size(); ++v) {
-    const ir::Value& val = g.values[v];
-    if (val.dtype == DType::kString || val.dtype == DType::kUndefined || !val.shape.is_concrete())
-      values[v].bytes = -1;
-    else
-      values[v].bytes =
-          std::max<int64_t>(0, *val.shape.num_elements()) * int64_t(dtype_size(val.dtype));
-  }
-  for (int v : plan.constants) values[size_t(v)].storage = Storage::kConstant;
-  for (int v : g.inputs)
-    if (values[size_t(v)].storage == Storage::kNone) values[size_t(v)].storage = Storage::kInput;
-  for (int v : g.outputs) values[size_t(v)].graph_output = true;
+  std::vector<MemoryValue> values = plan_memory_values(plan);
   std::vector<MemoryStep> steps;
-  for (const PlanStep& s : plan.steps) {
-    MemoryStep m;
-    m.inputs = s.inputs;
-    m.outputs = s.outputs;
-    m.in_place_input = s.in_place_input;
-    if (s.kind == PlanStep::Kind::kView) values[size_t(s.outputs[0])].view_of = s.inputs[0];
-    steps.push_back(std::move(m));
-  }
-  for (const Plan::Slice& sl : plan.slices) {
-    values[size_t(sl.value)].slice_of = sl.of;
-    values[size_t(sl.value)].slice_offset = sl.offset;
-  }
+  for (const PlanStep& s : plan.steps) steps.push_back({s.inputs, s.outputs, s.in_place_input});
   plan.memory = plan_memory(values, steps);
   for (const Plan::Slice& sl : plan.slices)
     if (plan.memory.storage[size_t(plan.memory.root[size_t(sl.value)])] != Storage::kArena)
@@ -883,12 +883,20 @@ std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
   PlanOptions po = options;
   po.compile_kernels = false;
   auto plan = build_plan(symbolic, inputs, po, "");
+  std::vector<std::optional<CudaGemmLaunch>> gemms(plan->steps.size());
+  if (gpu_multiprocessors > 0) gemms = plan_cuda_gemms(*plan, gpu_multiprocessors);
+  std::vector<char> absorbed(plan->steps.size(), 0);
+  for (const auto& l : gemms)
+    if (l && l->absorbed >= 0) absorbed[size_t(l->absorbed)] = 1;
   std::vector<LoweredKernel> out;
-  for (const PlanStep& s : plan->steps) {
-    if (s.kind != PlanStep::Kind::kKernel || !s.ir) continue;
-    out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir, std::nullopt});
-    if (gpu_multiprocessors > 0)
-      out.back().gemm = cuda_gemm_for_step(*plan->graph, s, gpu_multiprocessors);
+  for (size_t si = 0; si < plan->steps.size(); ++si) {
+    const PlanStep& s = plan->steps[si];
+    if (s.kind != PlanStep::Kind::kKernel || !s.ir || absorbed[si]) continue;
+    out.push_back({plan->graph->nodes[size_t(s.node)].name, s.ir, std::nullopt, ""});
+    if (gemms[si]) {
+      out.back().gemm = gemms[si]->gemm;
+      out.back().label = gemms[si]->label;
+    }
   }
   return out;
 }

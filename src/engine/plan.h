@@ -150,6 +150,11 @@ struct Plan {
   mutable std::vector<std::unique_ptr<RunState>> pool_;
 };
 
+/// The memory planner's view of a plan's values (sizes; constants, inputs and outputs; views and
+/// slices of its steps), which plan_memory() lays out over the plan's steps, or over another
+/// launch list of the same values (the CUDA backend's).
+std::vector<MemoryValue> plan_memory_values(const Plan& plan);
+
 /// Specializes `symbolic` for `inputs` (aligned with symbolic.inputs; undefined = the input's
 /// initializer default). Throws kiln::Error when the shapes do not fit the model (naming the node).
 std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vector<Tensor>& inputs,
@@ -187,10 +192,12 @@ struct LoweredKernel {
   /// The tiled GEMM the CUDA backend runs for this step instead (cuda_gemm_select.h), when
   /// lower_plan_kernels was given a multiprocessor count and the step is one.
   std::optional<jit::CudaGemm> gemm;
+  std::string label;  // the GEMM's, with the chain its epilogue computes ("Conv+Relu")
 };
 /// The lowered kernel of every kernel step of the plan for `inputs`, in step order, without
 /// compiling any (build_plan with compile_kernels off). Empty for an interpreted plan. With
-/// `gpu_multiprocessors` > 0, steps the CUDA backend runs as tiled GEMMs carry them.
+/// `gpu_multiprocessors` > 0, steps the CUDA backend runs as tiled GEMMs carry them, and the
+/// steps their epilogues absorb are left out (cuda_gemm_select.h).
 std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
                                               const std::vector<Tensor>& inputs,
                                               const PlanOptions& options,

@@ -95,6 +95,7 @@ std::string cuda_gemm_key(const CudaGemm& g) {
     for (int64_t v :
          {g.h, g.w, g.kr, g.ks, g.ow, g.stride_h, g.stride_w, g.pad_t, g.pad_l, g.dil_h, g.dil_w})
       k += ";c" + std::to_string(v);
+  if (g.has_residual) k += ";res" + std::to_string(g.residual_buf);
   k += ";act" + std::to_string(int(g.act)) + "," + cuda_f32_literal(g.lo) + "," +
        cuda_f32_literal(g.hi);
   k += ";buf" + std::to_string(g.num_buffers) + "," + std::to_string(g.a_buf) + "," +
@@ -126,6 +127,8 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
     if (b < 0 || b >= g.num_buffers) fail("operand buffer out of range");
   if (g.has_bias && (g.bias_buf < 0 || g.bias_buf >= g.num_buffers))
     fail("bias buffer out of range");
+  if (g.has_residual && (g.residual_buf < 0 || g.residual_buf >= g.num_buffers))
+    fail("residual buffer out of range");
   const int64_t grid_x = ceil_div(g.n, g.bn), grid_y = ceil_div(g.m, g.bm);
   const int64_t grid_z = g.batch_count() * g.splits;
   if (grid_x > std::numeric_limits<int32_t>::max() || grid_y > 65535 || grid_z > 65535)
@@ -298,10 +301,27 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
     if (g.beta != 1.0f) bias = bias + " * " + cuda_f32_literal(g.beta);
     c += std::string(g.splits > 1 ? "      if (split == 0) " : "      ") + "v += " + bias + ";\n";
   }
-  if (g.act == CudaGemm::Act::kRelu) c += "      v = v < 0.0f ? 0.0f : v;\n";
-  if (g.act == CudaGemm::Act::kClip)
-    c += "      v = kiln_fmin(kiln_fmax(v, " + cuda_f32_literal(g.lo) + "), " +
-         cuda_f32_literal(g.hi) + ");\n";
+  if (g.has_residual)
+    c += std::string(g.splits > 1 ? "      if (split == 0) " : "      ") + "v += b" +
+         std::to_string(g.residual_buf) + "[yo" + tm_("gm", g.y_m) + tm_("gn", g.y_n) + "];\n";
+  switch (g.act) {
+    case CudaGemm::Act::kNone:
+      break;
+    case CudaGemm::Act::kRelu:
+      c += "      v = v < 0.0f ? 0.0f : v;\n";
+      break;
+    case CudaGemm::Act::kClip:
+      c += "      v = kiln_fmin(kiln_fmax(v, " + cuda_f32_literal(g.lo) + "), " +
+           cuda_f32_literal(g.hi) + ");\n";
+      break;
+    case CudaGemm::Act::kGelu:
+      c += "      v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));\n";
+      break;
+    case CudaGemm::Act::kGeluTanh:
+      c += "      v = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * "
+           "v)));\n";
+      break;
+  }
   const std::string at = Y + "[yo" + tm_("gm", g.y_m) + tm_("gn", g.y_n) + "]";
   if (g.splits > 1)
     c += "      atomicAdd(&" + at + ", v);\n";

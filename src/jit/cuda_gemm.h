@@ -47,8 +47,13 @@ struct CudaGemm {
   int64_t h = 0, w = 0, kr = 1, ks = 1, ow = 1;
   int64_t stride_h = 1, stride_w = 1, pad_t = 0, pad_l = 0, dil_h = 1, dil_w = 1;
 
-  /// Applied last (after the bias). A clip bounds by [lo, hi]; Relu is a clip from 0.
-  enum class Act { kNone, kRelu, kClip } act = Act::kNone;
+  /// Added after the bias: a tensor of Y's layout (a residual connection), read at Y's offsets.
+  bool has_residual = false;
+  int residual_buf = -1;
+
+  /// Applied last (after bias and residual). A clip bounds by [lo, hi]; GELU is exact (erf) or
+  /// the tanh approximation.
+  enum class Act { kNone, kRelu, kClip, kGelu, kGeluTanh } act = Act::kNone;
   float lo = 0, hi = 0;
 
   /// The kernel's pointer arguments, all f32 (unused ones may be null at launch), and which

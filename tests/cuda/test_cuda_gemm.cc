@@ -3,13 +3,13 @@
 // arrays shared by the block's threads), against the reference kernels: every tiling, K whole
 // and split, ragged shapes, broadcast batches, transposes, biases, groups, strides, pads and
 // dilations. The same text is what NVRTC compiles for the GPU (test_cuda_ptx.cc).
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 #include <limits>
 
+#include "cuda/cuda_host_emulation.h"
 #include "cuda/cuda_test_util.h"
 #include "engine/cuda_gemm_select.h"
 #include "jit/cuda_gemm.h"
@@ -21,94 +21,18 @@ namespace {
 
 using jit::CudaGemm;
 
-// The host side of a threaded launch: one host thread per thread of a block, running the blocks
-// one after another and meeting at a barrier after each.
-constexpr const char* kHarness = R"(
-thread_local kiln_dim3 blockIdx, threadIdx;
-kiln_dim3 blockDim, gridDim;
-static std::barrier<>* kiln_block_barrier;
-void __syncthreads() { kiln_block_barrier->arrive_and_wait(); }
-float atomicAdd(float* address, float value) {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  float old = *address;
-  *address = old + value;
-  return old;
-}
-template <class F>
-static void kiln_launch(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F f) {
-  gridDim = {gx, gy, gz};
-  blockDim = {threads, 1, 1};
-  std::barrier<> bar(threads);
-  kiln_block_barrier = &bar;
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      threadIdx = {t, 0, 0};
-      for (unsigned z = 0; z < gz; ++z)
-        for (unsigned y = 0; y < gy; ++y)
-          for (unsigned x = 0; x < gx; ++x) {
-            blockIdx = {x, y, z};
-            f();
-            bar.arrive_and_wait();  // the block's shared arrays are free for the next block
-          }
-    });
-  for (auto& th : pool) th.join();
-}
-)";
-
-using Entry = void (*)(void** buffers);
-
-// Builds every variant into one host library; entries kiln_entry_<i>.
-std::vector<Entry> build_variants(const std::vector<CudaGemm>& variants, const TempDir& dir,
-                                  std::string* error) {
-  std::string code =
-      "#define KILN_HOST_THREADS 1\n#include <barrier>\n#include <mutex>\n#include <thread>\n"
-      "#include <vector>\n";
-  std::string entries;
+// Builds every variant into one host library.
+std::vector<HostCudaLibrary::Entry> build_variants(const std::vector<CudaGemm>& variants,
+                                                   const TempDir& dir, std::string* error) {
+  HostCudaLibrary lib;
   for (size_t v = 0; v < variants.size(); ++v) {
     const CudaGemm& g = variants[v];
-    jit::CudaSource src = jit::print_cuda_gemm(g, "gemm" + std::to_string(v));
-    std::string text = src.code;
-    if (v > 0) {  // one prelude per translation unit
-      size_t at = text.find(jit::cuda_prelude());
-      text.erase(at, jit::cuda_prelude().size());
-    }
-    code += text;
-    std::string args;
+    std::vector<std::string> types;
     for (int b = 0; b < g.num_buffers; ++b)
-      args += std::string(b ? ", " : "") + (b == g.y_buf ? "(float*)" : "(const float*)") + "b[" +
-              std::to_string(b) + "]";
-    entries += "extern \"C\" void kiln_entry_" + std::to_string(v) + "(void** b) {\n";
-    for (const jit::CudaFunction& f : src.functions) {
-      if (f.block > 0)
-        entries += "  kiln_launch(" + std::to_string(f.grid[0]) + ", " + std::to_string(f.grid[1]) +
-                   ", " + std::to_string(f.grid[2]) + ", " + std::to_string(f.block) + ", [&] { " +
-                   f.name + "(" + args + "); });\n";
-      else  // a grid-stride loop: one thread covers it
-        entries += "  kiln_launch(1, 1, 1, 1, [&] { " + f.name + "(" + args + "); });\n";
-    }
-    entries += "}\n";
+      types.push_back(b == g.y_buf ? "float*" : "const float*");
+    lib.add(jit::print_cuda_gemm(g, "gemm" + std::to_string(v)), types, 0);
   }
-  code += kHarness + entries;
-  std::ofstream(dir.file("g.cc")) << code;
-  std::string cmd = host_compiler() + " -std=c++20 -O1 -pthread -shared -fPIC -o " +
-                    dir.file("g.so") + " " + dir.file("g.cc") + " > " + dir.file("log.txt") +
-                    " 2>&1";
-  std::vector<Entry> out;
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream log(dir.file("log.txt"));
-    *error = std::string(std::istreambuf_iterator<char>(log), {});
-    return out;
-  }
-  void* lib = dlopen(dir.file("g.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    *error = dlerror();
-    return out;
-  }
-  for (size_t v = 0; v < variants.size(); ++v)
-    out.push_back(reinterpret_cast<Entry>(dlsym(lib, ("kiln_entry_" + std::to_string(v)).c_str())));
-  return out;
+  return lib.build(dir, error);
 }
 
 // `g` with another tiling and `splits` chunks of K.
@@ -157,7 +81,7 @@ void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, 
   }
   TempDir dir;
   std::string error;
-  std::vector<Entry> entries = build_variants(variants, dir, &error);
+  std::vector<HostCudaLibrary::Entry> entries = build_variants(variants, dir, &error);
   ASSERT_EQ(entries.size(), variants.size()) << error;
   for (size_t v = 0; v < variants.size(); ++v) {
     Tensor got(DType::kF32, want.dims());
@@ -168,7 +92,7 @@ void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, 
     for (const Tensor& t : call.inputs) bufs.push_back(t.defined() ? t.raw_data() : nullptr);
     bufs.push_back(got.raw_data());
     ASSERT_TRUE(entries[v]) << "variant " << v;
-    entries[v](bufs.data());
+    entries[v](bufs.data(), nullptr);
     EXPECT_TRUE(tensors_near(got, want, 1e-4, 1e-4))
         << call.op << " variant " << v << ": " << jit::cuda_gemm_key(variants[v]);
   }
