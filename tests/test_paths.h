@@ -9,10 +9,12 @@
 
 namespace kiln::testing {
 
-inline std::string shared_dir() { return KILN_SHARED_DIR; }
-inline bool have_shared() {
-  return std::filesystem::exists(std::string(KILN_SHARED_DIR) + "/models");
+/// ../shared beside the checkout, or $KILN_SHARED_DIR (a device bundle's copy, say).
+inline std::string shared_dir() {
+  const char* e = std::getenv("KILN_SHARED_DIR");
+  return e && *e ? e : KILN_SHARED_DIR;
 }
+inline bool have_shared() { return std::filesystem::exists(shared_dir() + "/models"); }
 inline std::string cli_path() { return KILN_CLI_PATH; }
 
 /// A fresh temporary folder, removed when the object dies.

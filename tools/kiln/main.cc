@@ -19,10 +19,11 @@ commands:
         [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--json] [--profile]
+        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--host-io] [--json] [--profile]
         [--profile-top N]
       times session creation, the first run and steady-state runs; --profile: the steps
-      that took longest per run
+      that took longest per run; on a GPU inputs and outputs stay in GPU memory (--host-io:
+      copied in and out on every run)
   devices
       the backends compiled in and what each finds here (CPU features; CUDA driver, NVRTC, GPUs)
   ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] --out DIR
