@@ -160,7 +160,9 @@ class KILN_API Session {
   /// Runs the model; returns every model output as an owning tensor (on the host, or on the GPU
   /// for a CUDA session with outputs_on_device). A CUDA session reads GPU-resident inputs
   /// (Tensor::device() kCuda) in place and copies host inputs in; a CPU session rejects GPU
-  /// tensors.
+  /// tensors. GPU inputs must be complete when run() is called: work that writes them on
+  /// another stream must have been synchronized (Kiln's streams do not wait for it). Outputs
+  /// are complete when run() returns.
   TensorMap run(const TensorMap& inputs) const;
   /// Runs the model writing into caller-provided tensors (views or owning, on the host or, for a
   /// CUDA session, on the GPU: ONNX Runtime's I/O binding); each named output must already have

@@ -132,9 +132,10 @@ struct CudaExecutor::GraphSlot {
   CUgraphExec exec = nullptr;
   bool busy = false;  // under Prepared::slots_mu
   int launches = 0;
-  ~GraphSlot() {
-    dev->make_current();
-    if (exec) cu::driver().cuGraphExecDestroy(exec);
+  ~GraphSlot() {  // never throws: it runs in other destructors
+    dev->try_make_current();
+    std::string why;
+    if (const cu::Driver* d = cu::try_driver(&why); d && exec) d->cuGraphExecDestroy(exec);
     for (const auto& [p, bytes] : blocks) dev->free(p, bytes);
   }
 };
@@ -501,9 +502,11 @@ void CudaExecutor::capture(const Plan& plan, const Prepared& prep, GraphSlot& sl
     throw;
   }
   cu::check(d.cuStreamEndCapture(stream, &graph), "ending a CUDA graph capture");
-  CUresult r = d.cuGraphInstantiate(&slot.exec, graph, 0);
+  CUgraphExec exec = nullptr;
+  CUresult r = d.cuGraphInstantiate(&exec, graph, 0);
   d.cuGraphDestroy(graph);
   cu::check(r, "instantiating a CUDA graph");
+  slot.exec = exec;
 }
 
 std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, const Prepared& prep,
@@ -573,7 +576,21 @@ std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, con
   const cu::Driver& d = cu::driver();
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i)
     if (inputs[i].defined()) upload(inputs[i], slot->address[size_t(g.inputs[i])], stream);
-  cu::check(d.cuGraphLaunch(slot->exec, stream), "launching a CUDA graph");
+  if (CUresult r = d.cuGraphLaunch(slot->exec, stream); r != CUDA_SUCCESS) {
+    // Not this plan's way any more: drop the slot, run step by step from now on.
+    drop = true;
+    {
+      std::lock_guard<std::mutex> lock(prep.slots_mu);
+      prep.graph_failed = true;
+    }
+    try {
+      cu::check(r, "launching a CUDA graph");
+    } catch (const Error& e) {
+      log(log_level_, LogLevel::kWarning,
+          std::string("cuda: running step by step from now on: ") + e.what());
+    }
+    return std::nullopt;
+  }
   std::vector<Tensor> result;
   result.reserve(g.outputs.size());
   for (size_t i = 0; i < g.outputs.size(); ++i) {

@@ -94,6 +94,35 @@ KILN_D unsigned long long kiln_f2u64(double x) {
   if (t < -9223372036854775808.0) return 9223372036854775808ULL;
   return (unsigned long long)(long long)t;
 }
+// Warp-cooperative rows (see cuda_c.h): KILN_WARP lanes share one iteration of a grid loop and
+// combine reductions through kiln_shfl_xor. One lane on a single-thread host build; a
+// KILN_HOST_THREADS harness provides the exchange (a block of 32 host threads is one warp).
+#if defined(__CUDACC_RTC__) || defined(__CUDACC__)
+#define KILN_WARP 32
+#define KILN_SHFL(T)                                                                       \
+  KILN_D T kiln_shfl_xor(T v, int o) { return __shfl_xor_sync(0xffffffffu, v, o); }
+KILN_SHFL(float)
+KILN_SHFL(double)
+KILN_SHFL(int)
+KILN_SHFL(unsigned int)
+KILN_SHFL(long long)
+KILN_SHFL(unsigned long long)
+#define KILN_SHFL_NARROW(T)                                                                \
+  KILN_D T kiln_shfl_xor(T v, int o) { return (T)__shfl_xor_sync(0xffffffffu, (int)v, o); }
+KILN_SHFL_NARROW(signed char)
+KILN_SHFL_NARROW(unsigned char)
+KILN_SHFL_NARROW(short)
+KILN_SHFL_NARROW(unsigned short)
+#define kiln_syncwarp() __syncwarp()
+#elif defined(KILN_HOST_THREADS)
+#define KILN_WARP (blockDim.x < 32u ? 1u : 32u)
+template <class T> T kiln_shfl_xor(T v, int o);
+void kiln_syncwarp();
+#else
+#define KILN_WARP 1u
+template <class T> static inline T kiln_shfl_xor(T v, int) { return v; }
+static inline void kiln_syncwarp() {}
+#endif
 KILN_D float kiln_f32_bits(unsigned int b) { return __int_as_float((int)b); }
 KILN_D double kiln_f64_bits(unsigned long long b) { return __longlong_as_double((long long)b); }
 // ---- end of the prelude ----
@@ -204,6 +233,9 @@ class Printer {
   explicit Printer(const Kernel& k) : k_(k) {}
 
   std::string out;
+  /// Printing a warp-cooperative grid loop's body: statements at lane depth 0 are uniform
+  /// across the warp; distributed loops (and what they hold) run per lane.
+  bool warp = false;
 
   void line(const std::string& s) {
     out.append(size_t(indent_) * 2, ' ');
@@ -268,6 +300,19 @@ class Printer {
     switch (s->kind) {
       case StmtKind::kFor: {
         std::string ext = expr(s->extent);
+        if (warp && lane_depth_ == 0) {  // the warp's lanes take its iterations in turn
+          std::string v = "v_" + s->var;
+          line("for (long long " + v + " = kiln_lane; " + v + " < " + ext + "; " + v +
+               " += KILN_WARP) {");
+          push();
+          ++lane_depth_;
+          stmt(s->body[0]);
+          --lane_depth_;
+          pop();
+          line("}");
+          line("kiln_syncwarp();");
+          return;
+        }
         if ((s->loop == LoopKind::kUnrolled || s->loop == LoopKind::kVectorized) && s->factor > 1)
           line("#pragma unroll " + std::to_string(s->factor));
         std::string v = "v_" + s->var;
@@ -283,7 +328,11 @@ class Printer {
         std::string off = offset(b, s->indices);
         std::string v = expr(s->value);
         if (k_.buffers[size_t(b)].type == ScalarType::kBool) v = "(unsigned char)" + v;
-        line("b" + std::to_string(b) + "[" + off + "] = " + v + ";");
+        // A uniform store is made once per warp (and seen by its lanes after the sync).
+        const bool uniform = warp && lane_depth_ == 0;
+        line(std::string(uniform ? "if (kiln_lane == 0) " : "") + "b" + std::to_string(b) + "[" +
+             off + "] = " + v + ";");
+        if (uniform) line("kiln_syncwarp();");
         return;
       }
       case StmtKind::kLet: {
@@ -404,41 +453,89 @@ class Printer {
     const ScalarType t = e->type;
     const std::string acc = "kiln_r" + std::to_string(reduce_counter_++);
     std::string init = expr(e->args[0]);
-    line(std::string(cuda_type(t)) + " " + acc + " = " + init + ";");
+    // A uniform reduction is shared by the warp: each lane folds every KILN_WARP-th value of
+    // the outermost variable from the op's identity, the lanes combine by shuffles, then init.
+    const bool coop = warp && lane_depth_ == 0 && !e->reduce_vars.empty();
+    const ReduceOp op = ReduceOp(e->op);
+    auto combine = [&](const std::string& a, const std::string& b) {
+      switch (op) {
+        case ReduceOp::kSum:
+          return binary(BinaryOp::kAdd, t, a, b);
+        case ReduceOp::kProd:
+          return binary(BinaryOp::kMul, t, a, b);
+        case ReduceOp::kMin:
+          return binary(BinaryOp::kMin, t, a, b);
+        case ReduceOp::kMax:
+          return binary(BinaryOp::kMax, t, a, b);
+      }
+      fail("invalid reduce op");
+    };
+    line(std::string(cuda_type(t)) + " " + acc + " = " + (coop ? identity(op, t) : init) + ";");
     const size_t n = e->reduce_vars.size();
+    ++lane_depth_;
     for (size_t d = 0; d < n; ++d) {
       std::string ext = expr(e->reduce_extents[d]);
       std::string v = "v_" + e->reduce_vars[d];
-      line("for (long long " + v + " = 0; " + v + " < " + ext + "; ++" + v + ") {");
+      if (coop && d == 0)
+        line("for (long long " + v + " = kiln_lane; " + v + " < " + ext + "; " + v +
+             " += KILN_WARP) {");
+      else
+        line("for (long long " + v + " = 0; " + v + " < " + ext + "; ++" + v + ") {");
       push();
     }
     std::string value = expr(e->args[1]);
-    std::string combined;
-    switch (ReduceOp(e->op)) {
-      case ReduceOp::kSum:
-        combined = binary(BinaryOp::kAdd, t, acc, value);
-        break;
-      case ReduceOp::kProd:
-        combined = binary(BinaryOp::kMul, t, acc, value);
-        break;
-      case ReduceOp::kMin:
-        combined = binary(BinaryOp::kMin, t, acc, value);
-        break;
-      case ReduceOp::kMax:
-        combined = binary(BinaryOp::kMax, t, acc, value);
-        break;
-    }
-    line(acc + " = " + combined + ";");
+    line(acc + " = " + combine(acc, value) + ";");
     for (size_t d = 0; d < n; ++d) {
       pop();
       line("}");
     }
+    --lane_depth_;
+    if (coop) {
+      line("for (int kiln_o = KILN_WARP / 2; kiln_o > 0; kiln_o >>= 1) " + acc + " = " +
+           combine(acc, "kiln_shfl_xor(" + acc + ", kiln_o)") + ";");
+      line(acc + " = " + combine(init, acc) + ";");
+    }
     return acc;
+  }
+
+  // The identity of a reduction on type t (warp-cooperative reductions start each lane there).
+  static std::string identity(ReduceOp op, ScalarType t) {
+    const bool flt = is_float(t);
+    switch (op) {
+      case ReduceOp::kSum:
+        return flt ? float_imm(0.0, t) : int_imm(0, t);
+      case ReduceOp::kProd:
+        return flt ? float_imm(1.0, t) : int_imm(1, t);
+      case ReduceOp::kMin:
+      case ReduceOp::kMax: {
+        const bool mx = op == ReduceOp::kMax;
+        if (flt) return float_imm(mx ? -HUGE_VAL : HUGE_VAL, t);
+        switch (t) {
+#define KILN_LIMIT(ST, CT)                                                                        \
+  case ScalarType::ST:                                                                            \
+    return int_imm(int64_t(mx ? std::numeric_limits<CT>::min() : std::numeric_limits<CT>::max()), \
+                   t);
+          KILN_LIMIT(kI8, int8_t)
+          KILN_LIMIT(kU8, uint8_t)
+          KILN_LIMIT(kI16, int16_t)
+          KILN_LIMIT(kU16, uint16_t)
+          KILN_LIMIT(kI32, int32_t)
+          KILN_LIMIT(kU32, uint32_t)
+          KILN_LIMIT(kI64, int64_t)
+          KILN_LIMIT(kU64, uint64_t)
+#undef KILN_LIMIT
+          default:
+            break;
+        }
+      }
+    }
+    fail(std::string("no warp reduction on ") + type_name(t));
   }
 
   const Kernel& k_;
   int indent_ = 0;
   int reduce_counter_ = 0;
+  int lane_depth_ = 0;  // > 0: inside a distributed loop or a reduction's loops
 };
 
 // Top-level statements, with nested top-level blocks flattened.
@@ -452,6 +549,120 @@ void flatten(const Stmt& s, std::vector<Stmt>* out) {
 
 bool is_grid_loop(const Stmt& s) {
   return s->kind == StmtKind::kFor && s->loop == LoopKind::kParallel;
+}
+
+// ---- Warp-cooperative grid loops ----
+// A grid loop whose iterations each reduce or loop over enough elements (a LayerNorm or Softmax
+// row) gives each iteration a warp instead of a thread, when that is safe: every loop at the top
+// of its body must have independent iterations (it writes no buffer it reads, and each store has
+// an index that is its variable plus terms without it), so the lanes can take them in turn.
+
+bool mentions(const Expr& e, const std::string& var) {
+  if (!e) return false;
+  if (e->kind == ExprKind::kVar && e->name == var) return true;
+  for (const Expr& a : e->args)
+    if (mentions(a, var)) return true;
+  for (const Expr& a : e->reduce_extents)
+    if (mentions(a, var)) return true;
+  return false;
+}
+
+void loads_of(const Expr& e, std::vector<int>* out) {
+  if (!e) return;
+  if (e->kind == ExprKind::kLoad) out->push_back(int(e->ival));
+  for (const Expr& a : e->args) loads_of(a, out);
+  for (const Expr& a : e->reduce_extents) loads_of(a, out);
+}
+
+// Loads and stores of a statement tree.
+void accesses(const Stmt& s, std::vector<int>* loads, std::vector<const StmtNode*>* stores) {
+  if (!s) return;
+  loads_of(s->extent, loads);
+  loads_of(s->value, loads);
+  for (const Expr& i : s->indices) loads_of(i, loads);
+  if (s->kind == StmtKind::kStore) stores->push_back(s.get());
+  for (const Stmt& b : s->body) accesses(b, loads, stores);
+}
+
+// Whether the loop's iterations are independent (see above).
+bool distributable(const StmtNode& loop) {
+  std::vector<int> loads;
+  std::vector<const StmtNode*> stores;
+  accesses(loop.body[0], &loads, &stores);
+  for (const StmtNode* st : stores) {
+    for (int b : loads)
+      if (b == st->buffer) return false;
+    bool unit = false;
+    for (const Expr& i : st->indices) {
+      const Expr* v = &i;
+      if (i->kind == ExprKind::kBinary && BinaryOp(i->op) == BinaryOp::kAdd) {
+        if (i->args[1]->kind == ExprKind::kVar && i->args[1]->name == loop.var &&
+            !mentions(i->args[0], loop.var))
+          v = &i->args[1];
+        else if (i->args[0]->kind == ExprKind::kVar && i->args[0]->name == loop.var &&
+                 !mentions(i->args[1], loop.var))
+          v = &i->args[0];
+      }
+      unit |= (*v)->kind == ExprKind::kVar && (*v)->name == loop.var;
+    }
+    if (!unit) return false;
+  }
+  return true;
+}
+
+// Whether an extent is worth a warp: at least `n`, or unknown until run time.
+bool long_enough(const Expr& extent, int64_t n) {
+  return !extent->is_int_imm() || extent->ival >= n;
+}
+
+// Top-level reductions of an expression (not those inside another's value).
+void reductions(const Expr& e, std::vector<const ExprNode*>* out) {
+  if (!e) return;
+  if (e->kind == ExprKind::kReduce) {
+    out->push_back(e.get());
+    reductions(e->args[0], out);  // the init is uniform too
+    return;
+  }
+  for (const Expr& a : e->args) reductions(a, out);
+}
+
+// Walks the uniform (warp-level) statements of a grid loop's body: false when a loop there is
+// not distributable or a reduction has a type shuffles do not carry; *worth when some
+// reduction or loop is long enough.
+bool warp_walk(const Stmt& s, bool* worth) {
+  if (!s) return true;
+  std::vector<const ExprNode*> reds;
+  switch (s->kind) {
+    case StmtKind::kFor:
+      if (!distributable(*s)) return false;
+      *worth |= long_enough(s->extent, 64);
+      reductions(s->extent, &reds);
+      break;
+    case StmtKind::kStore:
+      for (const Expr& i : s->indices) reductions(i, &reds);
+      reductions(s->value, &reds);
+      break;
+    case StmtKind::kLet:
+    case StmtKind::kIf:
+      reductions(s->value, &reds);
+      for (const Stmt& b : s->body)
+        if (!warp_walk(b, worth)) return false;
+      break;
+    case StmtKind::kBlock:
+      for (const Stmt& b : s->body)
+        if (!warp_walk(b, worth)) return false;
+      break;
+  }
+  for (const ExprNode* r : reds) {
+    if (r->type == ScalarType::kBool) return false;
+    if (!r->reduce_extents.empty()) *worth |= long_enough(r->reduce_extents[0], 32);
+  }
+  return true;
+}
+
+bool warp_rows(const Stmt& loop) {
+  bool worth = false;
+  return warp_walk(loop->body[0], &worth) && worth;
 }
 
 std::string signature(const Kernel& k, const std::string& name) {
@@ -537,8 +748,18 @@ std::string print_cuda_functions(const Kernel& k, const std::string& name,
       std::string ext = p.expr(loop->extent);
       std::string v = "v_" + loop->var;
       p.line("const long long kiln_n = " + ext + ";");
-      p.line("for (long long " + v + " = (long long)blockIdx.x * blockDim.x + threadIdx.x; " + v +
-             " < kiln_n; " + v + " += (long long)gridDim.x * blockDim.x) {");
+      if (warp_rows(loop)) {  // a warp per iteration
+        f.warp = true;
+        f.grid_extent = loop->extent * int64_t(32);
+        p.warp = true;
+        p.line("const long long kiln_lane = (long long)(threadIdx.x % KILN_WARP);");
+        p.line("for (long long " + v +
+               " = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / KILN_WARP; " + v +
+               " < kiln_n; " + v + " += ((long long)gridDim.x * blockDim.x) / KILN_WARP) {");
+      } else {
+        p.line("for (long long " + v + " = (long long)blockIdx.x * blockDim.x + threadIdx.x; " + v +
+               " < kiln_n; " + v + " += (long long)gridDim.x * blockDim.x) {");
+      }
       p.push();
       p.stmt(loop->body[0]);
       p.pop();

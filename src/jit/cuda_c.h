@@ -8,7 +8,13 @@
 // - a top-level block is split at its parallel loops: each parallel loop is its own grid
 //   function, consecutive other statements run in one single-thread function;
 // - everything else (serial, vectorized and unrolled loops, lets, ifs, reductions) runs as plain
-//   serial C inside the thread; vectorized and unrolled loops with a factor get `#pragma unroll`.
+//   serial C inside the thread; vectorized and unrolled loops with a factor get `#pragma unroll`;
+// - except in a warp-cooperative grid loop (a row of LayerNorm or Softmax): when each iteration
+//   reduces or loops over at least 32 (64) elements and every loop at the top of its body has
+//   independent iterations, an iteration is a warp's: its lanes take those loops' iterations in
+//   turn (then __syncwarp), split each top-level reduction's outermost variable and combine the
+//   partial results with __shfl_xor_sync (float sums reassociate, as kir.h allows), and one lane
+//   makes each top-level store.
 // Arguments: the buffers as typed pointers (b0, b1, ...; inputs const, bool as unsigned char),
 // then the i64 params by value (p0, p1, ...).
 //
@@ -41,6 +47,9 @@ struct CudaFunction {
   /// grid_extent) and the grid.
   int block = 0;
   unsigned grid[3] = {1, 1, 1};
+  /// A warp-cooperative grid loop: each iteration is a warp's (grid_extent counts threads, 32
+  /// per iteration).
+  bool warp = false;
 };
 
 struct CudaSource {

@@ -26,6 +26,22 @@ float atomicAdd(float* address, float value) {
   *address = old + value;
   return old;
 }
+// A warp's lanes are the block's 32 host threads: a shuffle goes through an exchange array.
+static unsigned long long kiln_exchange[1024];
+template <class T>
+T kiln_shfl_xor(T v, int o) {
+  static_assert(sizeof(T) <= sizeof(unsigned long long));
+  unsigned long long bits = 0;
+  memcpy(&bits, &v, sizeof v);
+  kiln_exchange[threadIdx.x] = bits;
+  __syncthreads();
+  unsigned long long got = kiln_exchange[threadIdx.x ^ unsigned(o)];
+  __syncthreads();
+  T r;
+  memcpy(&r, &got, sizeof r);
+  return r;
+}
+void kiln_syncwarp() { __syncthreads(); }
 template <class F>
 static void kiln_launch(unsigned gx, unsigned gy, unsigned gz, unsigned threads, F f) {
   gridDim = {gx, gy, gz};
@@ -71,8 +87,9 @@ int HostCudaLibrary::add(const jit::CudaSource& src, const std::vector<std::stri
       entries_ += "  kiln_launch(" + std::to_string(f.grid[0]) + ", " + std::to_string(f.grid[1]) +
                   ", " + std::to_string(f.grid[2]) + ", " + std::to_string(f.block) + ", [&] { " +
                   f.name + "(" + args + "); });\n";
-    else  // a grid-stride loop or a single-thread function: one thread covers it
-      entries_ += "  kiln_launch(1, 1, 1, 1, [&] { " + f.name + "(" + args + "); });\n";
+    else  // a grid-stride loop (a warp's, for warp rows) or a single-thread function
+      entries_ += "  kiln_launch(1, 1, 1, " + std::string(f.warp ? "32" : "1") + ", [&] { " +
+                  f.name + "(" + args + "); });\n";
   }
   entries_ += "}\n";
   return id;

@@ -233,3 +233,41 @@ TEST(CudaC, EveryOpKindPrints) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+namespace kiln::testing {
+namespace {
+
+using namespace jit;
+using ST = ScalarType;
+
+// Rows of a reduction get a warp each; a loop that reads what it writes keeps a thread per row.
+TEST(CudaC, WarpRowsOnlyWhenTheirLoopsAreIndependent) {
+  auto row_kernel = [](bool read_modify_write) {
+    Kernel k;
+    k.label = "rows";
+    k.buffers = {cuda_buf("x", ST::kF32, {imm(8), imm(64)}),
+                 cuda_buf("y", ST::kF32, {imm(8), imm(64)}, true)};
+    Expr i = var("i"), j = var("j"), r = var("r");
+    Expr total = reduce(ReduceOp::kSum, {"r"}, {imm(64)}, fimm(0), load(0, ST::kF32, {i, r}));
+    Expr t = var("t", ST::kF32);
+    Expr value = read_modify_write ? load(1, ST::kF32, {i, j}) + t : load(0, ST::kF32, {i, j}) / t;
+    k.body = for_loop(
+        "i", imm(8), LoopKind::kParallel,
+        let("t", total, for_loop("j", imm(64), LoopKind::kSerial, store(1, {i, j}, value))));
+    validate(k);
+    std::vector<CudaFunction> fns;
+    std::string text = print_cuda_functions(k, "rows", &fns);
+    return std::make_pair(text, fns.at(0));
+  };
+  auto [warp_text, warp_fn] = row_kernel(false);
+  EXPECT_TRUE(warp_fn.warp);
+  EXPECT_EQ(print(warp_fn.grid_extent), "256") << "32 threads per row";
+  EXPECT_NE(warp_text.find("kiln_shfl_xor"), std::string::npos) << warp_text;
+  EXPECT_NE(warp_text.find("v_j = kiln_lane"), std::string::npos) << warp_text;
+  auto [plain_text, plain_fn] = row_kernel(true);
+  EXPECT_FALSE(plain_fn.warp);
+  EXPECT_EQ(plain_text.find("kiln_lane"), std::string::npos) << plain_text;
+}
+
+}  // namespace
+}  // namespace kiln::testing

@@ -187,25 +187,27 @@ std::string cnn() {
 }
 
 // A transformer-like block: MatMul+bias+Gelu (erf, fused from its pattern), MatMul+bias+residual,
-// LayerNorm, attention-style MatMuls and Softmax; one MatMul with K = 320.
+// LayerNorm (rows of 40: a warp per row), attention-style MatMuls and Softmax; one MatMul with
+// K = 320 and a Softmax over rows of 320.
 std::string mlp_block() {
   dev::ModelBuilder b(17);
-  b.input("x", onnx::TensorProto::FLOAT, {2, 5, 16});
+  b.input("x", onnx::TensorProto::FLOAT, {2, 5, 40});
   b.input("z", onnx::TensorProto::FLOAT, {3, 320});
-  b.init_random("w1", {16, 64}, 0.3f, 11);
+  b.init_random("w1", {40, 64}, 0.3f, 11);
   b.init_random("b1", {64}, 0.3f, 12);
-  b.init_random("w2", {64, 16}, 0.3f, 13);
-  b.init_random("b2", {16}, 0.3f, 14);
-  b.init_random("g", {16}, 1.0f, 15);
-  b.init_random("beta", {16}, 1.0f, 16);
+  b.init_random("w2", {64, 40}, 0.3f, 13);
+  b.init_random("b2", {40}, 0.3f, 14);
+  b.init_random("g", {40}, 1.0f, 15);
+  b.init_random("beta", {40}, 1.0f, 16);
   b.init_random("wz", {320, 40}, 0.1f, 17);
   b.init_random("bz", {40}, 0.1f, 18);
   b.init_f32("half", {}, {0.5f});
   b.init_f32("one", {}, {1.f});
   b.init_f32("rsqrt2", {}, {0.70710678f});
   b.output("y", onnx::TensorProto::FLOAT, {2, 5, 5});
-  b.output("v", onnx::TensorProto::FLOAT, {2, 5, 16});
+  b.output("v", onnx::TensorProto::FLOAT, {2, 5, 40});
   b.output("u", onnx::TensorProto::FLOAT, {3, 40});
+  b.output("zs", onnx::TensorProto::FLOAT, {3, 320});
   b.node("MatMul", {"x", "w1"}, {"h"});
   b.node("Add", {"h", "b1"}, {"hb"});
   b.node("Mul", {"hb", "rsqrt2"}, {"s"});  // gelu(hb) = hb * 0.5 * (1 + erf(hb / sqrt 2))
@@ -225,7 +227,9 @@ std::string mlp_block() {
   dev::ModelBuilder::set_int(sm, "axis", -1);
   b.node("MatMul", {"z", "wz"}, {"zw"});
   b.node("Add", {"zw", "bz"}, {"zb"});
-  b.node("Add", {"zb", "zw"}, {"u"});  // zw read twice: no fusion into its GEMM
+  b.node("Add", {"zb", "zw"}, {"u"});           // zw read twice: no fusion into its GEMM
+  auto& zs = b.node("Softmax", {"z"}, {"zs"});  // rows of 320: a warp per row
+  dev::ModelBuilder::set_int(zs, "axis", -1);
   return b.serialize();
 }
 

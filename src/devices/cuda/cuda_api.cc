@@ -102,36 +102,50 @@ const NvrtcState& nvrtc_state() {
     for (const char* n : {"/libnvrtc.so.13", "/libnvrtc.so.12", "/libnvrtc.so"})
       candidates.push_back(std::string(KILN_CUDA_TOOLKIT_LIB_DIR) + n);
 #endif
-    void* lib = nullptr;
-    std::string tried;
+    // The first NVRTC that loads and is not newer than the driver: a driver cannot load PTX
+    // from a newer toolkit (CUDA_ERROR_UNSUPPORTED_PTX_VERSION). Without a driver (PTX for
+    // inspection only) the first one that loads.
+    std::string why_driver;
+    const Driver* drv = try_driver(&why_driver);
+    const int driver_major = drv ? drv->version / 1000 : 0;
+    std::string tried, skipped;
     for (const auto& c : candidates) {
-      lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (lib) {
-        s.n.library = c;
-        break;
+      void* lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (!lib) {
+        tried += (tried.empty() ? "" : ", ") + c;
+        continue;
       }
-      tried += (tried.empty() ? "" : ", ") + c;
+      Nvrtc n;
+      n.library = c;
+      std::string why;
+      bool ok = resolve(lib, &n.nvrtcVersion, "nvrtcVersion", nullptr, &why) &&
+                resolve(lib, &n.nvrtcGetErrorString, "nvrtcGetErrorString", nullptr, &why) &&
+                resolve(lib, &n.nvrtcCreateProgram, "nvrtcCreateProgram", nullptr, &why) &&
+                resolve(lib, &n.nvrtcDestroyProgram, "nvrtcDestroyProgram", nullptr, &why) &&
+                resolve(lib, &n.nvrtcCompileProgram, "nvrtcCompileProgram", nullptr, &why) &&
+                resolve(lib, &n.nvrtcGetPTXSize, "nvrtcGetPTXSize", nullptr, &why) &&
+                resolve(lib, &n.nvrtcGetPTX, "nvrtcGetPTX", nullptr, &why) &&
+                resolve(lib, &n.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", nullptr, &why) &&
+                resolve(lib, &n.nvrtcGetProgramLog, "nvrtcGetProgramLog", nullptr, &why);
+      if (!ok) {
+        skipped += (skipped.empty() ? "" : ", ") + c + " (" + why + ")";
+        continue;
+      }
+      if (n.nvrtcVersion(&n.major, &n.minor) != NVRTC_SUCCESS) {
+        skipped += (skipped.empty() ? "" : ", ") + c + " (nvrtcVersion failed)";
+        continue;
+      }
+      if (driver_major > 0 && n.major > driver_major) {  // left loaded: harmless
+        skipped += (skipped.empty() ? "" : ", ") + c + " (" + n.version_string() +
+                   ", newer than the driver's CUDA " + std::to_string(driver_major) + ")";
+        continue;
+      }
+      s.n = n;
+      break;
     }
-    if (!lib) {
-      s.error = "NVRTC not found (tried " + tried + ")";
-      return s;
-    }
-    std::string why;
-    bool ok = resolve(lib, &s.n.nvrtcVersion, "nvrtcVersion", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcGetErrorString, "nvrtcGetErrorString", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcCreateProgram, "nvrtcCreateProgram", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcDestroyProgram, "nvrtcDestroyProgram", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcCompileProgram, "nvrtcCompileProgram", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcGetPTXSize, "nvrtcGetPTXSize", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcGetPTX, "nvrtcGetPTX", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", nullptr, &why) &&
-              resolve(lib, &s.n.nvrtcGetProgramLog, "nvrtcGetProgramLog", nullptr, &why);
-    if (!ok) {
-      s.error = "NVRTC at " + s.n.library + " is unusable (" + why + ")";
-      return s;
-    }
-    if (s.n.nvrtcVersion(&s.n.major, &s.n.minor) != NVRTC_SUCCESS) {
-      s.error = "nvrtcVersion failed for " + s.n.library;
+    if (s.n.library.empty()) {
+      s.error = "NVRTC not found (tried " + tried + ")" +
+                (skipped.empty() ? "" : "; unusable: " + skipped);
       return s;
     }
     s.ok = true;

@@ -87,6 +87,12 @@ void CudaDevice::make_current() const {
   check(driver().cuCtxSetCurrent(context_), "making the CUDA context current");
 }
 
+bool CudaDevice::try_make_current() const noexcept {
+  std::string why;
+  const Driver* d = try_driver(&why);
+  return d && d->cuCtxSetCurrent(context_) == CUDA_SUCCESS;
+}
+
 size_t CudaDevice::round_size(size_t bytes) {
   constexpr size_t kMiB = size_t(1) << 20;
   if (bytes >= kMiB) return (bytes + kMiB - 1) / kMiB * kMiB;

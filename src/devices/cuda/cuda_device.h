@@ -51,6 +51,8 @@ class CudaDevice {
 
   /// Makes the primary context current on the calling thread (cheap; call before any API use).
   void make_current() const;
+  /// The same without throwing (for destructors); false when it failed.
+  bool try_make_current() const noexcept;
   /// Streaming multiprocessors (tiled kernels size their grids by them).
   int multiprocessors() const { return multiprocessors_; }
   /// "sm_90" for compute capability 9.0.
