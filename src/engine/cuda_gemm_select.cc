@@ -105,8 +105,7 @@ std::optional<Gemm> conv(const ir::Graph& g, const ir::Node& n) {
   if (!cs) return std::nullopt;
   const int64_t groups = cs->group, oh = cs->out_h(), ow = cs->out_w();
   Gemm gm;
-  gm.m = cs->k / groups;
-  if (gm.m < 8) return std::nullopt;  // depthwise-like: the loop nest suits it better
+  gm.m = cs->k / groups;  // 1 for a depthwise convolution: a row per group
   const int64_t cg = cs->c / groups;
   gm.k = cg * cs->r * cs->s;
   gm.n = oh * ow;

@@ -1,6 +1,6 @@
 // Which plan steps the CUDA backend runs as tiled GEMM kernels (jit/cuda_gemm.h) instead of
-// their lowered loop nests: one MatMul, Gemm or 2-D Conv node on f32 with concrete shapes.
-// Depthwise-like convolutions (fewer than 8 output channels per group) keep their loop nests.
+// their lowered loop nests: one MatMul, Gemm or 2-D Conv node on f32 with concrete shapes
+// (grouped and depthwise convolutions too: a GEMM per image and group, one row for depthwise).
 //
 // Epilogues: when the GEMM's output is read by one elementwise step only (not a graph output),
 // and that step's nodes are a chain over it of Add of a constant bias (MatMul/Gemm: [N]; Conv:

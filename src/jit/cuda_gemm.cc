@@ -40,8 +40,10 @@ int64_t CudaGemm::batch_count() const {
 
 const std::vector<std::vector<int>>& cuda_gemm_tiles() {
   // {bm, bn, tm, tn}: 256 threads each, largest first.
-  static const std::vector<std::vector<int>> tiles = {
-      {64, 64, 4, 4}, {32, 64, 2, 4}, {32, 32, 2, 2}, {16, 64, 1, 4}, {8, 128, 1, 4}};
+  // {1, 256} is for one row per group (depthwise convolutions): a thread per output.
+  static const std::vector<std::vector<int>> tiles = {{64, 64, 4, 4}, {32, 64, 2, 4},
+                                                      {32, 32, 2, 2}, {16, 64, 1, 4},
+                                                      {8, 128, 1, 4}, {1, 256, 1, 1}};
   return tiles;
 }
 

@@ -73,8 +73,9 @@ struct CudaGemm {
 };
 
 /// Picks the tile shape and the split of K for a GPU with `multiprocessors` SMs: the largest
-/// tile that still gives every SM work with little padding waste, then splits K (when no
-/// activation needs the whole sum) while the grid is under two blocks per SM.
+/// tile that still gives every SM work with little padding waste (1 x 256 for single-row GEMMs,
+/// depthwise convolutions), then splits K (when no activation needs the whole sum) while the
+/// grid is under two blocks per SM.
 void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors);
 
 /// The tilings choose_cuda_gemm_tiling picks from, as {bm, bn, tm, tn} (tests cover each).

@@ -281,8 +281,9 @@ TEST(CudaEmulated, TransformerBlockWithFusedEpilogues) {
   expect_matches_cpu(mlp_block(), 4, false, 0);
 }
 
-// The shared models whole, at their own shapes (symbolic dims 2). resnet18 is left out: its
-// 224x224 convolutions take minutes with every GPU thread a host thread.
+// The shared models whole, at their own shapes (symbolic dims 2). resnet18 (224x224) and
+// mobilenet_v2 (a 256-thread block per depthwise channel) take minutes with every GPU thread a
+// host thread: both passed when run by hand; CI covers their kernels' kinds in the tests above.
 class CudaEmulatedModels : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaEmulatedModels, MatchCpu) {
@@ -293,8 +294,7 @@ TEST_P(CudaEmulatedModels, MatchCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, CudaEmulatedModels,
-                         ::testing::Values("mlp", "squeezenet1_1", "mobilenet_v2", "bert_mini",
-                                           "gpt_mini"));
+                         ::testing::Values("mlp", "squeezenet1_1", "bert_mini", "gpt_mini"));
 
 }  // namespace
 }  // namespace kiln::testing

@@ -197,7 +197,18 @@ TEST(CudaGemm, ConvWithRelu) {
   expect_gemm_matches(c, CudaGemm::Act::kRelu);
 }
 
-TEST(CudaGemm, DepthwiseAndOtherTypesStayLoopNests) {
+TEST(CudaGemm, DepthwiseConvIsOneRowPerGroup) {
+  OpCall c;
+  c.op = "Conv";
+  c.inputs = {random_tensor(DType::kF32, {2, 12, 9, 11}, -1, 1, 27),
+              random_tensor(DType::kF32, {12, 1, 3, 3}, -1, 1, 28),
+              random_tensor(DType::kF32, {12}, -1, 1, 29)};
+  c.attrs = {{"group", attr_int(12)}, {"strides", ints({2, 1})}, {"pads", ints({1, 1, 1, 1})}};
+  expect_gemm_matches(c);
+  expect_gemm_matches(c, CudaGemm::Act::kClip, 0.0f, 6.0f);
+}
+
+TEST(CudaGemm, OtherTypesStayLoopNests) {
   auto taken = [](OpCall c) {
     c.inputs_as_graph_inputs = false;
     std::unique_ptr<ir::Graph> g = make_op_graph(c);
@@ -207,22 +218,23 @@ TEST(CudaGemm, DepthwiseAndOtherTypesStayLoopNests) {
     s.fused = {0};
     s.inputs = g->nodes[0].inputs;
     s.outputs = g->nodes[0].outputs;
-    return engine::cuda_gemm_for_step(*g, s, 132).has_value();
+    std::optional<CudaGemm> gm = engine::cuda_gemm_for_step(*g, s, 132);
+    return gm ? std::to_string(gm->bm) + "x" + std::to_string(gm->bn) : std::string("none");
   };
   OpCall dw;
   dw.op = "Conv";
-  dw.inputs = {random_tensor(DType::kF32, {1, 32, 8, 8}),
+  dw.inputs = {random_tensor(DType::kF32, {1, 32, 56, 56}),
                random_tensor(DType::kF32, {32, 1, 3, 3})};
-  dw.attrs = {{"group", attr_int(32)}};
-  EXPECT_FALSE(taken(dw));
+  dw.attrs = {{"group", attr_int(32)}, {"pads", ints({1, 1, 1, 1})}};
+  EXPECT_EQ(taken(dw), "1x256");
   OpCall f64;
   f64.op = "MatMul";
   f64.inputs = {random_tensor(DType::kF64, {4, 4}), random_tensor(DType::kF64, {4, 4})};
-  EXPECT_FALSE(taken(f64));
+  EXPECT_EQ(taken(f64), "none");
   OpCall mm;
   mm.op = "MatMul";
   mm.inputs = {random_tensor(DType::kF32, {4, 4}), random_tensor(DType::kF32, {4, 4})};
-  EXPECT_TRUE(taken(mm));
+  EXPECT_NE(taken(mm), "none");
 }
 
 TEST(CudaGemm, TilingFillsTheGpuAndSplitsLongK) {
