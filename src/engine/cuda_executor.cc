@@ -142,8 +142,10 @@ struct CudaExecutor::GraphSlot {
 
 CudaExecutor::Prepared::~Prepared() = default;
 
-CudaExecutor::~CudaExecutor() {
-  for (auto& [host, c] : constants_) dev_.free(c.ptr, c.host.nbytes());
+CudaExecutor::~CudaExecutor() = default;
+
+CudaExecutor::DeviceConstant::~DeviceConstant() {
+  if (ptr) dev->free(ptr, host.nbytes());
 }
 
 std::vector<Tensor> CudaExecutor::run_on_host(const Executor& reference,
@@ -300,30 +302,49 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
   }
 }
 
-CUdeviceptr CudaExecutor::constant(const Tensor& t, CUstream stream) {
+CUdeviceptr CudaExecutor::constant(const Prepared& prep, const Tensor& t, CUstream stream) {
   if (t.nbytes() == 0) return 0;
   {
+    std::lock_guard<std::mutex> lock(prep.constants_mu);
+    auto it = prep.constants.find(t.raw_data());
+    if (it != prep.constants.end() && it->second->host.nbytes() == t.nbytes())
+      return it->second->ptr;
+  }
+  const auto key = std::make_pair(static_cast<const void*>(t.raw_data()), t.nbytes());
+  std::shared_ptr<DeviceConstant> c;
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = constants_.find({t.raw_data(), t.nbytes()});
-    if (it != constants_.end()) return it->second.ptr;
+    if (auto it = constants_.find(key); it != constants_.end()) c = it->second.lock();
   }
-  CUdeviceptr p = dev_.alloc(t.nbytes());
-  try {
-    upload(t, p, stream);
+  if (!c) {
+    auto fresh = std::make_shared<DeviceConstant>();
+    fresh->dev = &dev_;
+    fresh->host = t;
+    fresh->ptr = dev_.alloc(t.nbytes());  // freed by fresh's destructor on any error below
+    upload(t, fresh->ptr, stream);
     cu::check(cu::driver().cuStreamSynchronize(stream), "uploading a constant");
-  } catch (...) {
-    dev_.free(p, t.nbytes());
-    throw;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = constants_.begin(); it != constants_.end();)  // forget freed copies
+      it = it->second.expired() ? constants_.erase(it) : std::next(it);
+    std::weak_ptr<DeviceConstant>& entry = constants_[key];
+    c = entry.lock();  // another run may have uploaded it meanwhile
+    if (!c) entry = c = fresh;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  auto [it, fresh] = constants_.emplace(std::make_pair(t.raw_data(), t.nbytes()), Constant{t, p});
-  if (!fresh) dev_.free(p, t.nbytes());  // another run uploaded it first
-  return it->second.ptr;
+  std::lock_guard<std::mutex> lock(prep.constants_mu);
+  prep.constants.emplace(t.raw_data(), c);
+  return c->ptr;
 }
 
 std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
                                       const Executor& reference, const std::vector<Tensor>& inputs,
                                       const std::vector<Tensor>* preset) {
+  // The caller's thread gets its own current context back (an application may use another).
+  struct ContextRestore {
+    const cu::Driver& d;
+    CUcontext previous = nullptr;
+    ~ContextRestore() { d.cuCtxSetCurrent(previous); }
+  } restore{cu::driver()};
+  if (restore.d.cuCtxGetCurrent(&restore.previous) != CUDA_SUCCESS) restore.previous = nullptr;
   if (plan->interpreted) return run_on_host(reference, inputs, preset);
   std::shared_ptr<const Prepared> prep = prepare(plan);
   if (prep->host_only) return run_on_host(reference, inputs, preset);
@@ -344,7 +365,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
   std::vector<DevValue> env(g.values.size());
   for (int v : plan->constants) {
     const Tensor& t = g.values[size_t(v)].constant;
-    env[size_t(v)] = DevValue{t.dtype(), t.dims(), constant(t, stream), nullptr};
+    env[size_t(v)] = DevValue{t.dtype(), t.dims(), constant(*prep, t, stream), nullptr};
   }
   for (size_t i = 0; i < g.inputs.size() && i < inputs.size(); ++i) {
     const Tensor& in = inputs[i];
@@ -468,7 +489,7 @@ void CudaExecutor::capture(const Plan& plan, const Prepared& prep, GraphSlot& sl
         root[v] = block(int64_t(num_elements(val.shape.concrete())) * dtype_size(val.dtype));
         break;
       case Storage::kConstant:
-        root[v] = constant(val.constant, stream);
+        root[v] = constant(prep, val.constant, stream);
         break;
       case Storage::kNone:
         break;

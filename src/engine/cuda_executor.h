@@ -52,6 +52,14 @@ class CudaExecutor {
 
  private:
   struct GraphSlot;
+  /// A constant's GPU copy, held by the prepared plans that use it and freed with the last one
+  /// (weights shared by every plan stay; a plan's folded constants go with it).
+  struct DeviceConstant {
+    devices::cuda::CudaDevice* dev = nullptr;
+    Tensor host;  // keeps the host data (and so the map key's address) alive
+    CUdeviceptr ptr = 0;
+    ~DeviceConstant();
+  };
   /// One launch of a run: a plan step's kernel (a tiled GEMM may also compute the elementwise
   /// step after it, which then has no launch), a view, or a step on the host reference kernel.
   struct Launch {
@@ -75,6 +83,9 @@ class CudaExecutor {
     mutable std::mutex slots_mu;
     mutable std::vector<std::unique_ptr<GraphSlot>> slots;
     mutable bool graph_failed = false;  // a capture failed: step by step from then on
+    // The GPU copies of the plan's constants, by host data (filled by its runs).
+    mutable std::mutex constants_mu;
+    mutable std::map<const void*, std::shared_ptr<DeviceConstant>> constants;
   };
   static constexpr size_t kMaxGraphSlots = 4;
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);
@@ -84,8 +95,8 @@ class CudaExecutor {
   /// the outputs delivered where the caller wants them.
   std::vector<Tensor> run_on_host(const Executor& reference, const std::vector<Tensor>& inputs,
                                   const std::vector<Tensor>* preset) const;
-  /// The device copy of a constant tensor (uploaded on first use).
-  CUdeviceptr constant(const Tensor& t, CUstream stream);
+  /// The device copy of a constant tensor (uploaded on first use), held by `prep`.
+  CUdeviceptr constant(const Prepared& prep, const Tensor& t, CUstream stream);
   /// The run as a CUDA graph replay (capturing it into a free slot first when needed); nullopt
   /// when no slot is free or capture failed (the caller runs step by step).
   std::optional<std::vector<Tensor>> run_graph(const Plan& plan, const Prepared& prep,
@@ -104,11 +115,8 @@ class CudaExecutor {
 
   std::mutex mu_;
   std::map<const Plan*, std::shared_ptr<const Prepared>> prepared_;
-  struct Constant {
-    Tensor host;  // keeps the host data (and so its address) alive
-    CUdeviceptr ptr = 0;
-  };
-  std::map<std::pair<const void*, size_t>, Constant> constants_;  // by host data and size
+  // By host data and size: the live GPU copies of constants, shared by the plans using them.
+  std::map<std::pair<const void*, size_t>, std::weak_ptr<DeviceConstant>> constants_;
 };
 
 }  // namespace kiln::engine

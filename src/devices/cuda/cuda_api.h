@@ -35,6 +35,7 @@ namespace kiln::devices::cuda {
   X(cuDevicePrimaryCtxRetain)         \
   X(cuDevicePrimaryCtxRelease)        \
   X(cuCtxSetCurrent)                  \
+  X(cuCtxGetCurrent)                  \
   X(cuMemAlloc)                       \
   X(cuMemFree)                        \
   X(cuMemcpyHtoDAsync)                \
