@@ -304,13 +304,12 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
 
 CUdeviceptr CudaExecutor::constant(const Prepared& prep, const Tensor& t, CUstream stream) {
   if (t.nbytes() == 0) return 0;
+  const auto key = std::make_pair(static_cast<const void*>(t.raw_data()), t.nbytes());
   {
     std::lock_guard<std::mutex> lock(prep.constants_mu);
-    auto it = prep.constants.find(t.raw_data());
-    if (it != prep.constants.end() && it->second->host.nbytes() == t.nbytes())
-      return it->second->ptr;
+    auto it = prep.constants.find(key);
+    if (it != prep.constants.end()) return it->second->ptr;
   }
-  const auto key = std::make_pair(static_cast<const void*>(t.raw_data()), t.nbytes());
   std::shared_ptr<DeviceConstant> c;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -331,7 +330,7 @@ CUdeviceptr CudaExecutor::constant(const Prepared& prep, const Tensor& t, CUstre
     if (!c) entry = c = fresh;
   }
   std::lock_guard<std::mutex> lock(prep.constants_mu);
-  prep.constants.emplace(t.raw_data(), c);
+  prep.constants.emplace(key, c);
   return c->ptr;
 }
 

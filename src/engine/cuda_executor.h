@@ -83,9 +83,9 @@ class CudaExecutor {
     mutable std::mutex slots_mu;
     mutable std::vector<std::unique_ptr<GraphSlot>> slots;
     mutable bool graph_failed = false;  // a capture failed: step by step from then on
-    // The GPU copies of the plan's constants, by host data (filled by its runs).
+    // The GPU copies of the plan's constants, by host data and size (filled by its runs).
     mutable std::mutex constants_mu;
-    mutable std::map<const void*, std::shared_ptr<DeviceConstant>> constants;
+    mutable std::map<std::pair<const void*, size_t>, std::shared_ptr<DeviceConstant>> constants;
   };
   static constexpr size_t kMaxGraphSlots = 4;
   std::shared_ptr<const Prepared> prepare(const std::shared_ptr<const Plan>& plan);

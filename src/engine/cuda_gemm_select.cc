@@ -210,11 +210,13 @@ bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& pr
     if (n.op_type == "Relu" && n.inputs[0] == cur) {
       gm.act = Gemm::Act::kRelu;
     } else if (n.op_type == "Clip" && n.inputs[0] == cur) {
-      const float inf = std::numeric_limits<float>::infinity();
-      std::optional<float> lo = n.opset < 11 ? std::optional<float>(at.attr_float("min", -inf))
-                                             : const_scalar(g, n, 1, -inf);
-      std::optional<float> hi = n.opset < 11 ? std::optional<float>(at.attr_float("max", inf))
-                                             : const_scalar(g, n, 2, inf);
+      // Missing bounds are the float range, as the Clip kernels have them (inf stays inf).
+      const float lowest = std::numeric_limits<float>::lowest();
+      const float most = std::numeric_limits<float>::max();
+      std::optional<float> lo = n.opset < 11 ? std::optional<float>(at.attr_float("min", lowest))
+                                             : const_scalar(g, n, 1, lowest);
+      std::optional<float> hi = n.opset < 11 ? std::optional<float>(at.attr_float("max", most))
+                                             : const_scalar(g, n, 2, most);
       if (!lo || !hi) return false;
       gm.act = Gemm::Act::kClip;
       gm.lo = *lo;
@@ -234,6 +236,7 @@ bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& pr
       if (ov.constant.defined() && !gm.has_bias && !gm.has_residual &&
           (conv ? od == Dims{channels, 1, 1} : od == Dims{gm.n} && out_dims.back() == gm.n)) {
         gm.has_bias = true;
+        gm.beta = 1.0f;  // Gemm's beta scales its own C only
         gm.bias_buf = int(f.buffers.size());
         f.buffers.push_back(o);
         gm.bias_m = conv ? 1 : 0;

@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "kiln/error.h"
 
@@ -302,6 +305,7 @@ class Printer {
         std::string ext = expr(s->extent);
         if (warp && lane_depth_ == 0) {  // the warp's lanes take its iterations in turn
           std::string v = "v_" + s->var;
+          line("kiln_syncwarp();");  // the lanes' earlier reads are done
           line("for (long long " + v + " = kiln_lane; " + v + " < " + ext + "; " + v +
                " += KILN_WARP) {");
           push();
@@ -330,6 +334,7 @@ class Printer {
         if (k_.buffers[size_t(b)].type == ScalarType::kBool) v = "(unsigned char)" + v;
         // A uniform store is made once per warp (and seen by its lanes after the sync).
         const bool uniform = warp && lane_depth_ == 0;
+        if (uniform) line("kiln_syncwarp();");  // the lanes' earlier reads are done
         line(std::string(uniform ? "if (kiln_lane == 0) " : "") + "b" + std::to_string(b) + "[" +
              off + "] = " + v + ";");
         if (uniform) line("kiln_syncwarp();");
@@ -491,8 +496,14 @@ class Printer {
     }
     --lane_depth_;
     if (coop) {
-      line("for (int kiln_o = KILN_WARP / 2; kiln_o > 0; kiln_o >>= 1) " + acc + " = " +
-           combine(acc, "kiln_shfl_xor(" + acc + ", kiln_o)") + ";");
+      // Partners combine in lane order, so both get the same bits (signed zeros, NaNs).
+      line("for (int kiln_o = KILN_WARP / 2; kiln_o > 0; kiln_o >>= 1) {");
+      push();
+      line(std::string(cuda_type(t)) + " kiln_p = kiln_shfl_xor(" + acc + ", kiln_o);");
+      line(acc + " = (kiln_lane & kiln_o) ? " + combine("kiln_p", acc) + " : " +
+           combine(acc, "kiln_p") + ";");
+      pop();
+      line("}");
       line(acc + " = " + combine(init, acc) + ";");
     }
     return acc;
@@ -503,7 +514,7 @@ class Printer {
     const bool flt = is_float(t);
     switch (op) {
       case ReduceOp::kSum:
-        return flt ? float_imm(0.0, t) : int_imm(0, t);
+        return flt ? float_imm(-0.0, t) : int_imm(0, t);  // -0 + -0 stays -0
       case ReduceOp::kProd:
         return flt ? float_imm(1.0, t) : int_imm(1, t);
       case ReduceOp::kMin:
@@ -584,28 +595,57 @@ void accesses(const Stmt& s, std::vector<int>* loads, std::vector<const StmtNode
   for (const Stmt& b : s->body) accesses(b, loads, stores);
 }
 
-// Whether the loop's iterations are independent (see above).
-bool distributable(const StmtNode& loop) {
+// Names bound inside a statement tree (loop variables, lets, reduction variables).
+void bound_names(const Stmt& s, std::set<std::string>* out);
+void bound_names(const Expr& e, std::set<std::string>* out) {
+  if (!e) return;
+  for (const std::string& v : e->reduce_vars) out->insert(v);
+  for (const Expr& a : e->args) bound_names(a, out);
+}
+void bound_names(const Stmt& s, std::set<std::string>* out) {
+  if (!s) return;
+  if (s->kind == StmtKind::kFor || s->kind == StmtKind::kLet) out->insert(s->var);
+  bound_names(s->value, out);
+  for (const Expr& i : s->indices) bound_names(i, out);
+  for (const Stmt& b : s->body) bound_names(b, out);
+}
+
+// Whether the loop's iterations are independent (see above): no buffer it stores is loaded in
+// it, and every store to a buffer has, at one same index position with a non-zero stride, the
+// loop variable plus one same offset that mentions nothing bound inside the loop.
+bool distributable(const Kernel& k, const StmtNode& loop) {
   std::vector<int> loads;
   std::vector<const StmtNode*> stores;
   accesses(loop.body[0], &loads, &stores);
+  std::set<std::string> inner = {loop.var};
+  bound_names(loop.body[0], &inner);
+  auto free_of_inner = [&](const Expr& e) {
+    for (const std::string& v : inner)
+      if (mentions(e, v)) return false;
+    return true;
+  };
+  std::map<int, std::pair<size_t, std::string>> key;  // buffer -> (position, offset)
   for (const StmtNode* st : stores) {
     for (int b : loads)
       if (b == st->buffer) return false;
-    bool unit = false;
-    for (const Expr& i : st->indices) {
-      const Expr* v = &i;
-      if (i->kind == ExprKind::kBinary && BinaryOp(i->op) == BinaryOp::kAdd) {
-        if (i->args[1]->kind == ExprKind::kVar && i->args[1]->name == loop.var &&
-            !mentions(i->args[0], loop.var))
-          v = &i->args[1];
-        else if (i->args[0]->kind == ExprKind::kVar && i->args[0]->name == loop.var &&
-                 !mentions(i->args[1], loop.var))
-          v = &i->args[0];
+    const BufferDecl& d = k.buffers[size_t(st->buffer)];
+    std::optional<std::pair<size_t, std::string>> found;
+    for (size_t c = 0; c < st->indices.size() && !found; ++c) {
+      const Expr& i = st->indices[c];
+      if (!d.strides[c]->is_int_imm() || d.strides[c]->ival == 0) continue;
+      auto is_var = [&](const Expr& e) { return e->kind == ExprKind::kVar && e->name == loop.var; };
+      if (is_var(i)) {
+        found = std::make_pair(c, std::string());
+      } else if (i->kind == ExprKind::kBinary && BinaryOp(i->op) == BinaryOp::kAdd) {
+        if (is_var(i->args[1]) && free_of_inner(i->args[0]))
+          found = std::make_pair(c, print(i->args[0]));
+        else if (is_var(i->args[0]) && free_of_inner(i->args[1]))
+          found = std::make_pair(c, print(i->args[1]));
       }
-      unit |= (*v)->kind == ExprKind::kVar && (*v)->name == loop.var;
     }
-    if (!unit) return false;
+    if (!found) return false;
+    auto [it, fresh] = key.emplace(st->buffer, *found);
+    if (!fresh && it->second != *found) return false;
   }
   return true;
 }
@@ -629,12 +669,12 @@ void reductions(const Expr& e, std::vector<const ExprNode*>* out) {
 // Walks the uniform (warp-level) statements of a grid loop's body: false when a loop there is
 // not distributable or a reduction has a type shuffles do not carry; *worth when some
 // reduction or loop is long enough.
-bool warp_walk(const Stmt& s, bool* worth) {
+bool warp_walk(const Kernel& k, const Stmt& s, bool* worth) {
   if (!s) return true;
   std::vector<const ExprNode*> reds;
   switch (s->kind) {
     case StmtKind::kFor:
-      if (!distributable(*s)) return false;
+      if (!distributable(k, *s)) return false;
       *worth |= long_enough(s->extent, 64);
       reductions(s->extent, &reds);
       break;
@@ -646,23 +686,25 @@ bool warp_walk(const Stmt& s, bool* worth) {
     case StmtKind::kIf:
       reductions(s->value, &reds);
       for (const Stmt& b : s->body)
-        if (!warp_walk(b, worth)) return false;
+        if (!warp_walk(k, b, worth)) return false;
       break;
     case StmtKind::kBlock:
       for (const Stmt& b : s->body)
-        if (!warp_walk(b, worth)) return false;
+        if (!warp_walk(k, b, worth)) return false;
       break;
   }
   for (const ExprNode* r : reds) {
     if (r->type == ScalarType::kBool) return false;
+    // Only float sums may be reassociated (kir.h): a float product stays serial.
+    if (is_float(r->type) && ReduceOp(r->op) == ReduceOp::kProd) return false;
     if (!r->reduce_extents.empty()) *worth |= long_enough(r->reduce_extents[0], 32);
   }
   return true;
 }
 
-bool warp_rows(const Stmt& loop) {
+bool warp_rows(const Kernel& k, const Stmt& loop) {
   bool worth = false;
-  return warp_walk(loop->body[0], &worth) && worth;
+  return warp_walk(k, loop->body[0], &worth) && worth;
 }
 
 std::string signature(const Kernel& k, const std::string& name) {
@@ -748,7 +790,7 @@ std::string print_cuda_functions(const Kernel& k, const std::string& name,
       std::string ext = p.expr(loop->extent);
       std::string v = "v_" + loop->var;
       p.line("const long long kiln_n = " + ext + ";");
-      if (warp_rows(loop)) {  // a warp per iteration
+      if (warp_rows(k, loop)) {  // a warp per iteration
         f.warp = true;
         f.grid_extent = loop->extent * int64_t(32);
         p.warp = true;

@@ -267,6 +267,30 @@ TEST(CudaC, WarpRowsOnlyWhenTheirLoopsAreIndependent) {
   auto [plain_text, plain_fn] = row_kernel(true);
   EXPECT_FALSE(plain_fn.warp);
   EXPECT_EQ(plain_text.find("kiln_lane"), std::string::npos) << plain_text;
+
+  // Stores that two iterations could share keep a thread per row: an offset bound inside the
+  // loop (y[i, j + k]: j=0,k=1 and j=1,k=0), or two stores on different index positions.
+  auto warp_of = [](Stmt row_body) {
+    Kernel k;
+    k.buffers = {cuda_buf("x", ST::kF32, {imm(8), imm(64)}),
+                 cuda_buf("y", ST::kF32, {imm(8), imm(128)}, true)};
+    k.body = for_loop("i", imm(8), LoopKind::kParallel, row_body);
+    validate(k);
+    std::vector<CudaFunction> fns;
+    print_cuda_functions(k, "rows", &fns);
+    return fns.at(0).warp;
+  };
+  Expr i = var("i"), j = var("j"), kk = var("k");
+  Expr x = load(0, ST::kF32, {i, j});
+  EXPECT_FALSE(
+      warp_of(for_loop("j", imm(64), LoopKind::kSerial,
+                       for_loop("k", imm(2), LoopKind::kSerial, store(1, {i, j + kk}, x)))));
+  EXPECT_FALSE(warp_of(for_loop("j", imm(8), LoopKind::kSerial,
+                                block({store(1, {j, imm(0)}, x), store(1, {imm(1), j}, x)}))));
+  EXPECT_FALSE(warp_of(for_loop("j", imm(64), LoopKind::kSerial,
+                                block({store(1, {i, j}, x), store(1, {i, j + 64}, x)}))))
+      << "different offsets at one position: conservatively not distributed";
+  EXPECT_TRUE(warp_of(for_loop("j", imm(64), LoopKind::kSerial, store(1, {i, j + 64}, x))));
 }
 
 }  // namespace
