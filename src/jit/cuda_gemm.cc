@@ -227,35 +227,28 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
        "; ++j) acc[i][j] = 0.0f;\n";
   c += "  for (" + I + " k0 = k_begin; k0 < k_end; k0 += " + lit(g.bk) + ") {\n";
 
+  // Each thread loads every threads-th element of a tile (a guard when they do not divide): the
+  // loop over them and the element's (kk, `name`) position, K-fastest or `name`-fastest.
+  auto tile_loop = [&](const std::string& name, int extent, bool kfast) {
+    const int elements = extent * g.bk;
+    c += "    #pragma unroll\n    for (int e = 0; e < " +
+         std::to_string((elements + threads - 1) / threads) + "; ++e) {\n";
+    c += "      const int q = tid + e * " + T + ";\n";
+    if (elements % threads != 0) c += "      if (q >= " + std::to_string(elements) + ") break;\n";
+    const std::string fast = kfast ? "kk" : name, slow = kfast ? name : "kk";
+    const std::string fast_extent = std::to_string(kfast ? g.bk : extent);
+    c += "      const int " + fast + " = q % " + fast_extent + ", " + slow + " = q / " +
+         fast_extent + ";\n";
+  };
   // A tile: BM x BK elements.
-  // Each thread loads every threads-th element of a tile (a guard when they do not divide).
-  const int a_per = (g.bm * g.bk + threads - 1) / threads,
-            b_per = (g.bk * g.bn + threads - 1) / threads;
-  const bool a_ragged = g.bm * g.bk % threads != 0, b_ragged = g.bk * g.bn % threads != 0;
-  c += "    #pragma unroll\n    for (int e = 0; e < " + std::to_string(a_per) + "; ++e) {\n";
-  c += "      const int q = tid + e * " + T + ";\n";
-  if (a_ragged) c += "      if (q >= " + std::to_string(g.bm * g.bk) + ") break;\n";
-  if (a_kfast)
-    c += "      const int kk = q % " + std::to_string(g.bk) + ", mm = q / " + std::to_string(g.bk) +
-         ";\n";
-  else
-    c += "      const int mm = q % " + std::to_string(g.bm) + ", kk = q / " + std::to_string(g.bm) +
-         ";\n";
+  tile_loop("mm", g.bm, a_kfast);
   c += "      const " + I + " gm = m0 + mm, gk = k0 + kk;\n";
   c += "      kiln_as[kk][mm] = (gm < " + lit(g.m) + " && gk < k_end) ? " + A + "[ao" +
        tm_("gm", g.a_m) + tm_("gk", g.a_k) + "] : 0.0f;\n";
   c += "    }\n";
 
   // B tile: BK x BN elements.
-  c += "    #pragma unroll\n    for (int e = 0; e < " + std::to_string(b_per) + "; ++e) {\n";
-  c += "      const int q = tid + e * " + T + ";\n";
-  if (b_ragged) c += "      if (q >= " + std::to_string(g.bk * g.bn) + ") break;\n";
-  if (b_kfast)
-    c += "      const int kk = q % " + std::to_string(g.bk) + ", nn = q / " + std::to_string(g.bk) +
-         ";\n";
-  else
-    c += "      const int nn = q % " + std::to_string(g.bn) + ", kk = q / " + std::to_string(g.bn) +
-         ";\n";
+  tile_loop("nn", g.bn, b_kfast);
   c += "      const " + I + " gn = n0 + nn, gk = k0 + kk;\n";
   c += "      float v = 0.0f;\n";
   if (g.conv) {
