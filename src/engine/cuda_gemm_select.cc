@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kernels/native_ops.h"
+#include "kernels/ref/common.h"
 #include "kernels/registry.h"
 
 namespace kiln::engine {
@@ -19,13 +20,6 @@ const ir::Value* input_value(const ir::Graph& g, const ir::Node& n, size_t i) {
 
 bool f32_concrete(const ir::Value* v) {
   return v && v->dtype == DType::kF32 && v->shape.is_concrete();
-}
-
-// Row-major strides of `dims` (elements).
-std::vector<int64_t> strides_of(const Dims& dims) {
-  std::vector<int64_t> s(dims.size(), 1);
-  for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
-  return s;
 }
 
 // MatMul with numpy broadcasting of the batch dims; 1-D operands as rows / columns.
@@ -55,17 +49,12 @@ std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy) {
   }
   int64_t expect = num_elements(out) * gm.m * gm.n;
   if (expect != num_elements(dy)) return std::nullopt;
-  const std::vector<int64_t> sa = strides_of(ba), sb = strides_of(bb), so = strides_of(out);
-  for (size_t d = 0; d < rank; ++d) {
-    Gemm::Batch b;
-    b.extent = out[d];
-    if (d + ba.size() >= rank && ba[d + ba.size() - rank] != 1)
-      b.a = sa[d + ba.size() - rank] * gm.m * gm.k;
-    if (d + bb.size() >= rank && bb[d + bb.size() - rank] != 1)
-      b.b = sb[d + bb.size() - rank] * gm.k * gm.n;
-    b.y = so[d] * gm.m * gm.n;
-    gm.batch.push_back(b);
-  }
+  // Batch steps of each operand as the output's batch dims see them (0 where broadcast).
+  const std::vector<int64_t> sa = kernels::broadcast_strides(ba, rank),
+                             sb = kernels::broadcast_strides(bb, rank),
+                             so = kernels::strides_of(out);
+  for (size_t d = 0; d < rank; ++d)
+    gm.batch.push_back({out[d], sa[d] * gm.m * gm.k, sb[d] * gm.k * gm.n, so[d] * gm.m * gm.n, 0});
   return gm;
 }
 
