@@ -42,34 +42,36 @@ DevValue allocate(cu::RunMemory& mem, DType dtype, const Dims& dims) {
 
 // Copies a host or GPU tensor's bytes to `dst` on the GPU (queued on `s`).
 void upload(const Tensor& t, CUdeviceptr dst, CUstream s) {
-  if (t.nbytes() == 0) return;
-  const std::string what = "copying " + std::to_string(t.nbytes()) + " bytes to the GPU";
-  if (t.on_host())
-    cu::check(cu::driver().cuMemcpyHtoDAsync(dst, t.raw_data(), t.nbytes(), s), what);
-  else
-    cu::check(cu::driver().cuMemcpyDtoDAsync(dst, reinterpret_cast<CUdeviceptr>(t.raw_data()),
-                                             t.nbytes(), s),
-              what);
+  cu::copy_async(reinterpret_cast<void*>(dst), true, t.raw_data(), !t.on_host(), t.nbytes(), s);
 }
 
-// Copies a device value into `out` (allocated when undefined: on the GPU when `on_device`, else
-// on the host; a GPU `out` gets a device-to-device copy) and waits for it.
-void download(const DevValue& v, Tensor* out, CUstream s, bool on_device = false) {
-  if (!out->defined())
-    *out = on_device ? Tensor::on_device(v.dtype, v.dims, Device::kCuda) : Tensor(v.dtype, v.dims);
-  if (out->nbytes() != v.bytes())
-    throw Error(ErrorCode::kInternal, "device copy of " + std::to_string(v.bytes()) +
-                                          " bytes into a tensor of " +
-                                          std::to_string(out->nbytes()));
-  const cu::Driver& d = cu::driver();
-  const std::string what = "copying " + std::to_string(v.bytes()) + " bytes from the GPU";
-  if (v.bytes() > 0 && out->on_host())
-    cu::check(d.cuMemcpyDtoHAsync(out->raw_data(), v.ptr, v.bytes(), s), what);
-  else if (v.bytes() > 0)
-    cu::check(
-        d.cuMemcpyDtoDAsync(reinterpret_cast<CUdeviceptr>(out->raw_data()), v.ptr, v.bytes(), s),
-        what);
-  cu::check(d.cuStreamSynchronize(s), "waiting for the GPU");
+// Copies a device value into `out` (allocated on the host when undefined) and waits for it.
+void download(const DevValue& v, Tensor* out, CUstream s) {
+  if (!out->defined()) *out = Tensor(v.dtype, v.dims);
+  cu::copy_async(out->raw_data(), !out->on_host(), reinterpret_cast<const void*>(v.ptr), true,
+                 v.bytes(), s);
+  cu::check(cu::driver().cuStreamSynchronize(s), "waiting for the GPU");
+}
+
+// The graph outputs copied where the caller wants them: into its preset tensor when that has the
+// value's type and dims (host or GPU), else into a new one (on the GPU when `on_device`); one
+// wait for all the copies.
+std::vector<Tensor> deliver_outputs(const std::vector<DevValue>& values,
+                                    const std::vector<Tensor>* preset, bool on_device, CUstream s) {
+  std::vector<Tensor> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const DevValue& v = values[i];
+    if (preset && i < preset->size() && (*preset)[i].defined() && (*preset)[i].dtype() == v.dtype &&
+        (*preset)[i].dims() == v.dims)
+      out[i] = (*preset)[i];
+    else
+      out[i] =
+          on_device ? Tensor::on_device(v.dtype, v.dims, Device::kCuda) : Tensor(v.dtype, v.dims);
+    cu::copy_async(out[i].raw_data(), !out[i].on_host(), reinterpret_cast<const void*>(v.ptr), true,
+                   v.bytes(), s);
+  }
+  cu::check(cu::driver().cuStreamSynchronize(s), "waiting for the GPU");
+  return out;
 }
 
 // A start/stop event pair timing a run; destroyed on every path.
@@ -439,25 +441,18 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
     for (int v : l.release) env[size_t(v)] = DevValue();
   }
 
-  std::vector<Tensor> result;
-  result.reserve(g.outputs.size());
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    const DevValue& v = env[size_t(g.outputs[i])];
-    if (v.dtype == DType::kUndefined)
+  std::vector<DevValue> outputs;
+  for (int id : g.outputs) {
+    if (env[size_t(id)].dtype == DType::kUndefined)
       throw Error(ErrorCode::kInternal,
-                  "graph output '" + g.values[size_t(g.outputs[i])].name + "' was not computed");
-    Tensor out;
-    if (preset && i < preset->size() && (*preset)[i].defined() && (*preset)[i].dtype() == v.dtype &&
-        (*preset)[i].dims() == v.dims)
-      out = (*preset)[i];
-    download(v, &out, stream, outputs_on_device_);
-    result.push_back(std::move(out));
+                  "graph output '" + g.values[size_t(id)].name + "' was not computed");
+    outputs.push_back(env[size_t(id)]);
   }
-  if (timer)
+  std::vector<Tensor> result = deliver_outputs(outputs, preset, outputs_on_device_, stream);
+  if (timer)  // the copies above waited for the run
     log(log_level_, LogLevel::kDebug,
         "cuda: run of " + plan->key + " took " + std::to_string(timer->finish(stream)) +
             " ms on the GPU");
-  cu::check(d.cuStreamSynchronize(stream), "finishing a run on the GPU");
   return result;
 }
 
@@ -611,21 +606,12 @@ std::optional<std::vector<Tensor>> CudaExecutor::run_graph(const Plan& plan, con
     }
     return std::nullopt;
   }
-  std::vector<Tensor> result;
-  result.reserve(g.outputs.size());
-  for (size_t i = 0; i < g.outputs.size(); ++i) {
-    const int v = g.outputs[i];
+  std::vector<DevValue> outputs;
+  for (int v : g.outputs) {
     const ir::Value& val = g.values[size_t(v)];
-    DevValue dv{val.dtype, val.shape.concrete(), slot->address[size_t(v)], nullptr};
-    Tensor out;
-    if (preset && i < preset->size() && (*preset)[i].defined() &&
-        (*preset)[i].dtype() == dv.dtype && (*preset)[i].dims() == dv.dims)
-      out = (*preset)[i];
-    download(dv, &out, stream, outputs_on_device_);
-    result.push_back(std::move(out));
+    outputs.push_back({val.dtype, val.shape.concrete(), slot->address[size_t(v)], nullptr});
   }
-  cu::check(d.cuStreamSynchronize(stream), "finishing a CUDA graph run");
-  return result;
+  return deliver_outputs(outputs, preset, outputs_on_device_, stream);  // waits for the run
 }
 
 }  // namespace kiln::engine

@@ -249,26 +249,32 @@ std::shared_ptr<void> allocate_tensor_memory(size_t bytes) {
   });
 }
 
-void copy_memory(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
+void copy_async(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes,
+                CUstream stream) {
   if (bytes == 0 || dst == src) return;
-  CudaDevice& dev = CudaDevice::get(0);
-  dev.make_current();
   const Driver& d = driver();
-  StreamLease lease(dev);
   const CUdeviceptr ddst = reinterpret_cast<CUdeviceptr>(dst),
                     dsrc = reinterpret_cast<CUdeviceptr>(src);
   const std::string what = "copying " + std::to_string(bytes) + " bytes " +
                            (src_on_device ? "from the GPU" : "from the host") +
                            (dst_on_device ? " to the GPU" : " to the host");
   if (dst_on_device && src_on_device)
-    check(d.cuMemcpyDtoDAsync(ddst, dsrc, bytes, lease.get()), what);
+    check(d.cuMemcpyDtoDAsync(ddst, dsrc, bytes, stream), what);
   else if (dst_on_device)
-    check(d.cuMemcpyHtoDAsync(ddst, src, bytes, lease.get()), what);
+    check(d.cuMemcpyHtoDAsync(ddst, src, bytes, stream), what);
   else if (src_on_device)
-    check(d.cuMemcpyDtoHAsync(dst, dsrc, bytes, lease.get()), what);
+    check(d.cuMemcpyDtoHAsync(dst, dsrc, bytes, stream), what);
   else
     std::memcpy(dst, src, bytes);
-  check(d.cuStreamSynchronize(lease.get()), what);
+}
+
+void copy_memory(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  CudaDevice& dev = CudaDevice::get(0);
+  dev.make_current();
+  StreamLease lease(dev);
+  copy_async(dst, dst_on_device, src, src_on_device, bytes, lease.get());
+  check(driver().cuStreamSynchronize(lease.get()), "waiting for a copy");
 }
 
 RunMemory::~RunMemory() {

@@ -135,6 +135,10 @@ class StreamLease {
 /// GPU memory (first GPU) for an owning kiln::Tensor: the device address, returned to the pool
 /// when the last owner goes.
 std::shared_ptr<void> allocate_tensor_memory(size_t bytes);
+/// A copy of `bytes` between host and GPU memory (either side may be either) queued on `stream`
+/// (host to host: done at once).
+void copy_async(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes,
+                CUstream stream);
 /// A synchronous copy of `bytes` between host and GPU memory (either side may be either).
 void copy_memory(void* dst, bool dst_on_device, const void* src, bool src_on_device, size_t bytes);
 
