@@ -104,27 +104,17 @@ std::vector<CudaKernelCode> cuda_kernel_code(const std::vector<LoweredKernel>& k
     CudaKernelCode code;
     code.node = lk.node;
     code.label = label;
+    // Named as the device path names them (kernel_ptx, gemm_ptx): the same text, the same PTX.
+    jit::CudaSource src = lk.gemm ? jit::print_cuda_gemm(*lk.gemm, "kiln_" + hash)
+                                  : jit::print_cuda(*lk.kernel, "kiln_" + hash.substr(0, 16));
+    code.name = (lk.gemm ? src.functions.back() : src.functions.front()).name;  // the main one
 #ifdef KILN_WITH_CUDA
-    if (with_ptx) {
-      devices::cuda::KernelPtx p = lk.gemm ? devices::cuda::gemm_ptx(*lk.gemm, arch, cache_dir)
-                                           : devices::cuda::kernel_ptx(*lk.kernel, arch, cache_dir);
-      code.name = (lk.gemm ? p.source.functions.back() : p.source.functions.front()).name;
-      code.cuda_c = std::move(p.source.code);
-      code.ptx = std::move(p.ptx);
-      out.push_back(std::move(code));
-      continue;
-    }
+    if (with_ptx) code.ptx = devices::cuda::source_ptx(src, hash, arch, cache_dir).ptx;
 #else
     if (with_ptx)
       throw Error(ErrorCode::kUnsupported,
                   "PTX needs the CUDA backend, which is not compiled into this build");
 #endif
-    jit::CudaSource src;
-    if (lk.gemm)
-      src = jit::print_cuda_gemm(*lk.gemm, "kiln_" + hash);
-    else
-      src = jit::print_cuda(*lk.kernel, "kiln_" + hash.substr(0, 16));
-    code.name = (lk.gemm ? src.functions.back() : src.functions.front()).name;
     code.cuda_c = std::move(src.code);
     out.push_back(std::move(code));
   }
