@@ -78,9 +78,14 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors) {
     splits = std::min<int64_t>(ceil_div(2 * sms, blocks), g->k / (8 * g->bk));
     splits = std::clamp<int64_t>(splits, 1, 64);
   }
-  g->k_chunk = std::max<int64_t>(
-      ceil_div(ceil_div(std::max<int64_t>(g->k, 1), splits), g->bk) * g->bk, g->bk);
-  g->splits = int(std::max<int64_t>(ceil_div(std::max<int64_t>(g->k, 1), g->k_chunk), 1));
+  split_cuda_gemm_k(g, splits);
+}
+
+void split_cuda_gemm_k(CudaGemm* g, int64_t splits) {
+  const int64_t k = std::max<int64_t>(g->k, 1);
+  g->k_chunk =
+      std::max<int64_t>(ceil_div(ceil_div(k, std::max<int64_t>(splits, 1)), g->bk) * g->bk, g->bk);
+  g->splits = int(ceil_div(k, g->k_chunk));
 }
 
 std::string cuda_gemm_key(const CudaGemm& g) {

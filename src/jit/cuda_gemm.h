@@ -78,6 +78,10 @@ struct CudaGemm {
 /// grid is under two blocks per SM.
 void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors);
 
+/// Cuts K into at most `splits` chunks of whole BK slices (k_chunk, and splits as many as that
+/// needs); g->bk must be set.
+void split_cuda_gemm_k(CudaGemm* g, int64_t splits);
+
 /// The tilings choose_cuda_gemm_tiling picks from, as {bm, bn, tm, tn} (tests cover each).
 const std::vector<std::vector<int>>& cuda_gemm_tiles();
 

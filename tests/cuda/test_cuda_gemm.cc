@@ -42,9 +42,7 @@ CudaGemm retiled(CudaGemm g, const std::vector<int>& tile, int splits) {
   g.tm = tile[2];
   g.tn = tile[3];
   g.bk = 16;
-  const int64_t k = std::max<int64_t>(g.k, 1);
-  g.k_chunk = std::max<int64_t>((((k + splits - 1) / splits) + g.bk - 1) / g.bk * g.bk, g.bk);
-  g.splits = int((k + g.k_chunk - 1) / g.k_chunk);
+  jit::split_cuda_gemm_k(&g, splits);
   return g;
 }
 
