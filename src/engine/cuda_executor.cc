@@ -117,14 +117,20 @@ bool holds_strings(const ir::Graph& g) {
 
 }  // namespace
 
-CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device)
+CudaExecutor::CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device,
+                           bool allow_tf32)
     : dev_(cu::CudaDevice::get(0)),
       cache_dir_(std::move(cache_dir)),
       log_level_(log_level),
       tiled_gemms_(env_flag("KILN_CUDA_GEMM", true)),
       fuse_epilogues_(env_flag("KILN_CUDA_EPILOGUES", true)),
       graphs_(env_flag("KILN_CUDA_GRAPHS", true)),
-      outputs_on_device_(outputs_on_device) {}
+      outputs_on_device_(outputs_on_device),
+      tf32_(allow_tf32 && cuda_arch_has_tf32(dev_.arch())) {
+  if (allow_tf32 && !tf32_)
+    log(log_level_, LogLevel::kWarning,
+        "allow_tf32: " + dev_.arch() + " has no TF32 tensor cores; GEMMs stay in f32");
+}
 
 // Memory and the executable graph of one slot, freed with it (its last run has synchronized).
 struct CudaExecutor::GraphSlot {
@@ -218,7 +224,7 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
   // Tiled GEMMs first: one that fails to load gives its step (and the chain it absorbed) back to
   // the loop-nest kernels.
   std::vector<std::optional<CudaGemmLaunch>> gemms(n);
-  if (tiled_gemms_) gemms = plan_cuda_gemms(plan, dev_.multiprocessors(), fuse_epilogues_);
+  if (tiled_gemms_) gemms = plan_cuda_gemms(plan, dev_.multiprocessors(), fuse_epilogues_, tf32_);
   std::vector<std::shared_ptr<const cu::LoadedKernel>> kernel(n);
   std::vector<size_t> todo;
   for (size_t si = 0; si < n; ++si)

@@ -41,8 +41,10 @@ namespace kiln::engine {
 class CudaExecutor {
  public:
   /// Opens GPU 0; kiln::Error when CUDA cannot run here. `outputs_on_device`: outputs that are
-  /// not written into caller tensors stay on the GPU (SessionOptions::outputs_on_device).
-  CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device = false);
+  /// not written into caller tensors stay on the GPU (SessionOptions::outputs_on_device);
+  /// `allow_tf32`: GEMMs on TF32 tensor cores when the GPU has them (SessionOptions::allow_tf32).
+  CudaExecutor(std::string cache_dir, LogLevel log_level, bool outputs_on_device = false,
+               bool allow_tf32 = false);
   ~CudaExecutor();
 
   /// Runs `plan` (built with compile_kernels off) on the GPU; `preset` as run_plan's. Inputs and
@@ -112,6 +114,7 @@ class CudaExecutor {
   bool fuse_epilogues_;  // GEMMs compute the elementwise step after them (KILN_CUDA_EPILOGUES)
   bool graphs_;          // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
   bool outputs_on_device_;
+  bool tf32_;  // allow_tf32 and a GPU with TF32 tensor cores (sm_80 and newer)
 
   std::mutex mu_;
   std::map<const Plan*, std::shared_ptr<const Prepared>> prepared_;

@@ -1,6 +1,8 @@
 // Plan steps as tiled CUDA GEMMs (see cuda_gemm_select.h).
 #include "engine/cuda_gemm_select.h"
 
+#include <cstdlib>
+
 #include <limits>
 
 #include "kernels/native_ops.h"
@@ -254,15 +256,20 @@ bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& pr
 
 }  // namespace
 
+bool cuda_arch_has_tf32(const std::string& arch) {
+  if (arch.rfind("sm_", 0) != 0) return false;
+  return std::atoi(arch.c_str() + 3) >= 80;
+}
+
 std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
-                                                int multiprocessors) {
+                                                int multiprocessors, bool tf32) {
   std::optional<Gemm> gm = gemm_shape(g, s);
-  if (gm) jit::choose_cuda_gemm_tiling(&*gm, multiprocessors);
+  if (gm) jit::choose_cuda_gemm_tiling(&*gm, multiprocessors, tf32);
   return gm;
 }
 
 std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int multiprocessors,
-                                                           bool fuse_epilogues) {
+                                                           bool fuse_epilogues, bool tf32) {
   const ir::Graph& g = *plan.graph;
   std::vector<std::optional<CudaGemmLaunch>> out(plan.steps.size());
   std::vector<int> producer(g.values.size(), -1);
@@ -294,7 +301,7 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
     l.gemm.y_buf = int(l.buffers.size());
     l.buffers.push_back(l.output);
     l.gemm.num_buffers = int(l.buffers.size());
-    jit::choose_cuda_gemm_tiling(&l.gemm, multiprocessors);
+    jit::choose_cuda_gemm_tiling(&l.gemm, multiprocessors, tf32);
     out[si] = std::move(l);
   }
   return out;

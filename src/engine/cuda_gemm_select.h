@@ -19,10 +19,14 @@ namespace kiln::engine {
 /// SMs assumed where no GPU says (`kiln ptx`): an H100 SXM's 132.
 constexpr int kDefaultMultiprocessors = 132;
 
+/// Whether a GPU architecture ("sm_90") has TF32 tensor cores (sm_80 and newer).
+bool cuda_arch_has_tf32(const std::string& arch);
+
 /// The GEMM of step `s` of a plan over graph `g` (buffers: the step's inputs, then its outputs),
-/// tiled for a GPU with `multiprocessors` SMs; nullopt when the step is not one it covers.
+/// tiled for a GPU with `multiprocessors` SMs (`tf32`: on tensor cores where the tile allows);
+/// nullopt when the step is not one it covers.
 std::optional<jit::CudaGemm> cuda_gemm_for_step(const ir::Graph& g, const PlanStep& s,
-                                                int multiprocessors);
+                                                int multiprocessors, bool tf32 = false);
 
 /// A plan step as the CUDA backend launches it when it is a tiled GEMM.
 struct CudaGemmLaunch {
@@ -35,8 +39,10 @@ struct CudaGemmLaunch {
 };
 
 /// Per step of `plan`: its GEMM launch, or nullopt (absorbed steps are nullopt too; see
-/// CudaGemmLaunch::absorbed). `fuse_epilogues` false keeps every chain a step of its own.
+/// CudaGemmLaunch::absorbed). `fuse_epilogues` false keeps every chain a step of its own;
+/// `tf32` runs GEMMs on TF32 tensor cores where their tile allows (SessionOptions::allow_tf32).
 std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int multiprocessors,
-                                                           bool fuse_epilogues = true);
+                                                           bool fuse_epilogues = true,
+                                                           bool tf32 = false);
 
 }  // namespace kiln::engine

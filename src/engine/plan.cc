@@ -879,12 +879,14 @@ std::shared_ptr<const Plan> build_plan(const ir::Graph& symbolic, const std::vec
 
 std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
                                               const std::vector<Tensor>& inputs,
-                                              const PlanOptions& options, int gpu_multiprocessors) {
+                                              const PlanOptions& options, int gpu_multiprocessors,
+                                              bool gpu_tf32) {
   PlanOptions po = options;
   po.compile_kernels = false;
   auto plan = build_plan(symbolic, inputs, po, "");
   std::vector<std::optional<CudaGemmLaunch>> gemms(plan->steps.size());
-  if (gpu_multiprocessors > 0) gemms = plan_cuda_gemms(*plan, gpu_multiprocessors);
+  if (gpu_multiprocessors > 0)
+    gemms = plan_cuda_gemms(*plan, gpu_multiprocessors, /*fuse_epilogues=*/true, gpu_tf32);
   std::vector<char> absorbed(plan->steps.size(), 0);
   for (const auto& l : gemms)
     if (l && l->absorbed >= 0) absorbed[size_t(l->absorbed)] = 1;

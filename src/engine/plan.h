@@ -196,12 +196,13 @@ struct LoweredKernel {
 };
 /// The lowered kernel of every kernel step of the plan for `inputs`, in step order, without
 /// compiling any (build_plan with compile_kernels off). Empty for an interpreted plan. With
-/// `gpu_multiprocessors` > 0, steps the CUDA backend runs as tiled GEMMs carry them, and the
-/// steps their epilogues absorb are left out (cuda_gemm_select.h).
+/// `gpu_multiprocessors` > 0, steps the CUDA backend runs as tiled GEMMs carry them (on TF32
+/// tensor cores where `gpu_tf32` and the tile allow), and the steps their epilogues absorb are
+/// left out (cuda_gemm_select.h).
 std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
                                               const std::vector<Tensor>& inputs,
                                               const PlanOptions& options,
-                                              int gpu_multiprocessors = 0);
+                                              int gpu_multiprocessors = 0, bool gpu_tf32 = false);
 
 /// One node on its reference kernel, as run_plan does for reference steps: inputs from `env`
 /// (indexed by value id), outputs into `outs` (pre-allocated where the shape is known).

@@ -122,8 +122,8 @@ std::unique_ptr<Session::Impl> load(std::span<const uint8_t> bytes, const Sessio
 #ifdef KILN_WITH_CUDA
   if (impl->device == Device::kCuda) {
     try {
-      impl->cuda = std::make_shared<engine::CudaExecutor>(impl->cache_dir, options.log_level,
-                                                          options.outputs_on_device);
+      impl->cuda = std::make_shared<engine::CudaExecutor>(
+          impl->cache_dir, options.log_level, options.outputs_on_device, options.allow_tf32);
     } catch (const Error& e) {
       if (options.device != Device::kAuto) throw;
       engine::log(
@@ -675,8 +675,9 @@ std::vector<CudaKernelCode> Session::generate_cuda(const std::map<std::string, D
                        ? Specialization::kDynamic
                        : Specialization::kExact;
   return engine::cuda_kernel_code(
-      engine::lower_plan_kernels(*impl_->graph, bound, po, engine::kDefaultMultiprocessors), arch,
-      with_ptx, impl_->cache_dir);
+      engine::lower_plan_kernels(*impl_->graph, bound, po, engine::kDefaultMultiprocessors,
+                                 impl_->options.allow_tf32 && engine::cuda_arch_has_tf32(arch)),
+      arch, with_ptx, impl_->cache_dir);
 }
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "jit/kir.h"
@@ -30,7 +31,106 @@ int64_t reach(const CudaGemm& g, int64_t CudaGemm::Batch::* field, int64_t per_m
   return r;
 }
 
+// The TF32 tensor-core fragments of a 16 x 16 x 8 WMMA, printed once per translation unit
+// after the prelude. On the GPU they are NVRTC's built-in WMMA functions; a host build (the
+// tests' emulation) gives every lane the whole fragment, lets lane 0 store it, and checks the
+// alignment the hardware needs (32-byte pointers, leading dimensions a multiple of 4 floats).
+constexpr const char* kTf32Fragments = R"(// ---- TF32 tensor-core fragments (16 x 16 x 8) ----
+#ifndef KILN_TF32_FRAGMENTS
+#define KILN_TF32_FRAGMENTS
+#if defined(__CUDACC_RTC__) || defined(__CUDACC__)
+// Opaque: each lane holds its part in the hardware's layout.
+struct kiln_frag_ab { int x[4]; };
+struct kiln_frag_c { float x[8]; };
+KILN_D float kiln_tf32(float v) {
+  unsigned int r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+  return __uint_as_float(r);
+}
+KILN_D void kiln_frag_zero(kiln_frag_c& c) {
+  for (int i = 0; i < 8; ++i) c.x[i] = 0.0f;
+}
+// A(m, k) = p[m + k * ld]: column-major 16 x 8.
+KILN_D void kiln_frag_load_a(kiln_frag_ab& a, const float* p, unsigned ld) {
+  __mma_tf32_m16n16k8_ld_a(a.x, (const int*)p, ld, 1);
+}
+// B(k, n) = p[k * ld + n]: row-major 8 x 16.
+KILN_D void kiln_frag_load_b(kiln_frag_ab& b, const float* p, unsigned ld) {
+  __mma_tf32_m16n16k8_ld_b(b.x, (const int*)p, ld, 0);
+}
+// C += A * B (A column-major, B row-major).
+KILN_D void kiln_frag_mma(kiln_frag_c& c, const kiln_frag_ab& a, const kiln_frag_ab& b) {
+  __mma_tf32_m16n16k8_mma_f32(c.x, a.x, b.x, c.x, 2, 0);
+}
+// C(m, n) -> p[m * ld + n].
+KILN_D void kiln_frag_store(float* p, const kiln_frag_c& c, unsigned ld) {
+  __mma_m16n16k8_st_c_f32(p, c.x, ld, 0);
+}
+#else
+#include <stdlib.h>
+#define __align__(n) __attribute__((aligned(n)))
+struct kiln_frag_ab { float x[128]; };  // A: x[m * 8 + k]; B: x[k * 16 + n]
+struct kiln_frag_c { float x[256]; };   // x[m * 16 + n]
+static inline void kiln_frag_check(const void* p, unsigned ld) {
+  if ((unsigned long long)p % 32 != 0 || ld % 4 != 0) abort();
+}
+static inline float kiln_tf32(float v) {
+  unsigned int b;
+  memcpy(&b, &v, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & ~0x1fffu;
+  memcpy(&v, &b, 4);
+  return v;
+}
+static inline void kiln_frag_zero(kiln_frag_c& c) {
+  for (int i = 0; i < 256; ++i) c.x[i] = 0.0f;
+}
+static inline void kiln_frag_load_a(kiln_frag_ab& a, const float* p, unsigned ld) {
+  kiln_frag_check(p, ld);
+  for (int m = 0; m < 16; ++m)
+    for (int k = 0; k < 8; ++k) a.x[m * 8 + k] = p[m + k * ld];
+}
+static inline void kiln_frag_load_b(kiln_frag_ab& b, const float* p, unsigned ld) {
+  kiln_frag_check(p, ld);
+  for (int k = 0; k < 8; ++k)
+    for (int n = 0; n < 16; ++n) b.x[k * 16 + n] = p[k * ld + n];
+}
+static inline void kiln_frag_mma(kiln_frag_c& c, const kiln_frag_ab& a, const kiln_frag_ab& b) {
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) {
+      float s = c.x[m * 16 + n];
+      for (int k = 0; k < 8; ++k) s = fmaf(a.x[m * 8 + k], b.x[k * 16 + n], s);
+      c.x[m * 16 + n] = s;
+    }
+}
+static inline void kiln_frag_store(float* p, const kiln_frag_c& c, unsigned ld) {
+  kiln_frag_check(p, ld);
+  if (threadIdx.x % 32 != 0) return;
+  for (int m = 0; m < 16; ++m)
+    for (int n = 0; n < 16; ++n) p[m * ld + n] = c.x[m * 16 + n];
+}
+#endif
+#endif
+)";
+
 }  // namespace
+
+int CudaGemm::threads() const {
+  if (!tf32) return (bm / tm) * (bn / tn);
+  const int frags = (bm / 16) * (bn / 16);
+  return std::min(frags, 8) * 32;
+}
+
+bool cuda_gemm_tf32_fits(const CudaGemm& g) {
+  return g.bm >= 16 && g.bn >= 16 && g.bm % 16 == 0 && g.bn % 16 == 0;
+}
+
+float round_to_tf32(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  if ((b & 0x7f800000u) != 0x7f800000u) b = (b + 0x1000u) & ~0x1fffu;
+  std::memcpy(&v, &b, 4);
+  return v;
+}
 
 int64_t CudaGemm::batch_count() const {
   int64_t c = 1;
@@ -47,38 +147,68 @@ const std::vector<std::vector<int>>& cuda_gemm_tiles() {
   return tiles;
 }
 
-void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors) {
+namespace {
+
+// A rough model of one H100 SM per clock, for comparing tilings: f32 FMAs on the SIMT lanes and
+// on the TF32 tensor cores as these kernels feed them, bytes of tile loads from L2, and fixed
+// costs of a block and of a split (the zeroing launch).
+constexpr double kSimtFmaPerClock = 128, kTensorFmaPerClock = 512, kL2BytesPerClock = 32;
+constexpr double kBlockClocks = 600, kSplitClocks = 2000;
+
+// The clocks of g's GEMM on `sms` SMs with a tile {bm, bn, tm, tn} (on tensor cores when `tc`)
+// and K cut into `splits` chunks: per SM, its share of the blocks, each bound by its FMAs or by
+// its tile loads (A and B tiles are reloaded by every block: a thin tile rereads the other
+// operand many times), plus the split's zeroing and atomic adds.
+double estimate_clocks(const CudaGemm& g, const std::vector<int>& tile, bool tc, int64_t splits,
+                       int64_t sms) {
+  const int64_t bm = tile[0], bn = tile[1], tm = tile[2], tn = tile[3];
+  const int64_t k = std::max<int64_t>(g.k, 1), bk = 16;
+  const int64_t chunk = std::max<int64_t>(ceil_div(ceil_div(k, splits), bk) * bk, bk);
+  const int64_t real_splits = ceil_div(k, chunk);
+  const int64_t batches = std::max<int64_t>(g.batch_count(), 1);
+  const int64_t blocks = ceil_div(g.m, bm) * ceil_div(g.n, bn) * batches * real_splits;
+  const double per_sm = double(ceil_div(blocks, sms));
+  // SIMT threads spend part of their time on shared-memory loads: TM + TN per TM * TN FMAs.
+  const double efficiency = tc ? 1.0 : 1.0 / (1.0 + 0.5 * double(tm + tn) / double(tm * tn));
+  const double fma =
+      double(bm * bn * chunk) / ((tc ? kTensorFmaPerClock : kSimtFmaPerClock) * efficiency);
+  const double loads = double((bm + bn) * chunk) * 4.0 / kL2BytesPerClock;
+  double clocks = per_sm * (std::max(fma, loads) + kBlockClocks);
+  if (real_splits > 1)
+    clocks += kSplitClocks +
+              double(g.y_elements() * real_splits) * 4.0 / (kL2BytesPerClock * double(sms));
+  return clocks;
+}
+
+}  // namespace
+
+void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
   const int64_t sms = std::max(multiprocessors, 1);
-  const int64_t batches = std::max<int64_t>(g->batch_count(), 1);
-  // Score: the useful fraction of the tile's work, times how much of the GPU the grid fills,
-  // times the tile's arithmetic intensity relative to the largest (smaller tiles reload more).
+  // Every tiling, on SIMT lanes and (when allowed and the tile fits) on tensor cores, with K
+  // whole or, when no activation needs the whole sum and K is long, split into chunks of at
+  // least 8 slices; the least estimated time wins, the larger tile and fewer splits on a tie.
+  std::vector<int64_t> splits = {1};
+  if (g->act == CudaGemm::Act::kNone && g->k >= 256)
+    for (int64_t s : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64})
+      if (g->k / s >= 8 * 16) splits.push_back(s);
   double best = -1;
-  const auto& tiles = cuda_gemm_tiles();
-  for (size_t t = 0; t < tiles.size(); ++t) {
-    const int bm = tiles[t][0], bn = tiles[t][1];
-    const int64_t tm = ceil_div(g->m, bm), tn = ceil_div(g->n, bn);
-    const double useful = double(g->m) * double(g->n) / (double(tm * bm) * double(tn * bn));
-    const double blocks = double(tm * tn * batches);
-    const double fill = std::min(1.0, blocks / double(sms));
-    const double intensity = (double(bm) * bn / (bm + bn)) / 32.0;  // 64x64 gives 1
-    const double score = useful * fill * (0.5 + 0.5 * intensity);
-    if (score > best + 1e-9) {
-      best = score;
-      g->bm = bm;
-      g->bn = bn;
-      g->tm = tiles[t][2];
-      g->tn = tiles[t][3];
+  for (const std::vector<int>& tile : cuda_gemm_tiles()) {
+    for (bool tc : {false, true}) {
+      if (tc && !(tf32 && tile[0] % 16 == 0 && tile[1] % 16 == 0)) continue;
+      for (int64_t s : splits) {
+        const double t = estimate_clocks(*g, tile, tc, s, sms);
+        if (best >= 0 && t >= best * 0.98) continue;
+        best = t;
+        g->bm = tile[0];
+        g->bn = tile[1];
+        g->tm = tile[2];
+        g->tn = tile[3];
+        g->tf32 = tc;
+        g->bk = 16;
+        split_cuda_gemm_k(g, s);
+      }
     }
   }
-  g->bk = 16;
-  // Split K while the grid is under two blocks per SM, keeping chunks of at least 8 slices.
-  const int64_t blocks = ceil_div(g->m, g->bm) * ceil_div(g->n, g->bn) * batches;
-  int64_t splits = 1;
-  if (g->act == CudaGemm::Act::kNone && g->k >= 256 && blocks < 2 * sms) {
-    splits = std::min<int64_t>(ceil_div(2 * sms, blocks), g->k / (8 * g->bk));
-    splits = std::clamp<int64_t>(splits, 1, 64);
-  }
-  split_cuda_gemm_k(g, splits);
 }
 
 void split_cuda_gemm_k(CudaGemm* g, int64_t splits) {
@@ -110,6 +240,7 @@ std::string cuda_gemm_key(const CudaGemm& g) {
   k += ";t" + std::to_string(g.bm) + "," + std::to_string(g.bn) + "," + std::to_string(g.bk) + "," +
        std::to_string(g.tm) + "," + std::to_string(g.tn) + "," + std::to_string(g.splits) + "," +
        std::to_string(g.k_chunk);
+  if (g.tf32) k += ";tf32";
   return k;
 }
 
@@ -123,7 +254,8 @@ std::string cuda_gemm_hash(const CudaGemm& g) {
 CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   // ---- consistency ----
   if (g.m <= 0 || g.n <= 0 || g.k < 0) fail("empty or negative dims");
-  if (g.bm % g.tm || g.bn % g.tn || g.bk <= 0) fail("tile not a multiple of the thread tile");
+  if (g.tf32 ? !cuda_gemm_tf32_fits(g) || g.bk % 8 != 0 : g.bm % g.tm || g.bn % g.tn || g.bk <= 0)
+    fail("tile not a multiple of the thread tile");
   const int threads = g.threads();
   if (threads < 32 || threads > 1024) fail("threads per block out of range");
   if (g.k_chunk <= 0 || g.k_chunk % g.bk || g.splits < 1 || int64_t(g.splits) * g.k_chunk < g.k ||
@@ -166,10 +298,19 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   // An operand with unit K stride is loaded K-fastest; its shared tile then gets a padding column.
   const bool a_kfast = g.a_k == 1 && g.a_m != 1;
   const bool b_kfast = !g.conv && g.b_k == 1 && g.b_n != 1;
-  const int a_ld = g.bm + (a_kfast ? 1 : 0), b_ld = g.bn + (b_kfast ? 1 : 0);
+  // TF32 fragments need leading dimensions that are multiples of 4 floats: a 4-float pad always.
+  const int a_ld = g.bm + (g.tf32 ? 4 : a_kfast ? 1 : 0);
+  const int b_ld = g.bn + (g.tf32 ? 4 : b_kfast ? 1 : 0);
+  const int c_ld = g.bn + 4;
+  const int warps = threads / 32, frags_n = g.bn / 16;
+  const int frags_per_warp = g.tf32 ? (g.bm / 16) * frags_n / warps : 0;
+  if (g.tf32 && frags_per_warp * warps != (g.bm / 16) * frags_n) fail("fragments not per warp");
+  // Staged A and B values: rounded to TF32 for the tensor cores.
+  auto staged = [&](const std::string& v) { return g.tf32 ? "kiln_tf32(" + v + ")" : v; };
 
   CudaSource src;
   src.code = "// Kiln GEMM kernel " + name + ": " + cuda_gemm_key(g) + "\n" + cuda_prelude();
+  if (g.tf32) src.code += kTf32Fragments;
   std::string sig = "(";
   for (int b = 0; b < g.num_buffers; ++b)
     sig += std::string(b ? ", " : "") + (b == g.y_buf ? "float* " : "const float* ") + "b" +
@@ -202,11 +343,20 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
                     BIAS = g.has_bias ? "b" + std::to_string(g.bias_buf) : "";
   const std::string T = std::to_string(threads);
   c += "extern \"C\" __global__ void __launch_bounds__(" + T + ") " + name + sig + " {\n";
-  c += "  __shared__ float kiln_as[" + std::to_string(g.bk) + "][" + std::to_string(a_ld) + "];\n";
-  c += "  __shared__ float kiln_bs[" + std::to_string(g.bk) + "][" + std::to_string(b_ld) + "];\n";
+  const std::string align = g.tf32 ? "__align__(32) " : "";
+  c += "  __shared__ " + align + "float kiln_as[" + std::to_string(g.bk) + "][" +
+       std::to_string(a_ld) + "];\n";
+  c += "  __shared__ " + align + "float kiln_bs[" + std::to_string(g.bk) + "][" +
+       std::to_string(b_ld) + "];\n";
+  if (g.tf32)
+    c += "  __shared__ " + align + "float kiln_cs[" + std::to_string(g.bm) + "][" +
+         std::to_string(c_ld) + "];\n";
   c += "  const int tid = (int)threadIdx.x;\n";
-  c += "  const int tx = tid % " + std::to_string(tx_count) + ", ty = tid / " +
-       std::to_string(tx_count) + ";\n";
+  if (g.tf32)
+    c += "  const int warp = tid / 32;\n";
+  else
+    c += "  const int tx = tid % " + std::to_string(tx_count) + ", ty = tid / " +
+         std::to_string(tx_count) + ";\n";
   c += "  const " + I + " m0 = (" + I + ")blockIdx.y * " + lit(g.bm) + ", n0 = (" + I +
        ")blockIdx.x * " + lit(g.bn) + ";\n";
   c += "  " + I + " z = (" + I + ")blockIdx.z;\n";
@@ -226,10 +376,20 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   c += "  const " + I + " k_begin = split * " + lit(g.k_chunk) + ";\n";
   c += "  const " + I + " k_end = kiln_min((" + I + ")" + lit(g.k) + ", (" + I + ")(k_begin + " +
        lit(g.k_chunk) + "));\n";
-  c += "  float acc[" + std::to_string(g.tm) + "][" + std::to_string(g.tn) + "];\n";
-  c += "  #pragma unroll\n  for (int i = 0; i < " + std::to_string(g.tm) +
-       "; ++i)\n    #pragma unroll\n    for (int j = 0; j < " + std::to_string(g.tn) +
-       "; ++j) acc[i][j] = 0.0f;\n";
+  if (g.tf32) {
+    c += "  kiln_frag_c acc[" + std::to_string(frags_per_warp) + "];\n";
+    c += "  #pragma unroll\n  for (int f = 0; f < " + std::to_string(frags_per_warp) +
+         "; ++f) kiln_frag_zero(acc[f]);\n";
+  } else {
+    c += "  float acc[" + std::to_string(g.tm) + "][" + std::to_string(g.tn) + "];\n";
+    c += "  #pragma unroll\n  for (int i = 0; i < " + std::to_string(g.tm) +
+         "; ++i)\n    #pragma unroll\n    for (int j = 0; j < " + std::to_string(g.tn) +
+         "; ++j) acc[i][j] = 0.0f;\n";
+  }
+  // The warp's f-th fragment: row fm, column fn of the block's 16 x 16 fragments.
+  const std::string frag_pos = "      const int fi = warp + f * " + std::to_string(warps) +
+                               ", fm = fi / " + std::to_string(frags_n) + ", fn = fi % " +
+                               std::to_string(frags_n) + ";\n";
   c += "  for (" + I + " k0 = k_begin; k0 < k_end; k0 += " + lit(g.bk) + ") {\n";
 
   // Each thread loads every threads-th element of a tile (a guard when they do not divide): the
@@ -248,8 +408,8 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   // A tile: BM x BK elements.
   tile_loop("mm", g.bm, a_kfast);
   c += "      const " + I + " gm = m0 + mm, gk = k0 + kk;\n";
-  c += "      kiln_as[kk][mm] = (gm < " + lit(g.m) + " && gk < k_end) ? " + A + "[ao" +
-       tm_("gm", g.a_m) + tm_("gk", g.a_k) + "] : 0.0f;\n";
+  c += "      kiln_as[kk][mm] = (gm < " + lit(g.m) + " && gk < k_end) ? " +
+       staged(A + "[ao" + tm_("gm", g.a_m) + tm_("gk", g.a_k) + "]") + " : 0.0f;\n";
   c += "    }\n";
 
   // B tile: BK x BN elements.
@@ -273,28 +433,57 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
     c += "      if (gn < " + lit(g.n) + " && gk < k_end) v = " + B + "[bo" + tm_("gk", g.b_k) +
          tm_("gn", g.b_n) + "];\n";
   }
-  c += "      kiln_bs[kk][nn] = v;\n    }\n";
+  c += "      kiln_bs[kk][nn] = " + staged("v") + ";\n    }\n";
   c += "    __syncthreads();\n";
-  c += "    #pragma unroll\n    for (int kk = 0; kk < " + std::to_string(g.bk) + "; ++kk) {\n";
-  c += "      float av[" + std::to_string(g.tm) + "], bv[" + std::to_string(g.tn) + "];\n";
-  c += "      #pragma unroll\n      for (int i = 0; i < " + std::to_string(g.tm) +
-       "; ++i) av[i] = kiln_as[kk][ty + i * " + std::to_string(ty_count) + "];\n";
-  c += "      #pragma unroll\n      for (int j = 0; j < " + std::to_string(g.tn) +
-       "; ++j) bv[j] = kiln_bs[kk][tx + j * " + std::to_string(tx_count) + "];\n";
-  c += "      #pragma unroll\n      for (int i = 0; i < " + std::to_string(g.tm) +
-       "; ++i)\n        #pragma unroll\n        for (int j = 0; j < " + std::to_string(g.tn) +
-       "; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);\n";
-  c += "    }\n    __syncthreads();\n  }\n";
+  if (g.tf32) {
+    c += "    #pragma unroll\n    for (int kk = 0; kk < " + std::to_string(g.bk) + "; kk += 8) {\n";
+    c += "      #pragma unroll\n      for (int f = 0; f < " + std::to_string(frags_per_warp) +
+         "; ++f) {\n";
+    c += "  " + frag_pos;
+    c += "        kiln_frag_ab a, b;\n";
+    c += "        kiln_frag_load_a(a, &kiln_as[kk][fm * 16], " + std::to_string(a_ld) + ");\n";
+    c += "        kiln_frag_load_b(b, &kiln_bs[kk][fn * 16], " + std::to_string(b_ld) + ");\n";
+    c += "        kiln_frag_mma(acc[f], a, b);\n";
+    c += "      }\n    }\n    __syncthreads();\n  }\n";
+  } else {
+    c += "    #pragma unroll\n    for (int kk = 0; kk < " + std::to_string(g.bk) + "; ++kk) {\n";
+    c += "      float av[" + std::to_string(g.tm) + "], bv[" + std::to_string(g.tn) + "];\n";
+    c += "      #pragma unroll\n      for (int i = 0; i < " + std::to_string(g.tm) +
+         "; ++i) av[i] = kiln_as[kk][ty + i * " + std::to_string(ty_count) + "];\n";
+    c += "      #pragma unroll\n      for (int j = 0; j < " + std::to_string(g.tn) +
+         "; ++j) bv[j] = kiln_bs[kk][tx + j * " + std::to_string(tx_count) + "];\n";
+    c += "      #pragma unroll\n      for (int i = 0; i < " + std::to_string(g.tm) +
+         "; ++i)\n        #pragma unroll\n        for (int j = 0; j < " + std::to_string(g.tn) +
+         "; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);\n";
+    c += "    }\n    __syncthreads();\n  }\n";
+  }
 
-  // Epilogue.
-  c += "  #pragma unroll\n  for (int i = 0; i < " + std::to_string(g.tm) + "; ++i) {\n";
-  c += "    const " + I + " gm = m0 + ty + i * " + std::to_string(ty_count) + ";\n";
-  c += "    if (gm >= " + lit(g.m) + ") continue;\n";
-  c += "    #pragma unroll\n    for (int j = 0; j < " + std::to_string(g.tn) + "; ++j) {\n";
-  c += "      const " + I + " gn = n0 + tx + j * " + std::to_string(tx_count) + ";\n";
-  c += "      if (gn >= " + lit(g.n) + ") continue;\n";
-  c += "      float v = " +
-       (g.alpha == 1.0f ? std::string("acc[i][j]") : "acc[i][j] * " + cuda_f32_literal(g.alpha)) +
+  // Epilogue: every element of the block's tile in range, its sum in `sum`.
+  std::string sum;
+  if (g.tf32) {  // the warps' fragments through shared memory, then a thread per element
+    c += "  #pragma unroll\n  for (int f = 0; f < " + std::to_string(frags_per_warp) + "; ++f) {\n";
+    c += frag_pos.substr(2);
+    c += "    kiln_frag_store(&kiln_cs[fm * 16][fn * 16], acc[f], " + std::to_string(c_ld) +
+         ");\n  }\n  __syncthreads();\n";
+    // Unrolled twice: fully, ptxas spills a register in some (seen with a residual add).
+    c += "  #pragma unroll 2\n  for (int e = tid; e < " + std::to_string(g.bm * g.bn) +
+         "; e += " + T + ") {\n";
+    c += "    const int mm = e / " + std::to_string(g.bn) + ", nn = e % " + std::to_string(g.bn) +
+         ";\n";
+    c += "    const " + I + " gm = m0 + mm, gn = n0 + nn;\n";
+    c += "    if (gm >= " + lit(g.m) + " || gn >= " + lit(g.n) + ") continue;\n";
+    c += "    {\n";
+    sum = "kiln_cs[mm][nn]";
+  } else {
+    c += "  #pragma unroll\n  for (int i = 0; i < " + std::to_string(g.tm) + "; ++i) {\n";
+    c += "    const " + I + " gm = m0 + ty + i * " + std::to_string(ty_count) + ";\n";
+    c += "    if (gm >= " + lit(g.m) + ") continue;\n";
+    c += "    #pragma unroll\n    for (int j = 0; j < " + std::to_string(g.tn) + "; ++j) {\n";
+    c += "      const " + I + " gn = n0 + tx + j * " + std::to_string(tx_count) + ";\n";
+    c += "      if (gn >= " + lit(g.n) + ") continue;\n";
+    sum = "acc[i][j]";
+  }
+  c += "      float v = " + (g.alpha == 1.0f ? sum : sum + " * " + cuda_f32_literal(g.alpha)) +
        ";\n";
   if (g.has_bias) {
     std::string bias = BIAS + "[co" + tm_("gm", g.bias_m) + tm_("gn", g.bias_n) + "]";

@@ -12,6 +12,13 @@
 // with atomicAdd (the bias comes from split 0); the order of those additions is not fixed, so a
 // split GEMM's low bits may differ from run to run (as cuBLAS's split-K does).
 //
+// With `tf32`, the block's warps compute its tile on tensor cores instead: the A and B tiles are
+// rounded to TF32 (10-bit mantissa, round to nearest, ties away) as they are staged, each warp
+// multiplies 16 x 16 fragments over steps of 8 along K (the 16x16x8 TF32 WMMA shape, through
+// NVRTC's built-in WMMA functions: no header needed), accumulates in f32, and stores its
+// fragments to a shared C tile that the whole block then runs the epilogue over. The fragments'
+// element layout belongs to the hardware; the kernel only loads, multiplies and stores them.
+//
 // A convolution reads B(k, n) from its input image without forming the patch matrix: k runs over
 // (channel, kernel row, kernel column) and n over (output row, output column); a tap outside the
 // image reads 0.
@@ -66,17 +73,28 @@ struct CudaGemm {
   int bm = 64, bn = 64, bk = 16, tm = 4, tn = 4;
   int splits = 1;
   int64_t k_chunk = 0;
+  /// Tensor cores (TF32 WMMA, sm_80 and newer): bm and bn multiples of 16; tm and tn unused.
+  bool tf32 = false;
 
-  int threads() const { return (bm / tm) * (bn / tn); }
+  /// SIMT: a thread per TM x TN tile. TF32: a warp per one or more 16 x 16 fragments, at most 8.
+  int threads() const;
   int64_t batch_count() const;
   int64_t y_elements() const { return batch_count() * m * n; }
 };
 
-/// Picks the tile shape and the split of K for a GPU with `multiprocessors` SMs: the largest
-/// tile that still gives every SM work with little padding waste (1 x 256 for single-row GEMMs,
-/// depthwise convolutions), then splits K (when no activation needs the whole sum) while the
-/// grid is under two blocks per SM.
-void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors);
+/// Picks the tile shape, the split of K and (with `tf32`, for tiles whose sides are multiples of
+/// 16) tensor cores for a GPU with `multiprocessors` SMs, by the least estimated time: per SM,
+/// its share of the blocks, each bound by its FMAs or by its tile loads (a thin tile rereads the
+/// other operand once per block), plus the cost of a split. K is split only when no activation
+/// needs the whole sum.
+void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32 = false);
+
+/// Whether g's tile can run on TF32 tensor cores (16 x 16 fragments).
+bool cuda_gemm_tf32_fits(const CudaGemm& g);
+
+/// `v` rounded to TF32 as the kernels stage it (cvt.rna.tf32.f32): the low 13 mantissa bits
+/// cleared, rounding to nearest with ties away from zero; NaN and infinities unchanged.
+float round_to_tf32(float v);
 
 /// Cuts K into at most `splits` chunks of whole BK slices (k_chunk, and splits as many as that
 /// needs); g->bk must be set.

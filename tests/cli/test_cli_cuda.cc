@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "cli_run.h"
@@ -56,6 +57,23 @@ TEST(Cli, PtxWritesCudaCAndPtxPerKernel) {
       run_cli("ptx " + shared_dir() + "/models/mlp/model.onnx --arch sm90 --out " + dir.path())
           .exit_code,
       0);
+  // --tf32: GEMMs on tensor cores where the architecture has them for TF32 (sm_80 and newer).
+  auto wmma_files = [&](const std::string& arch) {
+    TempDir out;
+    CliResult t =
+        run_cli("ptx " + shared_dir() + "/models/mlp/model.onnx --shape input=64x1x28x28" +
+                " --tf32 --arch " + arch + " --out " + out.path());
+    EXPECT_EQ(t.exit_code, 0) << t.out;
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(out.path())) {
+      std::ifstream f(e.path());
+      std::string text((std::istreambuf_iterator<char>(f)), {});
+      n += e.path().extension() == ".ptx" && text.find("wmma.mma.sync") != std::string::npos;
+    }
+    return n;
+  };
+  EXPECT_GT(wmma_files("sm_90"), 0);
+  EXPECT_EQ(wmma_files("sm_75"), 0);
 }
 
 TEST(Cli, DeviceFlag) {

@@ -24,6 +24,17 @@ inline std::string host_compiler() {
   return "";
 }
 
+/// The CUDA toolkit's PTX assembler: $KILN_PTXAS, else the one found at configure time; ""
+/// when there is none.
+inline std::string ptxas_path() {
+  if (const char* e = std::getenv("KILN_PTXAS"); e && *e) return e;
+#ifdef KILN_PTXAS_PATH
+  if (std::system((std::string("test -x '") + KILN_PTXAS_PATH + "'").c_str()) == 0)
+    return KILN_PTXAS_PATH;
+#endif
+  return "";
+}
+
 inline jit::BufferDecl cuda_buf(const std::string& name, jit::ScalarType t,
                                 std::vector<jit::Expr> dims, bool output = false) {
   jit::BufferDecl b;

@@ -1,6 +1,6 @@
 // Sessions on the GPU (ctest label gpu): the shared models with Device::kCuda match the CPU
-// (atol 1e-4, rtol 1e-3). Without a CUDA driver or GPU these tests skip, except the ones that
-// check how a missing GPU is reported.
+// (atol 1e-4, rtol 1e-3; with allow_tf32, 1e-2 and 1e-2). Without a CUDA driver or GPU these tests
+// skip, except the ones that check how a missing GPU is reported.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -33,18 +33,33 @@ Tensor input_for(const ValueInfo& in, uint64_t seed) {
   return t;
 }
 
-void expect_close(const Tensor& got, const Tensor& want, const std::string& what) {
+void expect_close(const Tensor& got, const Tensor& want, const std::string& what,
+                  double atol = 1e-4, double rtol = 1e-3) {
   ASSERT_EQ(got.dtype(), want.dtype()) << what;
   ASSERT_EQ(got.dims(), want.dims()) << what;
   int bad = 0;
   for (int64_t i = 0; i < got.numel() && bad < 5; ++i) {
     double g = got.element_as_double(i), w = want.element_as_double(i);
     if (std::isnan(w) && std::isnan(g)) continue;
-    if (!(std::fabs(g - w) <= 1e-4 + 1e-3 * std::fabs(w))) {
+    if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w))) {
       ADD_FAILURE() << what << " element " << i << ": gpu " << g << ", cpu " << w;
       ++bad;
     }
   }
+}
+
+// Runs both sessions twice on the same inputs (the GPU's second run replays its CUDA graph) and
+// compares every output; returns the inputs.
+TensorMap expect_runs_match(Session& gpu, Session& cpu, uint64_t seed, double atol, double rtol,
+                            const std::string& what) {
+  TensorMap inputs;
+  for (const ValueInfo& in : cpu.input_info())
+    if (!in.has_default) inputs[in.name] = input_for(in, seed++);
+  for (int run = 0; run < 2; ++run) {
+    TensorMap want = cpu.run(inputs), got = gpu.run(inputs);
+    for (const auto& [name, t] : want) expect_close(got.at(name), t, name + what, atol, rtol);
+  }
+  return inputs;
 }
 
 class CudaDeviceModels : public ::testing::TestWithParam<const char*> {};
@@ -57,14 +72,7 @@ TEST_P(CudaDeviceModels, MatchCpu) {
   gpu_opt.device = Device::kCuda;
   Session gpu(model, gpu_opt), cpu(model);
   EXPECT_EQ(gpu.device(), Device::kCuda);
-  TensorMap inputs;
-  uint64_t seed = 1;
-  for (const ValueInfo& in : cpu.input_info())
-    if (!in.has_default) inputs[in.name] = input_for(in, seed++);
-  for (int run = 0; run < 2; ++run) {  // the second run reuses the prepared plan
-    TensorMap want = cpu.run(inputs), got = gpu.run(inputs);
-    for (const auto& [name, t] : want) expect_close(got.at(name), t, name);
-  }
+  TensorMap inputs = expect_runs_match(gpu, cpu, 1, 1e-4, 1e-3, "");
   // Caller-provided outputs are written in place.
   TensorMap want = cpu.run(inputs), outs;
   for (const auto& [name, t] : want) outs[name] = Tensor(t.dtype(), t.dims());
@@ -95,6 +103,22 @@ TEST_P(CudaDeviceModels, GraphsAndTiledGemmsMatchStepByStep) {
     for (const auto& [name, t] : want)
       expect_close(got.at(name), t, name + " run " + std::to_string(seed));
   }
+}
+
+// allow_tf32: GEMMs on tensor cores match the CPU's f32 within TF32's tolerance (atol and rtol
+// 1e-2; the host runs of the printed TF32 kernels in CudaEmulated* stay under 1e-3).
+TEST_P(CudaDeviceModels, Tf32MatchesCpuWithinTf32Tolerance) {
+  KILN_REQUIRE_GPU();
+  if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
+  DeviceReport r = list_devices();
+  if (r.cuda.gpus.empty() || r.cuda.gpus[0].compute_major < 8)
+    GTEST_SKIP() << "no TF32 tensor cores on this GPU";
+  std::string model = shared_dir() + "/models/" + GetParam() + "/model.onnx";
+  SessionOptions gpu_opt;
+  gpu_opt.device = Device::kCuda;
+  gpu_opt.allow_tf32 = true;
+  Session gpu(model, gpu_opt), cpu(model);
+  expect_runs_match(gpu, cpu, 5, 1e-2, 1e-2, " (tf32)");
 }
 
 // Runs from many threads at once (graph slots, streams and memory per run) match serial runs.

@@ -5,8 +5,11 @@
 // match a CPU session's. This checks the GPU code path end to end without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <limits>
 
 #include "cuda/cuda_host_emulation.h"
@@ -27,13 +30,13 @@ namespace {
 
 struct EmulatedRun {
   std::vector<Tensor> outputs;
-  int launches = 0, gemms = 0, absorbed = 0;
+  int launches = 0, gemms = 0, absorbed = 0, tensor_core = 0;
 };
 
-// Runs `bytes` as the CUDA backend would, on the host; `fuse` as plan_cuda_gemms' and `sms` the
-// multiprocessors the GEMM tilings assume.
+// Runs `bytes` as the CUDA backend would, on the host; `fuse` and `tf32` as plan_cuda_gemms' and
+// `sms` the multiprocessors the GEMM tilings assume.
 EmulatedRun run_emulated(const std::string& bytes, const std::vector<Tensor>& inputs, int sms,
-                         bool fuse) {
+                         bool fuse, bool tf32) {
   EmulatedRun out;
   auto graph = ir::import_onnx(
       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), "");
@@ -46,7 +49,7 @@ EmulatedRun run_emulated(const std::string& bytes, const std::vector<Tensor>& in
   auto plan = engine::build_plan(*graph, inputs, po, "emulated");
   EXPECT_FALSE(plan->interpreted);
   const ir::Graph& g = *plan->graph;
-  auto gemms = engine::plan_cuda_gemms(*plan, sms, fuse);
+  auto gemms = engine::plan_cuda_gemms(*plan, sms, fuse, tf32);
 
   // One host library with every launch.
   HostCudaLibrary lib;
@@ -135,6 +138,7 @@ EmulatedRun run_emulated(const std::string& bytes, const std::vector<Tensor>& in
     if (gemms[si]) {
       for (int v : gemms[si]->buffers) bufs.push_back(ptr(v));
       ++out.gemms;
+      if (gemms[si]->gemm.tf32) ++out.tensor_core;
     } else {
       for (int v : s.inputs) bufs.push_back(ptr(v));
       for (int v : s.outputs) bufs.push_back(ptr(v));
@@ -236,7 +240,11 @@ std::string mlp_block() {
   return b.serialize();
 }
 
-void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_absorbed) {
+// TF32 GEMMs (operands rounded to 10 mantissa bits) against a CPU session's f32 outputs.
+constexpr double kTf32Atol = 1e-2, kTf32Rtol = 1e-2;
+
+void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_absorbed,
+                        bool tf32 = false) {
   if (host_compiler().empty()) GTEST_SKIP() << "no host C++ compiler to build the CUDA C with";
   Session cpu = session_from_bytes(bytes);
   std::vector<Tensor> inputs;
@@ -256,17 +264,31 @@ void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_ab
     named[in.name] = inputs.back();
   }
   TensorMap want = cpu.run(named);
-  EmulatedRun got = run_emulated(bytes, inputs, sms, fuse);
+  EmulatedRun got = run_emulated(bytes, inputs, sms, fuse, tf32);
   ASSERT_EQ(got.outputs.size(), cpu.output_info().size());
   EXPECT_GT(got.gemms, 0);
   EXPECT_GE(got.absorbed, min_absorbed);
   if (!fuse) {
     EXPECT_EQ(got.absorbed, 0);
   }
+  if (tf32) {
+    EXPECT_GT(got.tensor_core, 0);
+  } else {
+    EXPECT_EQ(got.tensor_core, 0);
+  }
   for (size_t i = 0; i < got.outputs.size(); ++i) {
     const std::string& name = cpu.output_info()[i].name;
-    EXPECT_TRUE(tensors_near(got.outputs[i], want.at(name), 1e-4, 1e-3))
-        << name << " (sms " << sms << ", fuse " << fuse << ")";
+    const Tensor& w = want.at(name);
+    double worst = 0;  // the largest |got - want| / (1 + |want|), to state TF32's tolerance
+    for (int64_t e = 0; e < w.numel() && w.dtype() == DType::kF32; ++e)
+      worst = std::max(
+          worst, std::abs(double(got.outputs[i].data<float>()[e]) - double(w.data<float>()[e])) /
+                     (1.0 + std::abs(double(w.data<float>()[e]))));
+    ::testing::Test::RecordProperty(name + "_worst_error", std::to_string(worst));
+    EXPECT_TRUE(tensors_near(got.outputs[i], w, tf32 ? kTf32Atol : 1e-4, tf32 ? kTf32Rtol : 1e-3))
+        << name << " (sms " << sms << ", fuse " << fuse << ", tf32 " << tf32 << "): worst "
+        << worst;
+    if (tf32) std::cerr << name << ": TF32 worst |error| / (1 + |f32|) = " << worst << "\n";
   }
 }
 
@@ -275,6 +297,7 @@ TEST(CudaEmulated, CnnWithFusedEpilogues) {
   expect_matches_cpu(cnn(), 132, true, 3);
   expect_matches_cpu(cnn(), 4, true, 3);
   expect_matches_cpu(cnn(), 4, false, 0);
+  expect_matches_cpu(cnn(), 132, true, 3, /*tf32=*/true);
 }
 
 TEST(CudaEmulated, TransformerBlockWithFusedEpilogues) {
@@ -283,6 +306,7 @@ TEST(CudaEmulated, TransformerBlockWithFusedEpilogues) {
   expect_matches_cpu(mlp_block(), 132, true, 1);
   expect_matches_cpu(mlp_block(), 4, true, 1);  // the K = 320 GEMM splits
   expect_matches_cpu(mlp_block(), 4, false, 0);
+  expect_matches_cpu(mlp_block(), 4, true, 1, /*tf32=*/true);
 }
 
 // The shared models whole, at their own shapes (symbolic dims 2). resnet18 (224x224) and
@@ -295,6 +319,10 @@ TEST_P(CudaEmulatedModels, MatchCpu) {
   std::ifstream f(shared_dir() + "/models/" + GetParam() + "/model.onnx", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(f)), {});
   expect_matches_cpu(bytes, 132, true, 1);
+  // TF32 GEMMs too, on the models with few blocks to emulate (the CNNs' TF32 GEMMs are covered
+  // by CudaGemm.* and the CNN above).
+  if (std::string(GetParam()) == "mlp" || std::string(GetParam()) == "bert_mini")
+    expect_matches_cpu(bytes, 132, true, 1, /*tf32=*/true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shared, CudaEmulatedModels,

@@ -53,12 +53,26 @@ void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, 
   if (host_compiler().empty()) GTEST_SKIP() << "no host C++ compiler to build the CUDA C with";
   call.inputs_as_graph_inputs = false;  // constant weights, as in the models
   std::unique_ptr<ir::Graph> graph = make_op_graph(call);
-  Tensor want = run_op(call).at(0);
-  if (act != CudaGemm::Act::kNone) {
-    float* p = want.data<float>();
-    for (int64_t i = 0; i < want.numel(); ++i)
-      p[i] = act == CudaGemm::Act::kRelu ? std::max(p[i], 0.0f) : std::min(std::max(p[i], lo), hi);
+  auto reference = [&](const OpCall& c) {
+    Tensor want = run_op(c).at(0);
+    if (act != CudaGemm::Act::kNone) {
+      float* p = want.data<float>();
+      for (int64_t i = 0; i < want.numel(); ++i)
+        p[i] =
+            act == CudaGemm::Act::kRelu ? std::max(p[i], 0.0f) : std::min(std::max(p[i], lo), hi);
+    }
+    return want;
+  };
+  const Tensor want = reference(call);
+  // On tensor cores the operands (inputs 0 and 1: A and B, image and weights) are rounded to
+  // TF32 and the products summed in f32: the reference on rounded operands, at f32 tolerance.
+  OpCall rounded = call;
+  for (int i = 0; i < 2; ++i) {
+    rounded.inputs[size_t(i)] = call.inputs[size_t(i)].clone();
+    float* p = rounded.inputs[size_t(i)].data<float>();
+    for (int64_t e = 0; e < rounded.inputs[size_t(i)].numel(); ++e) p[e] = jit::round_to_tf32(p[e]);
   }
+  const Tensor want_tf32 = reference(rounded);
   engine::PlanStep step;
   step.kind = engine::PlanStep::Kind::kKernel;
   step.node = 0;
@@ -72,10 +86,19 @@ void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, 
   chosen->hi = hi;
   std::vector<CudaGemm> variants;
   if (act == CudaGemm::Act::kNone) variants.push_back(*chosen);  // as chosen for 4 SMs
+  int tf32_tiles = 0;
   for (const auto& tile : jit::cuda_gemm_tiles()) {
-    variants.push_back(retiled(*chosen, tile, 1));
-    if (act == CudaGemm::Act::kNone && chosen->k >= 48)
-      variants.push_back(retiled(*chosen, tile, 3));
+    for (bool tf32 : {false, true}) {
+      CudaGemm g = retiled(*chosen, tile, 1);
+      g.tf32 = tf32;
+      if (tf32 && !jit::cuda_gemm_tf32_fits(g)) continue;
+      variants.push_back(g);
+      // K split three ways: every SIMT tile, the first TF32 one.
+      if (act == CudaGemm::Act::kNone && chosen->k >= 48 && (!tf32 || tf32_tiles++ == 0)) {
+        variants.push_back(retiled(*chosen, tile, 3));
+        variants.back().tf32 = tf32;
+      }
+    }
   }
   TempDir dir;
   std::string error;
@@ -91,8 +114,11 @@ void expect_gemm_matches(OpCall call, CudaGemm::Act act = CudaGemm::Act::kNone, 
     bufs.push_back(got.raw_data());
     ASSERT_TRUE(entries[v]) << "variant " << v;
     entries[v](bufs.data(), nullptr);
-    EXPECT_TRUE(tensors_near(got, want, 1e-4, 1e-4))
+    EXPECT_TRUE(tensors_near(got, variants[v].tf32 ? want_tf32 : want, 1e-4, 1e-4))
         << call.op << " variant " << v << ": " << jit::cuda_gemm_key(variants[v]);
+    if (variants[v].tf32) {  // the operands really were rounded
+      EXPECT_FALSE(tensors_near(got, want, 1e-7, 1e-7)) << jit::cuda_gemm_key(variants[v]);
+    }
   }
 }
 
@@ -236,30 +262,53 @@ TEST(CudaGemm, OtherTypesStayLoopNests) {
 }
 
 TEST(CudaGemm, TilingFillsTheGpuAndSplitsLongK) {
-  // resnet18's last 3x3 layer at batch 1: 512 x 49 x 4608 on 132 SMs.
-  CudaGemm g;
-  g.m = 512;
-  g.n = 49;
-  g.k = 4608;
-  g.batch = {{1, 0, 0, 0, 0}};
+  auto gemm = [](int64_t m, int64_t n, int64_t k, int64_t batch = 1) {
+    CudaGemm g;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.batch = {{batch, m * k, k * n, m * n, 0}};
+    return g;
+  };
+  // resnet18's last 3x3 layer at batch 1: 512 x 49 x 4608 on 132 SMs. Whole, its grid would
+  // leave most SMs idle: K is split until the blocks cover about as many SMs.
+  CudaGemm g = gemm(512, 49, 4608);
   jit::choose_cuda_gemm_tiling(&g, 132);
   const int64_t blocks = ((g.m + g.bm - 1) / g.bm) * ((g.n + g.bn - 1) / g.bn);
-  EXPECT_GE(blocks * g.splits, 132) << jit::cuda_gemm_key(g);
-  EXPECT_GT(g.splits, 1);
+  EXPECT_GT(g.splits, 1) << jit::cuda_gemm_key(g);
+  EXPECT_GE(blocks * g.splits, 66) << jit::cuda_gemm_key(g);
+  EXPECT_LE(blocks * g.splits, 2 * 132) << jit::cuda_gemm_key(g);
   EXPECT_EQ(g.k_chunk % g.bk, 0);
   EXPECT_GE(g.k_chunk * g.splits, g.k);
-  // A big square GEMM keeps the largest tile and its whole K.
-  CudaGemm big;
-  big.m = big.n = big.k = 2048;
-  big.batch = {{1, 0, 0, 0, 0}};
-  jit::choose_cuda_gemm_tiling(&big, 132);
-  EXPECT_EQ(big.bm, 64);
-  EXPECT_EQ(big.bn, 64);
-  EXPECT_EQ(big.splits, 1);
+  EXPECT_FALSE(g.tf32);
   // An activation needs the whole sum: no split.
   g.act = CudaGemm::Act::kRelu;
   jit::choose_cuda_gemm_tiling(&g, 132);
   EXPECT_EQ(g.splits, 1);
+  // A big square GEMM keeps the largest tile and its whole K; with TF32 allowed it runs on
+  // tensor cores.
+  CudaGemm big = gemm(2048, 2048, 2048);
+  jit::choose_cuda_gemm_tiling(&big, 132);
+  EXPECT_EQ(big.bm, 64);
+  EXPECT_EQ(big.bn, 64);
+  EXPECT_EQ(big.splits, 1);
+  EXPECT_FALSE(big.tf32);
+  jit::choose_cuda_gemm_tiling(&big, 132, /*tf32=*/true);
+  EXPECT_TRUE(big.tf32);
+  EXPECT_TRUE(jit::cuda_gemm_tf32_fits(big));
+  EXPECT_EQ(big.threads(), 256);
+  // A middle resnet18 layer (256 x 196 x 2304, then Relu): a thin 1 x 256 tile would fill the
+  // GPU but reread the whole image once per output channel; a square tile is chosen.
+  CudaGemm mid = gemm(256, 196, 2304);
+  mid.act = CudaGemm::Act::kRelu;
+  jit::choose_cuda_gemm_tiling(&mid, 132);
+  EXPECT_GE(mid.bm, 16) << jit::cuda_gemm_key(mid);
+  // A depthwise convolution (one row per group, 32 groups, 3136 pixels, K = 9): one row per
+  // tile, no rows of padding.
+  CudaGemm dw = gemm(1, 3136, 9, 32);
+  jit::choose_cuda_gemm_tiling(&dw, 132, /*tf32=*/true);
+  EXPECT_EQ(dw.bm, 1) << jit::cuda_gemm_key(dw);
+  EXPECT_FALSE(dw.tf32);
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // NVRTC compiles the printed CUDA C: every op kind and every cast, every kernel of the shared
-// models (constant and parameter dims), and the PTX disk cache. Skipped when NVRTC cannot be
+// models (constant and parameter dims, TF32 GEMMs), which ptxas then assembles for sm_90 where
+// the toolkit has it, and the PTX disk cache. Skipped when NVRTC cannot be
 // loaded (or in builds without the CUDA backend).
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <regex>
 
 #include "cuda/cuda_test_util.h"
 #include "jit/cuda_c.h"
@@ -131,27 +134,64 @@ TEST(CudaPtx, DiskCacheReusesAndRejectsCorruptFiles) {
 #endif
 }
 
+// Assembles every kernel's PTX for sm_90 with the toolkit's ptxas, as the driver's JIT does when
+// it loads them: "" when all assemble without spilling registers to local memory, else what
+// ptxas said of the others.
+std::string assemble_all(const std::vector<CudaKernelCode>& code, const std::string& ptxas) {
+  TempDir dir;
+  for (size_t i = 0; i < code.size(); ++i)
+    std::ofstream(dir.file("k" + std::to_string(i) + ".ptx")) << code[i].ptx;
+  const std::string cmd = "cd '" + dir.path() + "' && for i in $(seq 0 " +
+                          std::to_string(int(code.size()) - 1) + "); do echo \"== $i\"; '" + ptxas +
+                          "' -arch=sm_90 -v k$i.ptx -o k.cubin 2>&1 || echo FAILED; " +
+                          "done > log.txt 2>&1";
+  if (std::system(cmd.c_str()) != 0) return "could not run " + ptxas;
+  std::ifstream log(dir.file("log.txt"));
+  std::string line, problems;
+  size_t kernel = 0;
+  const std::regex spill("([1-9][0-9]*) bytes spill stores");
+  while (std::getline(log, line)) {
+    if (line.rfind("== ", 0) == 0) {
+      kernel = size_t(std::stoul(line.substr(3)));
+      continue;
+    }
+    if (line.find("FAILED") != std::string::npos || line.find("error") != std::string::npos ||
+        std::regex_search(line, spill))
+      problems += code[kernel].name + " (" + code[kernel].label + "): " + line + "\n";
+  }
+  return problems;
+}
+
 class CudaPtxModels : public ::testing::TestWithParam<const char*> {};
 
-// Every kernel of every shared model compiles, with constant dims and with parameter dims.
+// Every kernel of every shared model compiles, with constant dims, with parameter dims and with
+// TF32 GEMMs; where the toolkit's ptxas is here, every one also assembles for sm_90 without
+// register spills.
 TEST_P(CudaPtxModels, EveryKernelCompiles) {
   KILN_REQUIRE_NVRTC();
   if (!have_shared()) GTEST_SKIP() << "../shared/models is not beside the checkout";
-  for (Specialization mode : {Specialization::kExact, Specialization::kDynamic}) {
+  const std::string ptxas = ptxas_path();
+  if (ptxas.empty()) std::cerr << "no ptxas here: PTX not assembled\n";
+  for (int variant = 0; variant < 3; ++variant) {
     SessionOptions so;
-    so.specialization = mode;
+    so.specialization = variant == 1 ? Specialization::kDynamic : Specialization::kExact;
+    so.allow_tf32 = variant == 2;
+    SCOPED_TRACE(variant == 0 ? "exact" : variant == 1 ? "dynamic" : "tf32");
     Session s(shared_dir() + "/models/" + GetParam() + "/model.onnx", so);
     std::map<std::string, Dims> shapes;
     for (const ValueInfo& in : s.input_info()) {
       if (in.has_default) continue;
       Dims dims;
-      for (const Dim& d : in.shape) dims.push_back(d.is_constant() ? d.value : 3);
+      // Symbolic dims 3 (TF32: 32, so that GEMMs have rows enough for tensor-core tiles).
+      for (const Dim& d : in.shape)
+        dims.push_back(d.is_constant() ? d.value : so.allow_tf32 ? 32 : 3);
       shapes[in.name] = dims;
     }
     std::vector<CudaKernelCode> code = s.generate_cuda(shapes, "sm_90");
     EXPECT_FALSE(code.empty());
-    int gemms = 0;
+    int gemms = 0, tensor_core = 0;
     for (const CudaKernelCode& c : code) {
+      if (c.ptx.find(".m16n16k8.f32.tf32.tf32.f32") != std::string::npos) ++tensor_core;
       EXPECT_NE(c.ptx.find(".entry " + c.name), std::string::npos) << c.node << "\n" << c.cuda_c;
       EXPECT_NE(c.cuda_c.find("extern \"C\" __global__"), std::string::npos);
       if (c.label.find("(tiled GEMM)") != std::string::npos) {
@@ -161,6 +201,14 @@ TEST_P(CudaPtxModels, EveryKernelCompiles) {
       }
     }
     EXPECT_GT(gemms, 0) << "every shared model has MatMul, Gemm or Conv nodes";
+    if (so.allow_tf32) {
+      EXPECT_GT(tensor_core, 0) << "some GEMM has a tile for tensor cores";
+    } else {
+      EXPECT_EQ(tensor_core, 0);
+    }
+    if (!ptxas.empty()) {
+      EXPECT_EQ(assemble_all(code, ptxas), "");
+    }
   }
 }
 

@@ -114,6 +114,7 @@ CaseResult check_case(const std::string& case_dir, const CheckOptions& opt) {
     SessionOptions so;
     so.optimization_level = opt.opt_level;
     so.device = opt.device;
+    so.allow_tf32 = opt.allow_tf32;
     Session s((fs::path(case_dir) / "model.onnx").string(), so);
     auto sets = data_set_dirs(case_dir);
     if (sets.empty()) {

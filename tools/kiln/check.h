@@ -20,6 +20,7 @@ struct CheckOptions {
   bool isolate = true;        // one child process per case
   int timeout_seconds = 300;  // per case, when isolated
   Device device = Device::kCpu;
+  bool allow_tf32 = false;  // SessionOptions::allow_tf32
 };
 
 struct CaseResult {

@@ -90,6 +90,8 @@ int cmd_bench(Args& args) {
       json = true;
     else if (args.flag("--host-io"))
       host_io = true;
+    else if (args.flag("--tf32"))
+      so.allow_tf32 = true;
     else if (args.flag("--profile"))
       profile_top = std::max(profile_top, 15);
     else if (args.flag_value("--profile-top", &v))
@@ -181,12 +183,13 @@ int cmd_bench(Args& args) {
     std::ostringstream os;
     const bool gpu_io = s.device() == Device::kCuda && !host_io;
     os << "{\"model\":" << json_quote(model) << ",\"device\":\"" << device_name(s.device())
-       << "\",\"io\":\"" << (gpu_io ? "device" : "host")
-       << "\",\"batch\":" << std::max<int64_t>(batch, 1) << ",\"threads\":" << threads
-       << ",\"runs\":" << runs << ",\"create_ms\":" << create_ms << ",\"first_run_ms\":" << first_ms
-       << ",\"median_ms\":" << median << ",\"p90_ms\":" << p90 << ",\"min_ms\":" << min
-       << ",\"shapes\":" << cycle << ",\"distinct_shapes\":" << st.distinct_shapes
-       << ",\"compile_ms\":" << st.compile_ms << ",\"specialize_ms\":" << st.specialize_ms
+       << "\",\"tf32\":" << (so.allow_tf32 ? "true" : "false") << ",\"io\":\""
+       << (gpu_io ? "device" : "host") << "\",\"batch\":" << std::max<int64_t>(batch, 1)
+       << ",\"threads\":" << threads << ",\"runs\":" << runs << ",\"create_ms\":" << create_ms
+       << ",\"first_run_ms\":" << first_ms << ",\"median_ms\":" << median << ",\"p90_ms\":" << p90
+       << ",\"min_ms\":" << min << ",\"shapes\":" << cycle
+       << ",\"distinct_shapes\":" << st.distinct_shapes << ",\"compile_ms\":" << st.compile_ms
+       << ",\"specialize_ms\":" << st.specialize_ms
        << ",\"kernels_compiled\":" << st.kernels_compiled
        << ",\"specializations\":" << st.specializations
        << ",\"compiles_after_warmup\":" << (st.kernels_compiled - compiled_after_cycle)

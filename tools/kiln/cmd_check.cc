@@ -1,5 +1,5 @@
-// kiln check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--json] [--no-isolate]
-//            [--timeout S]
+// kiln check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--tf32] [--json]
+//            [--no-isolate] [--timeout S]
 #include <iostream>
 
 #include "check.h"
@@ -27,6 +27,8 @@ int cmd_check(Args& args) {
       json = true;
     else if (args.flag("--no-isolate"))
       opt.isolate = false;
+    else if (args.flag("--tf32"))
+      opt.allow_tf32 = true;
     else {
       std::string a = args.next();
       if (a.rfind("--", 0) == 0) throw UsageError("check: unknown option " + a);

@@ -1,4 +1,4 @@
-// kiln devices, and kiln ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] --out DIR
+// kiln devices, and kiln ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] [--tf32] --out DIR
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -40,12 +40,15 @@ int cmd_devices(Args& args) {
 int cmd_ptx(Args& args) {
   std::string path, out_dir, arch = "sm_90";
   std::map<std::string, Dims> shapes;
+  SessionOptions so;
   while (!args.done()) {
     std::string v;
     if (args.flag_value("--out", &v)) {
       out_dir = v;
     } else if (args.flag_value("--arch", &v)) {
       arch = v;
+    } else if (args.flag("--tf32")) {
+      so.allow_tf32 = true;
     } else if (args.flag_value("--shape", &v)) {
       auto [name, dims] = parse_shape_arg(v);
       shapes[name] = std::move(dims);
@@ -58,7 +61,7 @@ int cmd_ptx(Args& args) {
   }
   if (path.empty()) throw UsageError("ptx: give a model file or folder");
   if (out_dir.empty()) throw UsageError("ptx: give --out DIR");
-  Session s(model_file(path));
+  Session s(model_file(path), so);
   for (const ValueInfo& in : s.input_info()) {  // symbolic dims default to 1
     if (shapes.count(in.name) || in.has_default) continue;
     Dims dims;

@@ -1,5 +1,5 @@
 // kiln run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
-//          [--device cpu|cuda|auto]
+//          [--device cpu|cuda|auto] [--tf32]
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -21,6 +21,8 @@ int cmd_run(Args& args) {
       out_dir = v;
     else if (args.flag_value("--device", &v))
       so.device = parse_device(v);
+    else if (args.flag("--tf32"))
+      so.allow_tf32 = true;
     else if (args.flag_value("--threads", &v))
       so.intra_op_threads = int(Args::to_int("--threads", v, 0, 1024));
     else {

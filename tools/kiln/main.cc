@@ -13,20 +13,21 @@ commands:
       inputs and outputs with symbolic shapes, opsets, op histogram, every value's shape;
       --passes: rewrites made by each graph pass at load
   run MODEL.onnx [--input NAME=FILE.pb | NAME=random:DIMS]... [--out DIR] [--threads N]
-      [--device cpu|cuda|auto]
+      [--device cpu|cuda|auto] [--tf32]
       runs once; prints each output's shape and first values (or writes DIR/NAME.pb)
-  check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--json] [--timeout S]
-        [--no-isolate]
+  check PATH... [--atol A] [--rtol R] [--opt-level N] [--device D] [--tf32] [--json]
+        [--timeout S] [--no-isolate]
       runs ONNX test cases (model.onnx + test_data_set_N/) and compares every output
   bench MODEL_DIR|MODEL.onnx [--threads N] [--runs N] [--warmup N] [--batch N]
-        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--host-io] [--json] [--profile]
-        [--profile-top N]
+        [--shape NAME=DIMS]... [--opt-level N] [--device D] [--host-io] [--tf32] [--json]
+        [--profile] [--profile-top N]
       times session creation, the first run and steady-state runs; --profile: the steps
       that took longest per run; on a GPU inputs and outputs stay in GPU memory (--host-io:
       copied in and out on every run)
+      --tf32: MatMul, Gemm and Conv on TF32 tensor cores (CUDA, sm_80 and newer)
   devices
       the backends compiled in and what each finds here (CPU features; CUDA driver, NVRTC, GPUs)
-  ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] --out DIR
+  ptx MODEL.onnx [--shape NAME=DIMS]... [--arch sm_90] [--tf32] --out DIR
       writes the CUDA C (.cu) and PTX (.ptx) of every kernel of the plan (no GPU needed)
   ops
       every supported operator with the opset it is registered from
