@@ -221,7 +221,7 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
   };
   auto node_of = [&](size_t si) -> const ir::Node& { return g.nodes[size_t(plan.steps[si].node)]; };
 
-  // Tiled GEMMs first: one that fails to load gives its step (and the chain it absorbed) back to
+  // Tiled GEMMs first: one that fails to load gives its step (and the steps it absorbed) back to
   // the loop-nest kernels.
   std::vector<std::optional<CudaGemmLaunch>> gemms(n);
   if (tiled_gemms_) gemms = plan_cuda_gemms(plan, dev_.multiprocessors(), fuse_epilogues_, tf32_);
@@ -237,8 +237,8 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
           "node '" + node_of(si).name + "': tiled GEMM failed, using its loop nest: " + errors[si]);
       gemms[si].reset();
       errors[si].clear();
-    } else if (gemms[si]->absorbed >= 0) {
-      absorbed[size_t(gemms[si]->absorbed)] = 1;
+    } else {
+      for (int a : gemms[si]->absorbed) absorbed[size_t(a)] = 1;
     }
   }
   todo.clear();

@@ -24,9 +24,15 @@ bool f32_concrete(const ir::Value* v) {
   return v && v->dtype == DType::kF32 && v->shape.is_concrete();
 }
 
-// MatMul with numpy broadcasting of the batch dims; 1-D operands as rows / columns.
-std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy) {
+// MatMul with numpy broadcasting of the batch dims; 1-D operands as rows / columns. `sa` and `sb`:
+// each operand's element strides per dim (empty: contiguous; a transpose read through has its
+// input's strides permuted).
+std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy,
+                           std::vector<int64_t> sa = {}, std::vector<int64_t> sb = {}) {
   if (da.empty() || db.empty()) return std::nullopt;
+  if (sa.empty()) sa = kernels::strides_of(da);
+  if (sb.empty()) sb = kernels::strides_of(db);
+  if (sa.size() != da.size() || sb.size() != db.size()) return std::nullopt;
   Gemm gm;
   const bool a_vec = da.size() == 1, b_vec = db.size() == 1;
   gm.m = a_vec ? 1 : da[da.size() - 2];
@@ -34,10 +40,10 @@ std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy) {
   const int64_t kb = b_vec ? db[0] : db[db.size() - 2];
   gm.n = b_vec ? 1 : db.back();
   if (kb != gm.k) return std::nullopt;
-  gm.a_m = gm.k;
-  gm.a_k = 1;
-  gm.b_k = b_vec ? 1 : gm.n;
-  gm.b_n = b_vec ? 0 : 1;
+  gm.a_m = a_vec ? 0 : sa[da.size() - 2];
+  gm.a_k = sa.back();
+  gm.b_k = b_vec ? sb[0] : sb[db.size() - 2];
+  gm.b_n = b_vec ? 0 : sb.back();
   gm.y_m = gm.n;
   gm.y_n = 1;
   const Dims ba(da.begin(), da.end() - (a_vec ? 1 : 2)), bb(db.begin(), db.end() - (b_vec ? 1 : 2));
@@ -52,11 +58,15 @@ std::optional<Gemm> matmul(const Dims& da, const Dims& db, const Dims& dy) {
   int64_t expect = num_elements(out) * gm.m * gm.n;
   if (expect != num_elements(dy)) return std::nullopt;
   // Batch steps of each operand as the output's batch dims see them (0 where broadcast).
-  const std::vector<int64_t> sa = kernels::broadcast_strides(ba, rank),
-                             sb = kernels::broadcast_strides(bb, rank),
-                             so = kernels::strides_of(out);
+  auto batch_step = [&](const Dims& batch, const std::vector<int64_t>& strides, size_t d) {
+    if (d + batch.size() < rank) return int64_t(0);
+    const size_t i = d + batch.size() - rank;
+    return batch[i] == 1 ? int64_t(0) : strides[i];
+  };
+  const std::vector<int64_t> so = kernels::strides_of(out);
   for (size_t d = 0; d < rank; ++d)
-    gm.batch.push_back({out[d], sa[d] * gm.m * gm.k, sb[d] * gm.k * gm.n, so[d] * gm.m * gm.n, 0});
+    gm.batch.push_back(
+        {out[d], batch_step(ba, sa, d), batch_step(bb, sb, d), so[d] * gm.m * gm.n, 0});
   return gm;
 }
 
@@ -137,8 +147,11 @@ std::optional<Gemm> conv(const ir::Graph& g, const ir::Node& n) {
 
 namespace {
 
-// The GEMM of step `s` before tiling (buffers: the step's inputs, then its output).
-std::optional<Gemm> gemm_shape(const ir::Graph& g, const PlanStep& s) {
+// The GEMM of step `s` before tiling (buffers: the step's inputs, then its output); a MatMul's
+// operands with the element strides `sa` / `sb` when given (see matmul).
+std::optional<Gemm> gemm_shape(const ir::Graph& g, const PlanStep& s,
+                               const std::vector<int64_t>& sa = {},
+                               const std::vector<int64_t>& sb = {}) {
   if (s.kind != PlanStep::Kind::kKernel || s.fused.size() > 1 || s.node < 0) return std::nullopt;
   const ir::Node& n = g.nodes[size_t(s.node)];
   if (!n.domain.empty() && n.domain != "ai.onnx") return std::nullopt;
@@ -150,7 +163,7 @@ std::optional<Gemm> gemm_shape(const ir::Graph& g, const PlanStep& s) {
   if (num_elements(y.shape.concrete()) == 0) return std::nullopt;
   std::optional<Gemm> gm;
   if (n.op_type == "MatMul")
-    gm = matmul(a->shape.concrete(), b->shape.concrete(), y.shape.concrete());
+    gm = matmul(a->shape.concrete(), b->shape.concrete(), y.shape.concrete(), sa, sb);
   else if (n.op_type == "Gemm")
     gm = gemm(g, n, a->shape.concrete(), b->shape.concrete(), y.shape.concrete());
   else if (n.op_type == "Conv")
@@ -249,9 +262,33 @@ bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& pr
     cur = n.outputs[0];
   }
   if (cur != s.outputs[0]) return false;
-  f.absorbed = int(j);
+  f.absorbed.push_back(int(j));
+  f.output = cur;
   *l = std::move(f);
   return true;
+}
+
+// The permutation of step `s` when it is a Transpose alone on an f32 tensor of concrete shape.
+std::optional<std::vector<int64_t>> transpose_perm(const ir::Graph& g, const PlanStep& s) {
+  if (s.kind != PlanStep::Kind::kKernel || s.fused.size() > 1 || s.node < 0) return std::nullopt;
+  const ir::Node& n = g.nodes[size_t(s.node)];
+  if (n.op_type != "Transpose" || (!n.domain.empty() && n.domain != "ai.onnx")) return std::nullopt;
+  if (s.inputs != n.inputs || s.outputs != n.outputs || n.inputs.size() != 1 ||
+      n.outputs.size() != 1)
+    return std::nullopt;
+  const ir::Value* x = input_value(g, n, 0);
+  if (!f32_concrete(x)) return std::nullopt;
+  const size_t rank = x->shape.concrete().size();
+  std::vector<int64_t> perm = kernels::NodeAttrs(n).attr_ints("perm");
+  if (perm.empty())
+    for (size_t d = rank; d-- > 0;) perm.push_back(int64_t(d));
+  if (perm.size() != rank) return std::nullopt;
+  std::vector<char> seen(rank, 0);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= int64_t(rank) || seen[size_t(p)]) return std::nullopt;
+    seen[size_t(p)] = 1;
+  }
+  return perm;
 }
 
 }  // namespace
@@ -283,6 +320,13 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
   }
   std::vector<char> graph_output(g.values.size(), 0), absorbed(plan.steps.size(), 0);
   for (int v : g.outputs) graph_output[size_t(v)] = 1;
+  // Takes step t into l when it is a Transpose that only the GEMM reads (its output not a graph
+  // output) of value v; its permutation.
+  auto lone_transpose = [&](int t, int v) -> std::optional<std::vector<int64_t>> {
+    if (t < 0 || absorbed[size_t(t)] || graph_output[size_t(v)] || readers[size_t(v)].size() != 1)
+      return std::nullopt;
+    return transpose_perm(g, plan.steps[size_t(t)]);
+  };
   for (size_t si = 0; si < plan.steps.size(); ++si) {
     if (absorbed[si]) continue;
     const PlanStep& s = plan.steps[si];
@@ -292,12 +336,64 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
     l.gemm = *gm;
     l.buffers = s.inputs;
     l.label = g.nodes[size_t(s.node)].op_type;
+    const bool matmul_node = l.label == "MatMul";
     const int y = s.outputs[0];
+    l.output = y;
+    // A MatMul operand that a Transpose made: the GEMM reads the transpose's input instead, with
+    // its strides permuted, and the transpose has no launch.
+    if (fuse_epilogues && matmul_node) {
+      std::vector<int64_t> strides[2];
+      int through[2] = {-1, -1};
+      for (int o = 0; o < 2; ++o) {
+        const int v = s.inputs[size_t(o)], t = producer[size_t(v)];
+        std::optional<std::vector<int64_t>> perm = lone_transpose(t, v);
+        if (!perm) continue;
+        const std::vector<int64_t> sx =
+            kernels::strides_of(g.values[size_t(plan.steps[size_t(t)].inputs[0])].shape.concrete());
+        for (int64_t p : *perm) strides[o].push_back(sx[size_t(p)]);
+        through[o] = t;
+      }
+      if (through[0] >= 0 || through[1] >= 0)
+        if (std::optional<Gemm> t = gemm_shape(g, s, strides[0], strides[1])) {
+          l.gemm = *t;
+          for (int o = 0; o < 2; ++o) {
+            if (through[o] < 0) continue;
+            l.buffers[size_t(o)] = plan.steps[size_t(through[o])].inputs[0];
+            if (!absorbed[size_t(through[o])]) {
+              absorbed[size_t(through[o])] = 1;
+              l.absorbed.push_back(through[o]);
+              l.label = "Transpose+" + l.label;
+            }
+          }
+        }
+    }
     if (fuse_epilogues && !graph_output[size_t(y)] && readers[size_t(y)].size() == 1 &&
         readers[size_t(y)][0] > int(si))
       if (fuse_chain(g, plan, producer, si, size_t(readers[size_t(y)][0]), &l))
-        absorbed[size_t(l.absorbed)] = 1;
-    l.output = l.absorbed >= 0 ? plan.steps[size_t(l.absorbed)].outputs[0] : y;
+        absorbed[size_t(l.absorbed.back())] = 1;
+    // A Transpose of the result (no residual, which is read at the result's offsets): the GEMM
+    // writes the transposed tensor directly, each result dim stepping as its place there does.
+    const Dims ydims = g.values[size_t(y)].shape.concrete();
+    if (fuse_epilogues && matmul_node && !l.gemm.has_residual &&
+        ydims.size() == l.gemm.batch.size() + 2 && !graph_output[size_t(l.output)] &&
+        readers[size_t(l.output)].size() == 1) {
+      const int t = readers[size_t(l.output)][0];
+      std::optional<std::vector<int64_t>> perm = lone_transpose(t, l.output);
+      if (perm && t > int(si) && plan.steps[size_t(t)].inputs[0] == l.output) {
+        const int z = plan.steps[size_t(t)].outputs[0];
+        const std::vector<int64_t> sz = kernels::strides_of(g.values[size_t(z)].shape.concrete());
+        std::vector<int64_t> sy(perm->size());
+        for (size_t j = 0; j < perm->size(); ++j) sy[size_t((*perm)[j])] = sz[j];
+        const size_t nb = l.gemm.batch.size();
+        for (size_t d = 0; d < nb; ++d) l.gemm.batch[d].y = sy[d];
+        l.gemm.y_m = sy[nb];
+        l.gemm.y_n = sy[nb + 1];
+        absorbed[size_t(t)] = 1;
+        l.absorbed.push_back(t);
+        l.output = z;
+        l.label += "+Transpose";
+      }
+    }
     l.gemm.y_buf = int(l.buffers.size());
     l.buffers.push_back(l.output);
     l.gemm.num_buffers = int(l.buffers.size());

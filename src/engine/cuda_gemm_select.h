@@ -6,7 +6,10 @@
 // and that step's nodes are a chain over it of Add of a constant bias (MatMul/Gemm: [N]; Conv:
 // [C, 1, 1]), Add of a tensor of the same shape (a residual, computed before the GEMM), and a
 // last Relu, Clip or Gelu, the GEMM computes the chain as it stores: that step is absorbed and
-// the GEMM writes the chain's output.
+// the GEMM writes the chain's output. A MatMul also reads operands made by a Transpose that only
+// it reads through that transpose (its input with permuted strides), and writes a result that
+// only a Transpose reads (and that needs no residual) straight into the transposed layout: those
+// Transposes have no launch either.
 #pragma once
 
 #include <optional>
@@ -33,8 +36,11 @@ struct CudaGemmLaunch {
   jit::CudaGemm gemm;
   /// Value ids of the GEMM's buffers in order (-1: none); `output` is its last.
   std::vector<int> buffers;
-  int output = -1;    ///< the value the GEMM writes (the absorbed chain's output when fused)
-  int absorbed = -1;  ///< the step whose elementwise chain the epilogue computes, or -1
+  int output = -1;  ///< the value the GEMM writes (the last absorbed step's output when fused)
+  /// The steps this launch computes besides its own, which then have no launch: Transposes of
+  /// its operands (read through), the elementwise chain of its epilogue, a Transpose of its
+  /// result (written through).
+  std::vector<int> absorbed;
   std::string label;  ///< "Conv+Add+Relu"
 };
 

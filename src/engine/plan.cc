@@ -889,7 +889,8 @@ std::vector<LoweredKernel> lower_plan_kernels(const ir::Graph& symbolic,
     gemms = plan_cuda_gemms(*plan, gpu_multiprocessors, /*fuse_epilogues=*/true, gpu_tf32);
   std::vector<char> absorbed(plan->steps.size(), 0);
   for (const auto& l : gemms)
-    if (l && l->absorbed >= 0) absorbed[size_t(l->absorbed)] = 1;
+    if (l)
+      for (int a : l->absorbed) absorbed[size_t(a)] = 1;
   std::vector<LoweredKernel> out;
   for (size_t si = 0; si < plan->steps.size(); ++si) {
     const PlanStep& s = plan->steps[si];

@@ -56,7 +56,8 @@ EmulatedRun run_emulated(const std::string& bytes, const std::vector<Tensor>& in
   std::vector<int> entry(plan->steps.size(), -1);
   std::vector<char> absorbed(plan->steps.size(), 0);
   for (const auto& l : gemms)
-    if (l && l->absorbed >= 0) absorbed[size_t(l->absorbed)] = 1;
+    if (l)
+      for (int a : l->absorbed) absorbed[size_t(a)] = 1;
   for (size_t si = 0; si < plan->steps.size(); ++si) {
     const engine::PlanStep& s = plan->steps[si];
     if (absorbed[si] || s.kind == engine::PlanStep::Kind::kView) continue;
@@ -243,6 +244,42 @@ std::string mlp_block() {
 // TF32 GEMMs (operands rounded to 10 mantissa bits) against a CPU session's f32 outputs.
 constexpr double kTf32Atol = 1e-2, kTf32Rtol = 1e-2;
 
+// Multi-head attention as the exporters write it: Q, K and V projections reshaped into heads and
+// transposed (K to [b, h, d, s]), Q.K^T, Softmax, .V, transposed back and reshaped; the GEMMs
+// read K's and V's Transposes and write the results' Transposes through.
+std::string attention_heads() {
+  dev::ModelBuilder b(17);
+  b.input("x", onnx::TensorProto::FLOAT, {2, 6, 16});
+  b.init_random("wq", {16, 16}, 0.4f, 21);
+  b.init_random("wk", {16, 16}, 0.4f, 22);
+  b.init_random("wv", {16, 16}, 0.4f, 23);
+  b.init_i64("heads", {4}, {2, 6, 4, 4});
+  b.init_i64("merged", {3}, {2, 6, 16});
+  b.output("y", onnx::TensorProto::FLOAT, {2, 6, 16});
+  auto transpose = [&](const std::string& in, const std::string& out, std::vector<int64_t> perm) {
+    dev::ModelBuilder::set_ints(b.node("Transpose", {in}, {out}), "perm", perm);
+  };
+  for (const char* t : {"q", "k", "v"}) {
+    const std::string n(t);
+    b.node("MatMul", {"x", "w" + n}, {n + "p"});
+    b.node("Reshape", {n + "p", "heads"}, {n + "r"});
+  }
+  transpose("qr", "qh", {0, 2, 1, 3});
+  transpose("kr", "kt", {0, 2, 3, 1});
+  transpose("vr", "vh", {0, 2, 1, 3});
+  b.node("MatMul", {"qh", "kt"}, {"scores"});
+  dev::ModelBuilder::set_int(b.node("Softmax", {"scores"}, {"p"}), "axis", -1);
+  b.node("MatMul", {"p", "vh"}, {"ctx"});
+  transpose("ctx", "ctxt", {0, 2, 1, 3});
+  b.node("Reshape", {"ctxt", "merged"}, {"y"});
+  // A result written through a permutation that is not its own inverse ([b, h, s, d] to
+  // [d, b, s, h]); qh now has two readers, so its Transpose stays a launch.
+  b.output("z", onnx::TensorProto::FLOAT, {4, 2, 6, 4});
+  b.node("MatMul", {"p", "qh"}, {"pq"});
+  transpose("pq", "z", {3, 0, 2, 1});
+  return b.serialize();
+}
+
 void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_absorbed,
                         bool tf32 = false) {
   if (host_compiler().empty()) GTEST_SKIP() << "no host C++ compiler to build the CUDA C with";
@@ -307,6 +344,11 @@ TEST(CudaEmulated, TransformerBlockWithFusedEpilogues) {
   expect_matches_cpu(mlp_block(), 4, true, 1);  // the K = 320 GEMM splits
   expect_matches_cpu(mlp_block(), 4, false, 0);
   expect_matches_cpu(mlp_block(), 4, true, 1, /*tf32=*/true);
+}
+
+TEST(CudaEmulated, AttentionReadsAndWritesThroughTransposes) {
+  expect_matches_cpu(attention_heads(), 132, true, 4);
+  expect_matches_cpu(attention_heads(), 132, false, 0);
 }
 
 // The shared models whole, at their own shapes (symbolic dims 2). resnet18 (224x224) and
