@@ -3,6 +3,7 @@
 // fresh local), so every expression stays a single C expression.
 #include "jit/cuda_c.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -650,9 +651,57 @@ bool distributable(const Kernel& k, const StmtNode& loop) {
   return true;
 }
 
-// Whether an extent is worth a warp: at least `n`, or unknown until run time.
-bool long_enough(const Expr& extent, int64_t n) {
-  return !extent->is_int_imm() || extent->ival >= n;
+// The let-bound scalars in scope of a statement, by name.
+using LetValues = std::map<std::string, Expr>;
+
+// Bounds of an i64 expression where they follow from immediates, let-bound values, +, -, min
+// and max (a window's tap count, max(min(k, ...) - min(k, ...), 0), is at most k); nullopt
+// where unknown (params, loads, loop variables).
+struct Bounds {
+  std::optional<int64_t> lo, hi;
+};
+Bounds bounds_of(const Expr& e, const LetValues& lets, int depth = 0) {
+  constexpr int64_t kLimit = int64_t(1) << 60;  // beyond: unknown (no overflow in the sums)
+  auto fits = [&](std::optional<int64_t> v) {
+    return v && *v > -kLimit && *v < kLimit ? v : std::nullopt;
+  };
+  if (!e || depth > 64) return {};
+  if (e->is_int_imm()) return {fits(e->ival), fits(e->ival)};
+  if (e->kind == ExprKind::kVar) {
+    auto it = lets.find(e->name);
+    return it == lets.end() ? Bounds{} : bounds_of(it->second, lets, depth + 1);
+  }
+  if (e->kind != ExprKind::kBinary || e->type != ScalarType::kI64) return {};
+  const Bounds a = bounds_of(e->args[0], lets, depth + 1),
+               b = bounds_of(e->args[1], lets, depth + 1);
+  auto both = [](std::optional<int64_t> x, std::optional<int64_t> y, auto f) {
+    return x && y ? std::optional<int64_t>(f(*x, *y)) : std::nullopt;
+  };
+  auto either = [](std::optional<int64_t> x, std::optional<int64_t> y, auto f) {
+    return x && y ? std::optional<int64_t>(f(*x, *y)) : x ? x : y;
+  };
+  auto add = [](int64_t x, int64_t y) { return x + y; };
+  auto sub = [](int64_t x, int64_t y) { return x - y; };
+  auto lesser = [](int64_t x, int64_t y) { return std::min(x, y); };
+  auto greater = [](int64_t x, int64_t y) { return std::max(x, y); };
+  switch (BinaryOp(e->op)) {
+    case BinaryOp::kAdd:
+      return {fits(both(a.lo, b.lo, add)), fits(both(a.hi, b.hi, add))};
+    case BinaryOp::kSub:
+      return {fits(both(a.lo, b.hi, sub)), fits(both(a.hi, b.lo, sub))};
+    case BinaryOp::kMin:  // at most either operand's upper bound
+      return {both(a.lo, b.lo, lesser), either(a.hi, b.hi, lesser)};
+    case BinaryOp::kMax:  // at least either operand's lower bound
+      return {either(a.lo, b.lo, greater), both(a.hi, b.hi, greater)};
+    default:
+      return {};
+  }
+}
+
+// Whether an extent is worth a warp: at least `n`, or not bounded below it before run time.
+bool long_enough(const Expr& extent, int64_t n, const LetValues& lets) {
+  std::optional<int64_t> hi = bounds_of(extent, lets).hi;
+  return !hi || *hi >= n;
 }
 
 // Top-level reductions of an expression (not those inside another's value).
@@ -669,13 +718,13 @@ void reductions(const Expr& e, std::vector<const ExprNode*>* out) {
 // Walks the uniform (warp-level) statements of a grid loop's body: false when a loop there is
 // not distributable or a reduction has a type shuffles do not carry; *worth when some
 // reduction or loop is long enough.
-bool warp_walk(const Kernel& k, const Stmt& s, bool* worth) {
+bool warp_walk(const Kernel& k, const Stmt& s, bool* worth, LetValues& lets) {
   if (!s) return true;
   std::vector<const ExprNode*> reds;
   switch (s->kind) {
     case StmtKind::kFor:
       if (!distributable(k, *s)) return false;
-      *worth |= long_enough(s->extent, 64);
+      *worth |= long_enough(s->extent, 64, lets);
       reductions(s->extent, &reds);
       break;
     case StmtKind::kStore:
@@ -683,28 +732,37 @@ bool warp_walk(const Kernel& k, const Stmt& s, bool* worth) {
       reductions(s->value, &reds);
       break;
     case StmtKind::kLet:
-    case StmtKind::kIf:
+    case StmtKind::kIf: {
       reductions(s->value, &reds);
-      for (const Stmt& b : s->body)
-        if (!warp_walk(k, b, worth)) return false;
+      std::optional<LetValues> saved;
+      if (s->kind == StmtKind::kLet) {
+        saved = lets;
+        lets[s->var] = s->value;
+      }
+      bool ok = true;
+      for (const Stmt& b : s->body) ok = ok && warp_walk(k, b, worth, lets);
+      if (saved) lets = std::move(*saved);
+      if (!ok) return false;
       break;
+    }
     case StmtKind::kBlock:
       for (const Stmt& b : s->body)
-        if (!warp_walk(k, b, worth)) return false;
+        if (!warp_walk(k, b, worth, lets)) return false;
       break;
   }
   for (const ExprNode* r : reds) {
     if (r->type == ScalarType::kBool) return false;
     // Only float sums may be reassociated (kir.h): a float product stays serial.
     if (is_float(r->type) && ReduceOp(r->op) == ReduceOp::kProd) return false;
-    if (!r->reduce_extents.empty()) *worth |= long_enough(r->reduce_extents[0], 32);
+    if (!r->reduce_extents.empty()) *worth |= long_enough(r->reduce_extents[0], 32, lets);
   }
   return true;
 }
 
 bool warp_rows(const Kernel& k, const Stmt& loop) {
   bool worth = false;
-  return warp_walk(k, loop->body[0], &worth) && worth;
+  LetValues lets;
+  return warp_walk(k, loop->body[0], &worth, lets) && worth;
 }
 
 std::string signature(const Kernel& k, const std::string& name) {

@@ -293,5 +293,30 @@ TEST(CudaC, WarpRowsOnlyWhenTheirLoopsAreIndependent) {
   EXPECT_TRUE(warp_of(for_loop("j", imm(64), LoopKind::kSerial, store(1, {i, j + 64}, x))));
 }
 
+// A reduction whose extent is bound by a let to a window's tap count, max(min(3, a) - min(3, b),
+// 0) (at most 3), keeps a thread per row; one bounded only at run time (a param) gets a warp.
+TEST(CudaC, WarpRowsNotForShortBoundedReductions) {
+  auto warp_of = [](Expr extent, int params) {
+    Kernel k;
+    k.buffers = {cuda_buf("x", ST::kF32, {imm(8), imm(64)}),
+                 cuda_buf("y", ST::kF32, {imm(8)}, true)};
+    k.num_params = params;
+    Expr i = var("i"), r = var("r");
+    Expr sum = reduce(ReduceOp::kSum, {"r"}, {var("n")}, fimm(0), load(0, ST::kF32, {i, r}));
+    k.body = for_loop("i", imm(8), LoopKind::kParallel, let("n", extent, store(1, {i}, sum)));
+    validate(k);
+    std::vector<CudaFunction> fns;
+    print_cuda_functions(k, "rows", &fns);
+    return fns.at(0).warp;
+  };
+  Expr i = var("i");
+  Expr taps = max(min(imm(3), i * imm(2) + imm(5)) - min(imm(3), max(imm(1) - i, imm(0))), imm(0));
+  EXPECT_FALSE(warp_of(taps, 0));
+  EXPECT_FALSE(warp_of(min(param(0), imm(20)), 1));
+  EXPECT_TRUE(warp_of(min(param(0), imm(64)), 1));
+  EXPECT_TRUE(warp_of(param(0), 1));
+  EXPECT_TRUE(warp_of(max(param(0), imm(3)), 1)) << "at least 3: unbounded above";
+}
+
 }  // namespace
 }  // namespace kiln::testing

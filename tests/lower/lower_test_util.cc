@@ -1,6 +1,8 @@
 // check_lowering: reference outputs vs the lowered kernel in the kir interpreter and the JIT.
 #include "lower/lower_test_util.h"
 
+#include "engine/device_select.h"
+
 #include <cstring>
 #include <map>
 #include <memory>
@@ -128,7 +130,8 @@ Lowered lower_call(const OpCall& call, const std::vector<Tensor>& expected,
     a.concrete = schedule_dims(a.dims, t.dims());
     l.outputs.push_back(std::move(a));
   }
-  kernels::Schedule schedule = kernels::Schedule::for_host();
+  kernels::Schedule schedule =
+      opt.gpu_schedule ? engine::cuda_schedule() : kernels::Schedule::for_host();
   if (opt.parallel_grain > 0) schedule.parallel_grain = opt.parallel_grain;
   kernels::LowerContext ctx(node, l.inputs, l.outputs, constants, schedule);
   const kernels::LowerFn* fn = kernels::Lowerings::global().find(node.domain, node.op_type);

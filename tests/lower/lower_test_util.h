@@ -38,6 +38,8 @@ struct LowerOptions {
   bool interp = true;
   /// Overrides Schedule::parallel_grain when > 0 (small values exercise the parallel paths).
   int64_t parallel_grain = 0;
+  /// Lowers with the CUDA plans' schedule (every dim in the parallel loop, no vector loops).
+  bool gpu_schedule = false;
 };
 
 /// Lowers `call` and runs the kernel in the interpreter and the JIT, comparing with run_op(call).

@@ -1,7 +1,9 @@
 // Lowerings of the pooling ops: MaxPool, AveragePool, LpPool (any number of spatial dims) and
 // GlobalMaxPool, GlobalAveragePool, GlobalLpPool.
 //
-// Windowed pools walk one output row (the last spatial dim) per (n, c, outer output position),
+// With the GPU's schedule (no vector loops) a windowed pool is one loop nest over its outputs,
+// each folding its own window's in-bounds taps (a thread per output). On the CPU, windowed pools
+// walk one output row (the last spatial dim) per (n, c, outer output position),
 // those fused into the parallel loop. A row is first set to the fold's identity, then, for every
 // in-bounds tap of the outer spatial dims, folded with the taps of the last dim:
 //   - interior outputs, whose window lies inside the row, fold all kernel taps with a
@@ -124,6 +126,53 @@ std::optional<jit::Kernel> lower_window_pool(LowerContext& ctx, PoolKind kind) {
                             window::common(x.dims[1], y.dims[1])};
   for (size_t i = 0; i < last; ++i) nest.push_back(out[i]);
 
+  // The count of taps an average divides by: its window's real taps, or with count_include_pad
+  // those inside the explicit padding; `o` the output position per spatial dim.
+  auto average_count = [&](const std::vector<Expr>& o, const std::vector<Expr>& real_taps) {
+    Expr count = jit::imm(1);
+    for (size_t i = 0; i < size_t(nsp); ++i) {
+      if (include_pad) {  // taps inside the padded extent [0, in + pb + pe)
+        count = count * window::taps(o[i], wa->strides[i], wa->dilations[i],
+                                     jit::imm(wa->kernel[i]), jit::imm(0), in[i] + pb[i] + pe[i])
+                            .ext;
+      } else {
+        count = count * real_taps[i];
+      }
+    }
+    return count;
+  };
+  auto finish = [&](const Expr& acc, const Expr& count) {
+    if (kind == PoolKind::kLp) return fold->finish_lp(acc);
+    if (kind == PoolKind::kMax) return acc;
+    return jit::select(jit::binary(jit::BinaryOp::kGt, count, jit::imm(0)),
+                       acc / jit::cast(t, jit::max(count, jit::imm(1))), jit::constant(0, t));
+  };
+
+  if (!ctx.schedule().vectorize) {
+    // A schedule without vector loops (the GPU's: a thread per output) folds each output's own
+    // window: the in-bounds taps of every spatial dim, one loop nest over all output elements.
+    std::vector<Expr> all = nest;
+    all.push_back(out[last]);
+    auto output_body = [&](const std::vector<Expr>& idx) -> Stmt {
+      window::Lets lets;
+      std::vector<std::string> vars;
+      std::vector<Expr> extents, x_idx = {idx[0], idx[1]}, o(idx.begin() + 2, idx.end());
+      for (size_t i = 0; i < size_t(nsp); ++i) {
+        const int64_t s = wa->strides[i], d = wa->dilations[i];
+        window::Range r = window::bind(
+            ctx, window::taps(o[i], s, d, jit::imm(wa->kernel[i]), pb[i], in[i]), "k", lets);
+        vars.push_back(ctx.fresh_var("k"));
+        extents.push_back(r.ext);
+        x_idx.push_back(o[i] * s - pb[i] + (r.lo + jit::var(vars.back())) * d);
+      }
+      Expr acc = jit::reduce(fold->op(), vars, extents, fold->identity(),
+                             fold->term(ctx.load_input(0, x_idx)));
+      return window::wrap(lets, ctx.store_output(0, idx, finish(acc, average_count(o, extents))));
+    };
+    Stmt body = loop_nest(ctx, all, output_body, /*vectorize=*/false, taps_per_output);
+    return ctx.finish(body, ctx.node().op_type);
+  }
+
   auto row_body = [&](const std::vector<Expr>& idx) -> Stmt {
     // idx = (n, c, outer output positions...).
     auto y_index = [&](const Expr& ow) {
@@ -194,27 +243,14 @@ std::optional<jit::Kernel> lower_window_pool(LowerContext& ctx, PoolKind kind) {
     if (kind != PoolKind::kMax) {
       std::string f_var = ctx.fresh_var("ow");
       Expr ow = jit::var(f_var);
-      Expr sum = y_load(ow);
-      Expr value;
-      if (kind == PoolKind::kLp) {
-        value = fold->finish_lp(sum);
-      } else {
-        Expr count = jit::imm(1);
-        for (size_t i = 0; i < size_t(nsp); ++i) {
-          const Expr& o = i == last ? ow : idx[i + 2];
-          const int64_t s = wa->strides[i], d = wa->dilations[i];
-          const Expr k = jit::imm(wa->kernel[i]);
-          if (include_pad) {
-            // Taps inside the padded extent [0, in + pb + pe) in padded coordinates.
-            window::Range r = window::taps(o, s, d, k, jit::imm(0), in[i] + pb[i] + pe[i]);
-            count = count * r.ext;
-          } else {
-            count = count * window::taps(o, s, d, k, pb[i], in[i]).ext;
-          }
-        }
-        value = jit::select(jit::binary(jit::BinaryOp::kGt, count, jit::imm(0)),
-                            sum / jit::cast(t, jit::max(count, jit::imm(1))), jit::constant(0, t));
+      std::vector<Expr> o, real_taps;
+      for (size_t i = 0; i < size_t(nsp); ++i) {
+        o.push_back(i == last ? ow : idx[i + 2]);
+        real_taps.push_back(window::taps(o.back(), wa->strides[i], wa->dilations[i],
+                                         jit::imm(wa->kernel[i]), pb[i], in[i])
+                                .ext);
       }
+      Expr value = finish(y_load(ow), average_count(o, real_taps));
       stmts.push_back(
           window::vector_loop(ctx, f_var, out[last], jit::store(yb, y_index(ow), value)));
     }
