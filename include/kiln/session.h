@@ -75,6 +75,16 @@ struct SessionOptions {
   LogLevel log_level = LogLevel::kWarning;
 };
 
+/// Options of one run (the Session::run overloads that take them).
+struct RunOptions {
+  /// CUDA sessions: a stream of the caller's (a CUstream of the device's primary context, the
+  /// one the CUDA runtime uses, as void*). The run's GPU work starts after the work queued on it
+  /// so far, so GPU inputs written there are complete, without blocking the host on it. Null:
+  /// the caller synchronizes such work before run(). Outputs are complete when run() returns
+  /// either way. CPU sessions ignore it.
+  void* cuda_stream = nullptr;
+};
+
 /// One dimension of a model input or output: a constant, a named symbol ("batch"), or unknown.
 struct Dim {
   int64_t value = -1;  ///< >= 0 when the dim is a constant
@@ -165,14 +175,16 @@ class KILN_API Session {
   /// for a CUDA session with outputs_on_device). A CUDA session reads GPU-resident inputs
   /// (Tensor::device() kCuda) in place and copies host inputs in; a CPU session rejects GPU
   /// tensors. GPU inputs must be complete when run() is called: work that writes them on
-  /// another stream must have been synchronized (Kiln's streams do not wait for it). Outputs
-  /// are complete when run() returns.
+  /// another stream must have been synchronized, or that stream given as
+  /// RunOptions::cuda_stream. Outputs are complete when run() returns.
   TensorMap run(const TensorMap& inputs) const;
+  TensorMap run(const TensorMap& inputs, const RunOptions& options) const;
   /// Runs the model writing into caller-provided tensors (views or owning, on the host or, for a
   /// CUDA session, on the GPU: ONNX Runtime's I/O binding); each named output must already have
   /// the right dtype and dims, and must not overlap an input's memory. Outputs not named are
   /// computed and dropped.
   void run(const TensorMap& inputs, const TensorMap& outputs) const;
+  void run(const TensorMap& inputs, const TensorMap& outputs, const RunOptions& options) const;
 
   SessionStats stats() const;
   /// Builds the plan for these input shapes now (as a run would on its first call with them).
@@ -206,7 +218,8 @@ class KILN_API Session {
 
  private:
   explicit Session(std::unique_ptr<Impl> impl);
-  void run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result) const;
+  void run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result,
+           const RunOptions& options) const;
   std::unique_ptr<Impl> impl_;
 };
 

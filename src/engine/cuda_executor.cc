@@ -344,7 +344,7 @@ CUdeviceptr CudaExecutor::constant(const Prepared& prep, const Tensor& t, CUstre
 
 std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
                                       const Executor& reference, const std::vector<Tensor>& inputs,
-                                      const std::vector<Tensor>* preset) {
+                                      const std::vector<Tensor>* preset, CUstream after) {
   // The caller's thread gets its own current context back (an application may use another).
   struct ContextRestore {
     const cu::Driver& d;
@@ -352,14 +352,27 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
     ~ContextRestore() { d.cuCtxSetCurrent(previous); }
   } restore{cu::driver()};
   if (restore.d.cuCtxGetCurrent(&restore.previous) != CUDA_SUCCESS) restore.previous = nullptr;
-  if (plan->interpreted) return run_on_host(reference, inputs, preset);
-  std::shared_ptr<const Prepared> prep = prepare(plan);
-  if (prep->host_only) return run_on_host(reference, inputs, preset);
-  const ir::Graph& g = *plan->graph;
   const cu::Driver& d = cu::driver();
   dev_.make_current();
+  // Runs on the host read GPU inputs after the caller's stream has finished its work.
+  auto host_run = [&] {
+    if (after) cu::check(d.cuStreamSynchronize(after), "waiting for the caller's stream");
+    return run_on_host(reference, inputs, preset);
+  };
+  if (plan->interpreted) return host_run();
+  std::shared_ptr<const Prepared> prep = prepare(plan);
+  if (prep->host_only) return host_run();
+  const ir::Graph& g = *plan->graph;
   cu::StreamLease lease(dev_);
   CUstream stream = lease.get();
+  if (after) {  // the run's stream waits for the caller's work so far (the host does not)
+    CUevent queued = nullptr;
+    cu::check(d.cuEventCreate(&queued, CU_EVENT_DISABLE_TIMING), "creating an event");
+    CUresult r = d.cuEventRecord(queued, after);
+    if (r == CUDA_SUCCESS) r = d.cuStreamWaitEvent(stream, queued, 0);
+    d.cuEventDestroy(queued);  // released once the wait is done
+    cu::check(r, "ordering the run after RunOptions::cuda_stream");
+  }
   cu::RunMemory mem(dev_, stream);  // declared before env: outlives every value's owner
 
   // From the plan's second run on: replay its CUDA graph.

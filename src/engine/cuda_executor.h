@@ -48,9 +48,11 @@ class CudaExecutor {
   ~CudaExecutor();
 
   /// Runs `plan` (built with compile_kernels off) on the GPU; `preset` as run_plan's. Inputs and
-  /// preset outputs may be host or GPU tensors: GPU ones are read and written in place.
+  /// preset outputs may be host or GPU tensors: GPU ones are read and written in place. With
+  /// `after` (a caller's stream), the run's work waits for the work queued there so far.
   std::vector<Tensor> run(const std::shared_ptr<const Plan>& plan, const Executor& reference,
-                          const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset);
+                          const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset,
+                          CUstream after = nullptr);
 
  private:
   struct GraphSlot;

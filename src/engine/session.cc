@@ -377,14 +377,21 @@ const std::vector<ValueInfo>& Session::input_info() const { return impl_->inputs
 const std::vector<ValueInfo>& Session::output_info() const { return impl_->outputs; }
 const SessionOptions& Session::options() const { return impl_->options; }
 
-TensorMap Session::run(const TensorMap& inputs) const {
+TensorMap Session::run(const TensorMap& inputs) const { return run(inputs, RunOptions{}); }
+
+TensorMap Session::run(const TensorMap& inputs, const RunOptions& options) const {
   TensorMap out;
-  run(inputs, {}, &out);
+  run(inputs, {}, &out, options);
   return out;
 }
 
 void Session::run(const TensorMap& inputs, const TensorMap& outputs) const {
-  run(inputs, outputs, nullptr);
+  run(inputs, outputs, nullptr, RunOptions{});
+}
+
+void Session::run(const TensorMap& inputs, const TensorMap& outputs,
+                  const RunOptions& options) const {
+  run(inputs, outputs, nullptr, options);
 }
 
 namespace {
@@ -415,7 +422,8 @@ RunScratch& run_scratch() {
 
 }  // namespace
 
-void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result) const {
+void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* result,
+                  const RunOptions& options) const {
   const ir::Graph& g = *impl_->graph;
   try {
     RunScratch& rs = run_scratch();
@@ -513,7 +521,8 @@ void Session::run(const TensorMap& inputs, const TensorMap& outputs, TensorMap* 
       std::vector<Tensor> in, pre;
       for (const Tensor* t : rs.inputs) in.push_back(t ? *t : Tensor());
       for (const Tensor* t : rs.preset) pre.push_back(t ? *t : Tensor());
-      rs.result = impl_->cuda->run(plan, *impl_->executor, in, &pre);
+      rs.result = impl_->cuda->run(plan, *impl_->executor, in, &pre,
+                                   static_cast<CUstream>(options.cuda_stream));
       need_result = true;
     } else
 #endif

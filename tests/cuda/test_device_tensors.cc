@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "cuda/cuda_test_util.h"
+#ifdef KILN_WITH_CUDA
+#include "devices/cuda/cuda_api.h"
+#include "devices/cuda/cuda_device.h"
+#endif
 #include "kiln/kiln.h"
 #include "model_builder.h"
 #include "op_test_util.h"
@@ -22,6 +26,13 @@ std::string small_model() {
   b.node("Add", {"xw", "b"}, {"xwb"});
   b.node("Relu", {"xwb"}, {"y"});
   return b.serialize();
+}
+
+Session cuda_session(bool outputs_on_device = false) {
+  SessionOptions so;
+  so.device = Device::kCuda;
+  so.outputs_on_device = outputs_on_device;
+  return session_from_bytes(small_model(), so);
 }
 
 void expect_error(const std::function<void()>& f, ErrorCode code, const std::string& needle) {
@@ -89,10 +100,7 @@ TEST(DeviceTensors, GpuRoundTrip) {
 
 TEST(DeviceTensors, CudaSessionReadsAndWritesGpuTensorsInPlace) {
   KILN_REQUIRE_GPU();
-  Session cpu = session_from_bytes(small_model());
-  SessionOptions so;
-  so.device = Device::kCuda;
-  Session gpu = session_from_bytes(small_model(), so);
+  Session cpu = session_from_bytes(small_model()), gpu = cuda_session();
   for (int64_t n : {2, 2, 2, 5}) {  // repeated shapes replay the CUDA graph
     Tensor x = random_tensor(DType::kF32, {n, 4}, -1, 1, uint64_t(n) + 3);
     Tensor want = cpu.run({{"x", x}}).at("y");
@@ -106,8 +114,7 @@ TEST(DeviceTensors, CudaSessionReadsAndWritesGpuTensorsInPlace) {
     EXPECT_TRUE(tensors_near(y.to(Device::kCpu), want, 1e-5, 1e-4));
   }
   // outputs_on_device: run(inputs) leaves the outputs on the GPU.
-  so.outputs_on_device = true;
-  Session resident = session_from_bytes(small_model(), so);
+  Session resident = cuda_session(/*outputs_on_device=*/true);
   Tensor x = random_tensor(DType::kF32, {2, 4});
   for (int r = 0; r < 3; ++r) {
     Tensor y = resident.run({{"x", x}}).at("y");
@@ -115,6 +122,45 @@ TEST(DeviceTensors, CudaSessionReadsAndWritesGpuTensorsInPlace) {
     EXPECT_TRUE(tensors_near(y.to(Device::kCpu), cpu.run({{"x", x}}).at("y"), 1e-5, 1e-4));
   }
 }
+
+// RunOptions: CPU sessions ignore the stream; the overloads run as the plain ones.
+TEST(DeviceTensors, RunOptionsOverloadsOnCpu) {
+  Session s = session_from_bytes(small_model());
+  Tensor x = random_tensor(DType::kF32, {3, 4});
+  Tensor want = s.run({{"x", x}}).at("y");
+  static int not_a_stream;
+  RunOptions ro;
+  ro.cuda_stream = &not_a_stream;  // never used by a CPU session
+  EXPECT_TRUE(tensors_near(s.run({{"x", x}}, ro).at("y"), want, 0, 0));
+  Tensor y(DType::kF32, {3, 3});
+  s.run({{"x", x}}, {{"y", y}}, ro);
+  EXPECT_TRUE(tensors_near(y, want, 0, 0));
+}
+
+#ifdef KILN_WITH_CUDA
+// A run given the caller's stream reads GPU inputs that an asynchronous copy queued there
+// writes (without the caller synchronizing), step by step and replaying its graph.
+TEST(DeviceTensors, RunWaitsForTheCallersStream) {
+  KILN_REQUIRE_GPU();
+  Session cpu = session_from_bytes(small_model()), gpu = cuda_session();
+  const devices::cuda::Driver& d = devices::cuda::driver();
+  devices::cuda::CudaDevice::get(0).make_current();
+  CUstream caller = nullptr;
+  devices::cuda::check(d.cuStreamCreate(&caller, CU_STREAM_NON_BLOCKING), "test stream");
+  RunOptions ro;
+  ro.cuda_stream = caller;
+  for (int r = 0; r < 3; ++r) {
+    Tensor x = random_tensor(DType::kF32, {64, 4}, -1, 1, uint64_t(r) + 40);
+    Tensor gx = Tensor::on_device(DType::kF32, {64, 4}, Device::kCuda);
+    devices::cuda::check(d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(gx.raw_data()),
+                                             x.raw_data(), size_t(x.nbytes()), caller),
+                         "test copy");
+    Tensor got = gpu.run({{"x", gx}}, ro).at("y");
+    EXPECT_TRUE(tensors_near(got, cpu.run({{"x", x}}).at("y"), 1e-5, 1e-4)) << "run " << r;
+  }
+  d.cuStreamDestroy(caller);
+}
+#endif
 
 }  // namespace
 }  // namespace kiln::testing

@@ -44,6 +44,7 @@ namespace kiln::devices::cuda {
   X(cuStreamCreate)                   \
   X(cuStreamDestroy)                  \
   X(cuStreamSynchronize)              \
+  X(cuStreamWaitEvent)                \
   X(cuModuleLoadDataEx)               \
   X(cuModuleGetFunction)              \
   X(cuModuleUnload)                   \
