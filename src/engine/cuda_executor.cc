@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <set>
 #include <thread>
 
 #include "devices/cpu.h"
@@ -231,11 +232,16 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
     if (gemms[si]) todo.push_back(si);
   parallel(todo, [&](size_t si) { kernel[si] = dev_.gemm(gemms[si]->gemm, cache_dir_); });
   std::vector<char> absorbed(n, 0);
+  std::set<int> failed_concats;  // a Concat's parts run as GEMMs all or none
+  for (size_t si : todo)
+    if (!kernel[si] && gemms[si]->concat_step >= 0) failed_concats.insert(gemms[si]->concat_step);
   for (size_t si : todo) {
-    if (!kernel[si]) {
+    if (!kernel[si] || failed_concats.count(gemms[si]->concat_step)) {
       log(log_level_, LogLevel::kWarning,
-          "node '" + node_of(si).name + "': tiled GEMM failed, using its loop nest: " + errors[si]);
+          "node '" + node_of(si).name + "': tiled GEMM failed, using its loop nest: " +
+              (kernel[si] ? std::string("another part of its Concat failed") : errors[si]));
       gemms[si].reset();
+      kernel[si].reset();
       errors[si].clear();
     } else {
       for (int a : gemms[si]->absorbed) absorbed[size_t(a)] = 1;
@@ -257,7 +263,10 @@ void CudaExecutor::build_launches(const Plan& plan, Prepared& p) {
     Launch l;
     l.step = int(si);
     l.kernel = kernel[si];
-    if (gemms[si]) {
+    if (gemms[si] && gemms[si]->output_defined_before) {  // adds its part to a defined value
+      l.inputs = gemms[si]->buffers;
+      l.label = gemms[si]->label;
+    } else if (gemms[si]) {
       l.inputs.assign(gemms[si]->buffers.begin(), gemms[si]->buffers.end() - 1);
       l.outputs = {gemms[si]->output};
       l.label = gemms[si]->label;

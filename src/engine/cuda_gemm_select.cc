@@ -4,6 +4,8 @@
 #include <cstdlib>
 
 #include <limits>
+#include <map>
+#include <set>
 
 #include "kernels/native_ops.h"
 #include "kernels/ref/common.h"
@@ -291,6 +293,99 @@ std::optional<std::vector<int64_t>> transpose_perm(const ir::Graph& g, const Pla
   return perm;
 }
 
+// Where a Conv GEMM writes its part of a Concat's output.
+struct ConcatPart {
+  int concat_step = -1, output = -1;
+  int relu_step = -1;  // a step of its own computing the part's Relu, absorbed too
+  int64_t channel_offset = 0, channels_total = 0;
+  bool relu = false, first = false;
+};
+
+// The Concat steps (a Concat over dim 1 of 4-D f32 tensors, alone or with Relus of its inputs
+// fused in) whose every input is a Conv step's output, alone or through a Relu (fused in, or a
+// step of its own), read by nothing else: by Conv step, its part.
+std::map<int, ConcatPart> concat_parts(const ir::Graph& g, const Plan& plan,
+                                       const std::vector<int>& producer,
+                                       const std::vector<std::vector<int>>& readers,
+                                       const std::vector<char>& graph_output) {
+  std::map<int, ConcatPart> parts;
+  for (size_t j = 0; j < plan.steps.size(); ++j) {
+    const PlanStep& s = plan.steps[j];
+    if (s.kind != PlanStep::Kind::kKernel || s.outputs.size() != 1) continue;
+    const std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+    const ir::Node* concat = nullptr;
+    std::map<int, int> relu_of;  // Relu output -> its input
+    bool fits = true;
+    for (int ni : nodes) {
+      const ir::Node& n = g.nodes[size_t(ni)];
+      if (!n.domain.empty() && n.domain != "ai.onnx") fits = false;
+      if (n.op_type == "Concat" && !concat && n.outputs.size() == 1 && n.outputs[0] == s.outputs[0])
+        concat = &n;
+      else if (n.op_type == "Relu" && n.inputs.size() == 1 && n.outputs.size() == 1)
+        relu_of[n.outputs[0]] = n.inputs[0];
+      else
+        fits = false;
+    }
+    if (!fits || !concat) continue;
+    const ir::Value& out = g.values[size_t(s.outputs[0])];
+    if (!f32_concrete(&out) || out.shape.concrete().size() != 4) continue;
+    int64_t axis = kernels::NodeAttrs(*concat).attr_int("axis", 1);
+    if (axis < 0) axis += 4;
+    if (axis != 1) continue;
+    const Dims od = out.shape.concrete();
+    std::vector<std::pair<int, ConcatPart>> found;
+    int64_t offset = 0;
+    std::set<int> steps, relus_used;
+    for (int in : concat->inputs) {
+      ConcatPart part;
+      int src = in;
+      if (auto r = relu_of.find(in); r != relu_of.end()) {
+        src = r->second;
+        part.relu = true;
+        relus_used.insert(in);
+      } else if (const int rs = in >= 0 ? producer[size_t(in)] : -1; rs >= 0) {
+        // A Relu step of its own between the Conv and the Concat.
+        const PlanStep& r = plan.steps[size_t(rs)];
+        const std::vector<int> rn = r.fused.empty() ? std::vector<int>{r.node} : r.fused;
+        if (r.kind == PlanStep::Kind::kKernel && rn.size() == 1 && rn[0] >= 0 &&
+            g.nodes[size_t(rn[0])].op_type == "Relu" && r.inputs.size() == 1 &&
+            r.outputs.size() == 1 && !graph_output[size_t(in)] && readers[size_t(in)].size() == 1) {
+          src = r.inputs[0];
+          part.relu = true;
+          part.relu_step = rs;
+        }
+      }
+      const int p = src >= 0 ? producer[size_t(src)] : -1;
+      if (p < 0 || p >= int(j) || graph_output[size_t(src)] || readers[size_t(src)].size() != 1 ||
+          !steps.insert(p).second)
+        break;
+      const PlanStep& ps = plan.steps[size_t(p)];
+      if (ps.node < 0 || g.nodes[size_t(ps.node)].op_type != "Conv" || !gemm_shape(g, ps) ||
+          ps.outputs.size() != 1 || ps.outputs[0] != src)
+        break;
+      const Dims sd = g.values[size_t(src)].shape.concrete();
+      if (sd.size() != 4 || sd[0] != od[0] || sd[2] != od[2] || sd[3] != od[3]) break;
+      part.concat_step = int(j);
+      part.output = s.outputs[0];
+      part.channel_offset = offset;
+      part.channels_total = od[1];
+      offset += sd[1];
+      found.push_back({p, part});
+    }
+    // Every input placed, the channels adding up, and every fused Relu one of the inputs'.
+    if (found.size() != concat->inputs.size() || offset != od[1] ||
+        relus_used.size() != relu_of.size())
+      continue;
+    int first = found.front().first;  // the part that runs first defines the output
+    for (const auto& [p, part] : found) first = std::min(first, p);
+    for (auto& [p, part] : found) {
+      part.first = p == first;
+      parts[p] = part;
+    }
+  }
+  return parts;
+}
+
 }  // namespace
 
 bool cuda_arch_has_tf32(const std::string& arch) {
@@ -320,6 +415,9 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
   }
   std::vector<char> graph_output(g.values.size(), 0), absorbed(plan.steps.size(), 0);
   for (int v : g.outputs) graph_output[size_t(v)] = 1;
+  const std::map<int, ConcatPart> parts =
+      fuse_epilogues ? concat_parts(g, plan, producer, readers, graph_output)
+                     : std::map<int, ConcatPart>{};
   // Takes step t into l when it is a Transpose that only the GEMM reads (its output not a graph
   // output) of value v; its permutation.
   auto lone_transpose = [&](int t, int v) -> std::optional<std::vector<int64_t>> {
@@ -339,6 +437,22 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
     const bool matmul_node = l.label == "MatMul";
     const int y = s.outputs[0];
     l.output = y;
+    if (auto part = parts.find(int(si)); part != parts.end()) {
+      // A Conv writing its channels of a Concat's output: images step over all its channels.
+      const ConcatPart& cp = part->second;
+      if (cp.relu) l.gemm.act = Gemm::Act::kRelu;
+      l.gemm.y_offset = cp.channel_offset * l.gemm.n;
+      l.gemm.batch[0].y = cp.channels_total * l.gemm.n;
+      l.output = cp.output;
+      l.concat_step = cp.concat_step;
+      l.output_defined_before = !cp.first;
+      for (int a : {cp.relu_step, cp.concat_step})
+        if (a >= 0) {
+          l.absorbed.push_back(a);
+          absorbed[size_t(a)] = 1;
+        }
+      l.label += cp.relu ? "+Relu+Concat" : "+Concat";
+    }
     // A MatMul operand that a Transpose made: the GEMM reads the transpose's input instead, with
     // its strides permuted, and the transpose has no launch.
     if (fuse_epilogues && matmul_node) {
@@ -367,14 +481,14 @@ std::vector<std::optional<CudaGemmLaunch>> plan_cuda_gemms(const Plan& plan, int
           }
         }
     }
-    if (fuse_epilogues && !graph_output[size_t(y)] && readers[size_t(y)].size() == 1 &&
-        readers[size_t(y)][0] > int(si))
+    if (fuse_epilogues && l.concat_step < 0 && !graph_output[size_t(y)] &&
+        readers[size_t(y)].size() == 1 && readers[size_t(y)][0] > int(si))
       if (fuse_chain(g, plan, producer, si, size_t(readers[size_t(y)][0]), &l))
         absorbed[size_t(l.absorbed.back())] = 1;
     // A Transpose of the result (no residual, which is read at the result's offsets): the GEMM
     // writes the transposed tensor directly, each result dim stepping as its place there does.
     const Dims ydims = g.values[size_t(y)].shape.concrete();
-    if (fuse_epilogues && matmul_node && !l.gemm.has_residual &&
+    if (fuse_epilogues && matmul_node && l.concat_step < 0 && !l.gemm.has_residual &&
         ydims.size() == l.gemm.batch.size() + 2 && !graph_output[size_t(l.output)] &&
         readers[size_t(l.output)].size() == 1) {
       const int t = readers[size_t(l.output)][0];

@@ -9,7 +9,9 @@
 // the GEMM writes the chain's output. A MatMul also reads operands made by a Transpose that only
 // it reads through that transpose (its input with permuted strides), and writes a result that
 // only a Transpose reads (and that needs no residual) straight into the transposed layout: those
-// Transposes have no launch either.
+// Transposes have no launch either. A Concat (channels) of Conv outputs, each alone or through a
+// Relu, that nothing else reads: each Conv writes its channels of the Concat's output (and its
+// Relu), and the Concat has no launch.
 #pragma once
 
 #include <optional>
@@ -41,6 +43,12 @@ struct CudaGemmLaunch {
   /// its operands (read through), the elementwise chain of its epilogue, a Transpose of its
   /// result (written through).
   std::vector<int> absorbed;
+  /// A part of a Concat's output (concat_step >= 0, that step absorbed): the GEMM writes its
+  /// channels of the Concat's output (with the part's Relu). Every part's GEMM runs or none
+  /// does. `output_defined_before`: an earlier part's GEMM wrote the output first, so this
+  /// launch lists it among its inputs (it adds to a value that already exists).
+  int concat_step = -1;
+  bool output_defined_before = false;
   std::string label;  ///< "Conv+Add+Relu"
 };
 

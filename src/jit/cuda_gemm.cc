@@ -120,6 +120,24 @@ int CudaGemm::threads() const {
   return std::min(frags, 8) * 32;
 }
 
+bool CudaGemm::y_covers_prefix() const {
+  if (y_offset != 0) return false;
+  // Dims of Y (extent, stride) with extent > 1, by stride: each stride the product of the
+  // extents before it.
+  std::vector<std::pair<int64_t, int64_t>> dims;
+  for (const Batch& b : batch)
+    if (b.extent > 1) dims.push_back({std::abs(b.y), b.extent});
+  if (m > 1) dims.push_back({std::abs(y_m), m});
+  if (n > 1) dims.push_back({std::abs(y_n), n});
+  std::sort(dims.begin(), dims.end());
+  int64_t expect = 1;
+  for (const auto& [stride, extent] : dims) {
+    if (stride != expect) return false;
+    expect *= extent;
+  }
+  return true;
+}
+
 bool cuda_gemm_tf32_fits(const CudaGemm& g) {
   return g.bm >= 16 && g.bn >= 16 && g.bm % 16 == 0 && g.bn % 16 == 0;
 }
@@ -188,7 +206,7 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
   // whole or, when no activation needs the whole sum and K is long, split into chunks of at
   // least 8 slices; the least estimated time wins, the larger tile and fewer splits on a tie.
   std::vector<int64_t> splits = {1};
-  if (g->act == CudaGemm::Act::kNone && g->k >= 256)
+  if (g->act == CudaGemm::Act::kNone && g->k >= 256 && g->y_covers_prefix())
     for (int64_t s : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64})
       if (g->k / s >= 8 * 16) splits.push_back(s);
   double best = -1;
@@ -241,6 +259,7 @@ std::string cuda_gemm_key(const CudaGemm& g) {
        std::to_string(g.tm) + "," + std::to_string(g.tn) + "," + std::to_string(g.splits) + "," +
        std::to_string(g.k_chunk);
   if (g.tf32) k += ";tf32";
+  if (g.y_offset != 0) k += ";yoff" + std::to_string(g.y_offset);
   return k;
 }
 
@@ -262,6 +281,7 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
       (g.splits - 1) * g.k_chunk >= std::max<int64_t>(g.k, 1))
     fail("inconsistent split of K");
   if (g.splits > 1 && g.act != CudaGemm::Act::kNone) fail("an activation needs the whole sum");
+  if (g.splits > 1 && !g.y_covers_prefix()) fail("a split GEMM zeroes y[0, y_elements)");
   for (int b : {g.a_buf, g.b_buf, g.y_buf})
     if (b < 0 || b >= g.num_buffers) fail("operand buffer out of range");
   if (g.has_bias && (g.bias_buf < 0 || g.bias_buf >= g.num_buffers))
@@ -276,7 +296,7 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   // 32-bit index arithmetic when every offset fits (the usual case: cheaper div/mod).
   int64_t most = std::max<int64_t>(g.y_elements(), int64_t(grid_x) * g.bn);
   most = std::max(most, reach(g, &CudaGemm::Batch::a, g.a_m, g.a_k, g.k + g.bk));
-  most = std::max(most, reach(g, &CudaGemm::Batch::y, g.y_m, g.y_n, g.n + g.bn));
+  most = std::max(most, g.y_offset + reach(g, &CudaGemm::Batch::y, g.y_m, g.y_n, g.n + g.bn));
   if (g.has_bias) most = std::max(most, reach(g, &CudaGemm::Batch::bias, g.bias_m, g.bias_n, g.n));
   if (g.conv) {
     int64_t c = g.k / std::max<int64_t>(g.kr * g.ks, 1);
@@ -362,7 +382,7 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   c += "  " + I + " z = (" + I + ")blockIdx.z;\n";
   c += "  const " + I + " split = z % " + lit(g.splits) + ";\n";
   c += "  z /= " + lit(g.splits) + ";\n";
-  c += "  " + I + " ao = 0, bo = 0, yo = 0, co = 0;\n";
+  c += "  " + I + " ao = 0, bo = 0, yo = " + lit(g.y_offset) + ", co = 0;\n";
   for (size_t d = g.batch.size(); d-- > 0;) {  // innermost batch dim first
     const CudaGemm::Batch& bd = g.batch[d];
     if (bd.extent == 1) continue;

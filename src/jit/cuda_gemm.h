@@ -42,7 +42,8 @@ struct CudaGemm {
   std::vector<Batch> batch;
   int64_t a_m = 0, a_k = 1;  ///< A(m, k) = a[offset + m * a_m + k * a_k]
   int64_t b_k = 0, b_n = 1;  ///< B(k, n) = b[offset + k * b_k + n * b_n] (when !conv)
-  int64_t y_m = 0, y_n = 1;  ///< Y(m, n) = y[offset + m * y_m + n * y_n]
+  int64_t y_m = 0, y_n = 1;  ///< Y(m, n) = y[y_offset + offset + m * y_m + n * y_n]
+  int64_t y_offset = 0;      ///< where Y starts in its buffer (a part of a Concat's output)
   float alpha = 1, beta = 1;
   bool has_bias = false;
   int64_t bias_m = 0, bias_n = 0;  ///< Bias(m, n) = bias[offset + m * bias_m + n * bias_n]
@@ -78,6 +79,9 @@ struct CudaGemm {
 
   /// SIMT: a thread per TM x TN tile. TF32: a warp per one or more 16 x 16 fragments, at most 8.
   int threads() const;
+  /// Whether Y's elements are exactly y[0, y_elements()) (a permutation of them), as the split
+  /// GEMM's zeroing assumes; false for a part of a larger tensor.
+  bool y_covers_prefix() const;
   int64_t batch_count() const;
   int64_t y_elements() const { return batch_count() * m * n; }
 };
@@ -86,7 +90,7 @@ struct CudaGemm {
 /// 16) tensor cores for a GPU with `multiprocessors` SMs, by the least estimated time: per SM,
 /// its share of the blocks, each bound by its FMAs or by its tile loads (a thin tile rereads the
 /// other operand once per block), plus the cost of a split. K is split only when no activation
-/// needs the whole sum.
+/// needs the whole sum and Y covers its buffer's first y_elements() elements.
 void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32 = false);
 
 /// Whether g's tile can run on TF32 tensor cores (16 x 16 fragments).

@@ -90,7 +90,9 @@ EmulatedRun run_emulated(const std::string& bytes, const std::vector<Tensor>& in
   for (size_t si = 0; si < plan->steps.size(); ++si) {
     const engine::PlanStep& s = plan->steps[si];
     if (absorbed[si]) continue;
-    if (gemms[si])
+    if (gemms[si] && gemms[si]->output_defined_before)  // adds its part to a defined value
+      msteps.push_back({gemms[si]->buffers, {}, -1});
+    else if (gemms[si])
       msteps.push_back({std::vector<int>(gemms[si]->buffers.begin(), gemms[si]->buffers.end() - 1),
                         {gemms[si]->output},
                         -1});
@@ -244,6 +246,35 @@ std::string mlp_block() {
 // TF32 GEMMs (operands rounded to 10 mantissa bits) against a CPU session's f32 outputs.
 constexpr double kTf32Atol = 1e-2, kTf32Rtol = 1e-2;
 
+// SqueezeNet's fire module at batch 2: a 1x1 squeeze conv + Relu, then a 1x1 and a 3x3 expand
+// conv, each + Relu, concatenated over channels; then a Concat of a plain conv with a Relu'd one
+// over the first (K = 264 for the 3x3: a split is refused, parts never split).
+std::string fire_modules() {
+  dev::ModelBuilder b(13);
+  b.input("x", onnx::TensorProto::FLOAT, {2, 8, 7, 7});
+  b.init_random("ws", {4, 8, 1, 1}, 0.5f, 31);
+  b.init_random("bs", {4}, 0.5f, 32);
+  b.init_random("w1", {6, 4, 1, 1}, 0.5f, 33);
+  b.init_random("b1", {6}, 0.5f, 34);
+  b.init_random("w3", {5, 4, 3, 3}, 0.5f, 35);
+  b.init_random("b3", {5}, 0.5f, 36);
+  b.init_random("wa", {3, 11, 1, 1}, 0.5f, 37);
+  b.init_random("wb", {7, 11, 3, 3}, 0.2f, 38);
+  b.output("y", onnx::TensorProto::FLOAT, {2, 10, 7, 7});
+  b.node("Conv", {"x", "ws", "bs"}, {"s"});
+  b.node("Relu", {"s"}, {"sr"});
+  b.node("Conv", {"sr", "w1", "b1"}, {"e1"});
+  b.node("Relu", {"e1"}, {"e1r"});
+  dev::ModelBuilder::set_ints(b.node("Conv", {"sr", "w3", "b3"}, {"e3"}), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"e3"}, {"e3r"});
+  dev::ModelBuilder::set_int(b.node("Concat", {"e1r", "e3r"}, {"cat"}), "axis", 1);
+  b.node("Conv", {"cat", "wa"}, {"a"});
+  dev::ModelBuilder::set_ints(b.node("Conv", {"cat", "wb"}, {"bb"}), "pads", {1, 1, 1, 1});
+  b.node("Relu", {"bb"}, {"br"});
+  dev::ModelBuilder::set_int(b.node("Concat", {"a", "br"}, {"y"}), "axis", -3);
+  return b.serialize();
+}
+
 // Multi-head attention as the exporters write it: Q, K and V projections reshaped into heads and
 // transposed (K to [b, h, d, s]), Q.K^T, Softmax, .V, transposed back and reshaped; the GEMMs
 // read K's and V's Transposes and write the results' Transposes through.
@@ -280,8 +311,9 @@ std::string attention_heads() {
   return b.serialize();
 }
 
+// `launches` >= 0: the plan's launch count (GEMMs and loop nests).
 void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_absorbed,
-                        bool tf32 = false) {
+                        bool tf32 = false, int launches = -1) {
   if (host_compiler().empty()) GTEST_SKIP() << "no host C++ compiler to build the CUDA C with";
   Session cpu = session_from_bytes(bytes);
   std::vector<Tensor> inputs;
@@ -303,6 +335,9 @@ void expect_matches_cpu(const std::string& bytes, int sms, bool fuse, int min_ab
   TensorMap want = cpu.run(named);
   EmulatedRun got = run_emulated(bytes, inputs, sms, fuse, tf32);
   ASSERT_EQ(got.outputs.size(), cpu.output_info().size());
+  if (launches >= 0) {
+    EXPECT_EQ(got.launches, launches);
+  }
   EXPECT_GT(got.gemms, 0);
   EXPECT_GE(got.absorbed, min_absorbed);
   if (!fuse) {
@@ -344,6 +379,14 @@ TEST(CudaEmulated, TransformerBlockWithFusedEpilogues) {
   expect_matches_cpu(mlp_block(), 4, true, 1);  // the K = 320 GEMM splits
   expect_matches_cpu(mlp_block(), 4, false, 0);
   expect_matches_cpu(mlp_block(), 4, true, 1, /*tf32=*/true);
+}
+
+TEST(CudaEmulated, ConvsWriteTheirPartsOfAConcat) {
+  // Absorbed: the squeeze Relu (a chain), the expands' Relus and Concat, the last Concat (and
+  // its Relu when it is a step of its own).
+  expect_matches_cpu(fire_modules(), 132, true, 3, false, /*launches=*/5);  // the five Convs
+  expect_matches_cpu(fire_modules(), 4, true, 3, false, 5);
+  expect_matches_cpu(fire_modules(), 132, false, 0);
 }
 
 TEST(CudaEmulated, AttentionReadsAndWritesThroughTransposes) {

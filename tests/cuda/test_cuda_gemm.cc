@@ -268,6 +268,9 @@ TEST(CudaGemm, TilingFillsTheGpuAndSplitsLongK) {
     g.n = n;
     g.k = k;
     g.batch = {{batch, m * k, k * n, m * n, 0}};
+    g.a_m = k;
+    g.b_k = n;
+    g.y_m = n;
     return g;
   };
   // resnet18's last 3x3 layer at batch 1: 512 x 49 x 4608 on 132 SMs. Whole, its grid would
@@ -281,6 +284,19 @@ TEST(CudaGemm, TilingFillsTheGpuAndSplitsLongK) {
   EXPECT_EQ(g.k_chunk % g.bk, 0);
   EXPECT_GE(g.k_chunk * g.splits, g.k);
   EXPECT_FALSE(g.tf32);
+  EXPECT_TRUE(g.y_covers_prefix());
+  // Y a part of a larger tensor (a Concat's channels): its zeroing would miss, so no split.
+  CudaGemm part = g;
+  part.y_offset = 49 * 100;
+  EXPECT_FALSE(part.y_covers_prefix());
+  jit::choose_cuda_gemm_tiling(&part, 132);
+  EXPECT_EQ(part.splits, 1);
+  part.batch[0].y = 1000 * 49;  // images 1000 channels apart
+  part.y_offset = 0;
+  part.batch[0].extent = 2;
+  EXPECT_FALSE(part.y_covers_prefix());
+  jit::split_cuda_gemm_k(&part, 4);
+  EXPECT_THROW(jit::print_cuda_gemm(part, "k"), Error);
   // An activation needs the whole sum: no split.
   g.act = CudaGemm::Act::kRelu;
   jit::choose_cuda_gemm_tiling(&g, 132);
