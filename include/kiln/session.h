@@ -81,7 +81,8 @@ struct RunOptions {
   /// one the CUDA runtime uses, as void*). The run's GPU work starts after the work queued on it
   /// so far, so GPU inputs written there are complete, without blocking the host on it. Null:
   /// the caller synchronizes such work before run(). Outputs are complete when run() returns
-  /// either way. CPU sessions ignore it.
+  /// either way. The stream must not be capturing a CUDA graph (run() synchronizes its own
+  /// stream, which the wait would pull into that capture). CPU sessions ignore it.
   void* cuda_stream = nullptr;
 };
 

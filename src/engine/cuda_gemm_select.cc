@@ -373,7 +373,7 @@ std::map<int, ConcatPart> concat_parts(const ir::Graph& g, const Plan& plan,
       found.push_back({p, part});
     }
     // Every input placed, the channels adding up, and every fused Relu one of the inputs'.
-    if (found.size() != concat->inputs.size() || offset != od[1] ||
+    if (found.empty() || found.size() != concat->inputs.size() || offset != od[1] ||
         relus_used.size() != relu_of.size())
       continue;
     int first = found.front().first;  // the part that runs first defines the output

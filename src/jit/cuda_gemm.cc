@@ -205,6 +205,7 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
   // Every tiling, on SIMT lanes and (when allowed and the tile fits) on tensor cores, with K
   // whole or, when no activation needs the whole sum and K is long, split into chunks of at
   // least 8 slices; the least estimated time wins, the larger tile and fewer splits on a tie.
+  // Grids the launch cannot take (grid.y or grid.z over 65535) are passed over.
   std::vector<int64_t> splits = {1};
   if (g->act == CudaGemm::Act::kNone && g->k >= 256 && g->y_covers_prefix())
     for (int64_t s : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64})
@@ -214,6 +215,10 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
     for (bool tc : {false, true}) {
       if (tc && !(tf32 && tile[0] % 16 == 0 && tile[1] % 16 == 0)) continue;
       for (int64_t s : splits) {
+        CudaGemm cut = *g;
+        cut.bk = 16;
+        split_cuda_gemm_k(&cut, s);
+        if (ceil_div(g->m, tile[0]) > 65535 || g->batch_count() * cut.splits > 65535) continue;
         const double t = estimate_clocks(*g, tile, tc, s, sms);
         if (best >= 0 && t >= best * 0.98) continue;
         best = t;

@@ -248,7 +248,8 @@ constexpr double kTf32Atol = 1e-2, kTf32Rtol = 1e-2;
 
 // SqueezeNet's fire module at batch 2: a 1x1 squeeze conv + Relu, then a 1x1 and a 3x3 expand
 // conv, each + Relu, concatenated over channels; then a Concat of a plain 3x3 conv (K = 288, no
-// activation: on 4 SMs it would split, but a part never does) with a Relu'd one.
+// activation: on 4 SMs it would split K, but its images are strided by all 10 channels, which a
+// split's zeroing of y[0, elements) would not cover, so it does not) with a Relu'd one.
 std::string fire_modules() {
   dev::ModelBuilder b(13);
   b.input("x", onnx::TensorProto::FLOAT, {2, 8, 7, 7});

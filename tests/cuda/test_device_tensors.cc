@@ -3,6 +3,10 @@
 // without a GPU. The tests that need a GPU skip without one (ctest label gpu runs them).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstring>
+#include <thread>
+
 #include "cuda/cuda_test_util.h"
 #ifdef KILN_WITH_CUDA
 #include "devices/cuda/cuda_api.h"
@@ -138,8 +142,12 @@ TEST(DeviceTensors, RunOptionsOverloadsOnCpu) {
 }
 
 #ifdef KILN_WITH_CUDA
+void CUDA_CB sleep_on_stream(void*) { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
+
 // A run given the caller's stream reads GPU inputs that an asynchronous copy queued there
-// writes (without the caller synchronizing), step by step and replaying its graph.
+// writes (without the caller synchronizing), step by step and replaying its graph. The copy
+// (from pinned memory) waits 100 ms behind a host function on that stream: a run that did not
+// wait for the stream would read the input before it is written.
 TEST(DeviceTensors, RunWaitsForTheCallersStream) {
   KILN_REQUIRE_GPU();
   Session cpu = session_from_bytes(small_model()), gpu = cuda_session();
@@ -149,15 +157,22 @@ TEST(DeviceTensors, RunWaitsForTheCallersStream) {
   devices::cuda::check(d.cuStreamCreate(&caller, CU_STREAM_NON_BLOCKING), "test stream");
   RunOptions ro;
   ro.cuda_stream = caller;
+  const size_t bytes = 64 * 4 * sizeof(float);
+  void* pinned = nullptr;
+  devices::cuda::check(d.cuMemAllocHost(&pinned, bytes), "pinned test memory");
   for (int r = 0; r < 3; ++r) {
     Tensor x = random_tensor(DType::kF32, {64, 4}, -1, 1, uint64_t(r) + 40);
+    std::memcpy(pinned, x.raw_data(), bytes);  // the previous run has finished with it
     Tensor gx = Tensor::on_device(DType::kF32, {64, 4}, Device::kCuda);
-    devices::cuda::check(d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(gx.raw_data()),
-                                             x.raw_data(), size_t(x.nbytes()), caller),
-                         "test copy");
+    devices::cuda::check(d.cuLaunchHostFunc(caller, sleep_on_stream, nullptr), "test delay");
+    devices::cuda::check(
+        d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(gx.raw_data()), pinned, bytes, caller),
+        "test copy");
     Tensor got = gpu.run({{"x", gx}}, ro).at("y");
     EXPECT_TRUE(tensors_near(got, cpu.run({{"x", x}}).at("y"), 1e-5, 1e-4)) << "run " << r;
   }
+  d.cuStreamSynchronize(caller);
+  d.cuMemFreeHost(pinned);
   d.cuStreamDestroy(caller);
 }
 #endif

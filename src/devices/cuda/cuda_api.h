@@ -45,6 +45,9 @@ namespace kiln::devices::cuda {
   X(cuStreamDestroy)                  \
   X(cuStreamSynchronize)              \
   X(cuStreamWaitEvent)                \
+  X(cuLaunchHostFunc)                 \
+  X(cuMemAllocHost)                   \
+  X(cuMemFreeHost)                    \
   X(cuModuleLoadDataEx)               \
   X(cuModuleGetFunction)              \
   X(cuModuleUnload)                   \
