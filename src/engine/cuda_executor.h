@@ -113,7 +113,7 @@ class CudaExecutor {
   std::string cache_dir_;
   LogLevel log_level_;
   bool tiled_gemms_;     // MatMul/Gemm/Conv steps as tiled GEMMs (env KILN_CUDA_GEMM=0: loop nests)
-  bool fuse_epilogues_;  // GEMMs compute the elementwise step after them (KILN_CUDA_EPILOGUES)
+  bool fuse_epilogues_;  // GEMMs absorb epilogues, Transposes, Concats (KILN_CUDA_EPILOGUES)
   bool graphs_;          // replay CUDA graphs (env KILN_CUDA_GRAPHS=0: launch step by step)
   bool outputs_on_device_;
   bool tf32_;  // allow_tf32 and a GPU with TF32 tensor cores (sm_80 and newer)

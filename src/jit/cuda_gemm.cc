@@ -415,8 +415,6 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
   const std::string frag_pos = "      const int fi = warp + f * " + std::to_string(warps) +
                                ", fm = fi / " + std::to_string(frags_n) + ", fn = fi % " +
                                std::to_string(frags_n) + ";\n";
-  c += "  for (" + I + " k0 = k_begin; k0 < k_end; k0 += " + lit(g.bk) + ") {\n";
-
   // Each thread loads every threads-th element of a tile (a guard when they do not divide): the
   // loop over them and the element's (kk, `name`) position, K-fastest or `name`-fastest.
   auto tile_loop = [&](const std::string& name, int extent, bool kfast) {
@@ -430,6 +428,24 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
     c += "      const int " + fast + " = q % " + fast_extent + ", " + slow + " = q / " +
          fast_extent + ";\n";
   };
+  // A convolution's B elements keep their column (output pixel) across the K loop: its window
+  // origin and range check are computed once.
+  const int b_per_thread = (g.bn * g.bk + threads - 1) / threads;
+  if (g.conv) {
+    const std::string e = std::to_string(b_per_thread);
+    c += "  " + I + " kiln_ih0[" + e + "] = {}, kiln_iw0[" + e + "] = {};\n";
+    c += "  bool kiln_nok[" + e + "] = {};\n";
+    tile_loop("nn", g.bn, false);
+    c += "      const " + I + " gn = n0 + nn;\n";
+    c += "      kiln_nok[e] = gn < " + lit(g.n) + ";\n";
+    c += "      kiln_ih0[e] = (gn / " + lit(g.ow) + ") * " + lit(g.stride_h) + " - " +
+         lit(g.pad_t) + ";\n";
+    c += "      kiln_iw0[e] = (gn % " + lit(g.ow) + ") * " + lit(g.stride_w) + " - " +
+         lit(g.pad_l) + ";\n";
+    c += "    }\n";
+  }
+  c += "  for (" + I + " k0 = k_begin; k0 < k_end; k0 += " + lit(g.bk) + ") {\n";
+
   // A tile: BM x BK elements.
   tile_loop("mm", g.bm, a_kfast);
   c += "      const " + I + " gm = m0 + mm, gk = k0 + kk;\n";
@@ -439,17 +455,16 @@ CudaSource print_cuda_gemm(const CudaGemm& g, const std::string& name) {
 
   // B tile: BK x BN elements.
   tile_loop("nn", g.bn, b_kfast);
-  c += "      const " + I + " gn = n0 + nn, gk = k0 + kk;\n";
+  c += "      const " + I + (g.conv ? "" : " gn = n0 + nn,") + " gk = k0 + kk;\n";
   c += "      float v = 0.0f;\n";
   if (g.conv) {
     const int64_t rs = g.kr * g.ks;
-    c += "      if (gn < " + lit(g.n) + " && gk < k_end) {\n";
+    c += "      if (kiln_nok[e] && gk < k_end) {\n";
     c += "        const " + I + " ci = gk / " + lit(rs) + ", rs = gk % " + lit(rs) + ";\n";
-    c += "        const " + I + " oh = gn / " + lit(g.ow) + ", ow = gn % " + lit(g.ow) + ";\n";
-    c += "        const " + I + " ih = oh * " + lit(g.stride_h) + " - " + lit(g.pad_t) +
-         " + (rs / " + lit(g.ks) + ") * " + lit(g.dil_h) + ";\n";
-    c += "        const " + I + " iw = ow * " + lit(g.stride_w) + " - " + lit(g.pad_l) +
-         " + (rs % " + lit(g.ks) + ") * " + lit(g.dil_w) + ";\n";
+    c += "        const " + I + " ih = kiln_ih0[e] + (rs / " + lit(g.ks) + ") * " + lit(g.dil_h) +
+         ";\n";
+    c += "        const " + I + " iw = kiln_iw0[e] + (rs % " + lit(g.ks) + ") * " + lit(g.dil_w) +
+         ";\n";
     c += "        if (ih >= 0 && ih < " + lit(g.h) + " && iw >= 0 && iw < " + lit(g.w) + ")\n";
     c +=
         "          v = " + B + "[bo + ci * " + lit(g.h * g.w) + " + ih * " + lit(g.w) + " + iw];\n";
