@@ -128,7 +128,9 @@ struct SessionStats {
 
 /// What one specialized plan does per run (Session::plan_info).
 struct PlanInfo {
-  int launches = 0;                ///< kernels run per run() (JIT, native and reference)
+  /// Kernels run per run() (JIT, native and reference; for a CUDA session the CUDA kernels it
+  /// launches, after the tiled GEMMs absorb the steps around them).
+  int launches = 0;
   int jit_kernels = 0;             ///< of which compiled loop nests
   int native_kernels = 0;          ///< of which hand-written kernels (GEMM, convolution)
   int reference_kernels = 0;       ///< of which reference kernels (no lowering)

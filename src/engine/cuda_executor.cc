@@ -75,6 +75,19 @@ std::vector<Tensor> deliver_outputs(const std::vector<DevValue>& values,
   return out;
 }
 
+// Gives the calling thread its current context back when it goes (an application may use
+// another than the primary one Kiln makes current).
+struct ContextRestore {
+  const cu::Driver& d = cu::driver();
+  CUcontext previous = nullptr;
+  ContextRestore() {
+    if (d.cuCtxGetCurrent(&previous) != CUDA_SUCCESS) previous = nullptr;
+  }
+  ~ContextRestore() { d.cuCtxSetCurrent(previous); }
+  ContextRestore(const ContextRestore&) = delete;
+  ContextRestore& operator=(const ContextRestore&) = delete;
+};
+
 // A start/stop event pair timing a run; destroyed on every path.
 class RunTimer {
  public:
@@ -177,6 +190,21 @@ std::vector<Tensor> CudaExecutor::run_on_host(const Executor& reference,
     }
   }
   return out;
+}
+
+int CudaExecutor::kernel_launches(const std::shared_ptr<const Plan>& plan) {
+  if (plan->interpreted) return 0;
+  ContextRestore restore;
+  dev_.make_current();
+  std::shared_ptr<const Prepared> prep = prepare(plan);
+  if (prep->host_only) return plan->launches();
+  int n = 0;
+  for (const Launch& l : prep->launches)
+    if (l.kind == Launch::Kind::kKernel)
+      n += int(l.kernel->functions.size());
+    else if (l.kind == Launch::Kind::kHost)
+      ++n;
+  return n;
 }
 
 std::shared_ptr<const CudaExecutor::Prepared> CudaExecutor::prepare(
@@ -354,13 +382,7 @@ CUdeviceptr CudaExecutor::constant(const Prepared& prep, const Tensor& t, CUstre
 std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
                                       const Executor& reference, const std::vector<Tensor>& inputs,
                                       const std::vector<Tensor>* preset, CUstream after) {
-  // The caller's thread gets its own current context back (an application may use another).
-  struct ContextRestore {
-    const cu::Driver& d;
-    CUcontext previous = nullptr;
-    ~ContextRestore() { d.cuCtxSetCurrent(previous); }
-  } restore{cu::driver()};
-  if (restore.d.cuCtxGetCurrent(&restore.previous) != CUDA_SUCCESS) restore.previous = nullptr;
+  ContextRestore restore;
   const cu::Driver& d = cu::driver();
   dev_.make_current();
   // Runs on the host read GPU inputs after the caller's stream has finished its work.

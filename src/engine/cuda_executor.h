@@ -53,6 +53,9 @@ class CudaExecutor {
   std::vector<Tensor> run(const std::shared_ptr<const Plan>& plan, const Executor& reference,
                           const std::vector<Tensor>& inputs, const std::vector<Tensor>* preset,
                           CUstream after = nullptr);
+  /// The CUDA kernels one run of `plan` launches (its prepared launches' functions; a step on
+  /// the host counts as one), preparing it if needed.
+  int kernel_launches(const std::shared_ptr<const Plan>& plan);
 
  private:
   struct GraphSlot;

@@ -611,6 +611,9 @@ PlanInfo Session::plan_info(const std::map<std::string, Dims>& shapes) const {
   info.interpreted = plan->interpreted;
   if (plan->interpreted) return info;
   info.launches = plan->launches();
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) info.launches = impl_->cuda->kernel_launches(plan);
+#endif
   for (const auto& st : plan->steps) {
     info.jit_kernels += st.kind == engine::PlanStep::Kind::kKernel;
     info.native_kernels += st.kind == engine::PlanStep::Kind::kNative;
