@@ -167,6 +167,14 @@ const std::vector<std::vector<int>>& cuda_gemm_tiles() {
 
 namespace {
 
+// K cut into at most `splits` chunks of whole `bk` slices: {chunk length, chunks}.
+std::pair<int64_t, int64_t> k_chunks(int64_t k, int64_t splits, int64_t bk) {
+  k = std::max<int64_t>(k, 1);
+  const int64_t chunk =
+      std::max<int64_t>(ceil_div(ceil_div(k, std::max<int64_t>(splits, 1)), bk) * bk, bk);
+  return {chunk, ceil_div(k, chunk)};
+}
+
 // A rough model of one H100 SM per clock, for comparing tilings: f32 FMAs on the SIMT lanes and
 // on the TF32 tensor cores as these kernels feed them, bytes of tile loads from L2, and fixed
 // costs of a block and of a split (the zeroing launch).
@@ -180,9 +188,7 @@ constexpr double kBlockClocks = 600, kSplitClocks = 2000;
 double estimate_clocks(const CudaGemm& g, const std::vector<int>& tile, bool tc, int64_t splits,
                        int64_t sms) {
   const int64_t bm = tile[0], bn = tile[1], tm = tile[2], tn = tile[3];
-  const int64_t k = std::max<int64_t>(g.k, 1), bk = 16;
-  const int64_t chunk = std::max<int64_t>(ceil_div(ceil_div(k, splits), bk) * bk, bk);
-  const int64_t real_splits = ceil_div(k, chunk);
+  const auto [chunk, real_splits] = k_chunks(g.k, splits, 16);
   const int64_t batches = std::max<int64_t>(g.batch_count(), 1);
   const int64_t blocks = ceil_div(g.m, bm) * ceil_div(g.n, bn) * batches * real_splits;
   const double per_sm = double(ceil_div(blocks, sms));
@@ -215,10 +221,9 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
     for (bool tc : {false, true}) {
       if (tc && !(tf32 && tile[0] % 16 == 0 && tile[1] % 16 == 0)) continue;
       for (int64_t s : splits) {
-        CudaGemm cut = *g;
-        cut.bk = 16;
-        split_cuda_gemm_k(&cut, s);
-        if (ceil_div(g->m, tile[0]) > 65535 || g->batch_count() * cut.splits > 65535) continue;
+        if (ceil_div(g->m, tile[0]) > 65535 ||
+            g->batch_count() * k_chunks(g->k, s, 16).second > 65535)
+          continue;
         const double t = estimate_clocks(*g, tile, tc, s, sms);
         if (best >= 0 && t >= best * 0.98) continue;
         best = t;
@@ -235,10 +240,9 @@ void choose_cuda_gemm_tiling(CudaGemm* g, int multiprocessors, bool tf32) {
 }
 
 void split_cuda_gemm_k(CudaGemm* g, int64_t splits) {
-  const int64_t k = std::max<int64_t>(g->k, 1);
-  g->k_chunk =
-      std::max<int64_t>(ceil_div(ceil_div(k, std::max<int64_t>(splits, 1)), g->bk) * g->bk, g->bk);
-  g->splits = int(ceil_div(k, g->k_chunk));
+  const auto [chunk, chunks] = k_chunks(g->k, splits, g->bk);
+  g->k_chunk = chunk;
+  g->splits = int(chunks);
 }
 
 std::string cuda_gemm_key(const CudaGemm& g) {
