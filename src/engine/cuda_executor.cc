@@ -464,7 +464,7 @@ std::vector<Tensor> CudaExecutor::run(const std::shared_ptr<const Plan>& plan,
         else
           download(env[size_t(id)], &host[size_t(id)], stream);
       }
-      std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+      std::vector<int> nodes = s.nodes();
       for (int ni : nodes) {
         const ir::Node& fn = g.nodes[size_t(ni)];
         for (int id : fn.inputs)

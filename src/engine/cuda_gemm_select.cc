@@ -206,7 +206,7 @@ bool fuse_chain(const ir::Graph& g, const Plan& plan, const std::vector<int>& pr
   Gemm& gm = f.gemm;
   int cur = plan.steps[i].outputs[0];
   const Dims out_dims = g.values[size_t(cur)].shape.concrete();
-  const std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+  const std::vector<int> nodes = s.nodes();
   for (int ni : nodes) {
     const ir::Node& n = g.nodes[size_t(ni)];
     if ((!n.domain.empty() && n.domain != "ai.onnx") || n.outputs.size() != 1 || n.inputs.empty())
@@ -312,7 +312,7 @@ std::map<int, ConcatPart> concat_parts(const ir::Graph& g, const Plan& plan,
   for (size_t j = 0; j < plan.steps.size(); ++j) {
     const PlanStep& s = plan.steps[j];
     if (s.kind != PlanStep::Kind::kKernel || s.outputs.size() != 1) continue;
-    const std::vector<int> nodes = s.fused.empty() ? std::vector<int>{s.node} : s.fused;
+    const std::vector<int> nodes = s.nodes();
     const ir::Node* concat = nullptr;
     std::map<int, int> relu_of;  // Relu output -> its input
     bool fits = true;
@@ -346,7 +346,7 @@ std::map<int, ConcatPart> concat_parts(const ir::Graph& g, const Plan& plan,
       } else if (const int rs = in >= 0 ? producer[size_t(in)] : -1; rs >= 0) {
         // A Relu step of its own between the Conv and the Concat.
         const PlanStep& r = plan.steps[size_t(rs)];
-        const std::vector<int> rn = r.fused.empty() ? std::vector<int>{r.node} : r.fused;
+        const std::vector<int> rn = r.nodes();
         if (r.kind == PlanStep::Kind::kKernel && rn.size() == 1 && rn[0] >= 0 &&
             g.nodes[size_t(rn[0])].op_type == "Relu" && r.inputs.size() == 1 &&
             r.outputs.size() == 1 && !graph_output[size_t(in)] && readers[size_t(in)].size() == 1) {

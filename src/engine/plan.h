@@ -51,10 +51,12 @@ struct DimPolicy {
 struct PlanStep {
   enum class Kind { kKernel, kNative, kReference, kView };
   Kind kind = Kind::kReference;
-  int node = -1;             // in the plan's graph (the group's anchor node for fused steps)
-  std::vector<int> fused;    // every node this step computes (one for unfused steps)
-  std::vector<int> inputs;   // value ids (-1: omitted)
-  std::vector<int> outputs;  // value ids
+  int node = -1;           // in the plan's graph (the group's anchor node for fused steps)
+  std::vector<int> fused;  // every node this step computes (one for unfused steps)
+  /// The nodes this step computes: `fused`, or {node} where that is empty.
+  std::vector<int> nodes() const { return fused.empty() ? std::vector<int>{node} : fused; }
+  std::vector<int> inputs;                            // value ids (-1: omitted)
+  std::vector<int> outputs;                           // value ids
   std::shared_ptr<const jit::CompiledKernel> kernel;  // null when !PlanOptions::compile_kernels
   std::shared_ptr<const jit::Kernel> ir;              // the lowered kernel (other backends)
   std::shared_ptr<const kernels::NativeOp> native;    // kNative: a hand-written kernel
